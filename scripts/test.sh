@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# README's test command: installs what the tests need, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/scale-target}"
+
+# Headless Chromium checks the HTML report (Debian package).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+
+cargo test --locked "$@"

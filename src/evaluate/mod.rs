@@ -1,0 +1,377 @@
+//! `scale evaluate`: backtest on the history before the replay window, then replay the
+//! window through the predictive and reactive policies (the shared [`crate::control`] path)
+//! and the perfect-foresight oracle, against the simulated cluster.
+
+pub mod html;
+pub mod report;
+
+use crate::capacity::QueueModel;
+use crate::control::{ControlConfig, Controller, PolicyKind};
+use crate::forecast::{Forecast, ModelSpec};
+use crate::govern::GovernorConfig;
+use crate::observe::load_series;
+use crate::plan::{ForecastWindow, PlanConfig};
+use crate::reactive::hpa::HpaUtilization;
+use crate::series::{Cleaned, GapPolicy, Series};
+use crate::simulate::{oracle_schedule, run, DemandCurve, SimConfig, SimRun};
+use crate::train::backtest::{backtest, BacktestConfig};
+use crate::{Error, Result};
+use report::{EvalReport, EvalSettings, Policies, ServiceReport, Timeline};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+/// Workers per replica in the M/M/c latency model.
+pub const WORKERS_PER_REPLICA: u32 = 4;
+/// Longest replay window: the last 20% of history, at most two weeks.
+const MAX_REPLAY_SECONDS: i64 = 14 * 86_400;
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub capacity_per_replica: Option<f64>,
+    pub startup: Option<i64>,
+    pub tick: Option<i64>,
+    pub slo_latency: Option<f64>,
+    pub quantile: f64,
+    pub target_utilization: f64,
+    pub gap_policy: GapPolicy,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            capacity_per_replica: None,
+            startup: None,
+            tick: None,
+            slo_latency: None,
+            quantile: 0.9,
+            target_utilization: 0.8,
+            gap_policy: GapPolicy::default(),
+        }
+    }
+}
+
+impl EvalOptions {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(c) = self.capacity_per_replica {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::config("--capacity-per-replica", format!("must be a positive number, got {c}")));
+            }
+        }
+        if let Some(s) = self.slo_latency {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(Error::config("--slo-latency", "must be positive"));
+            }
+        }
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return Err(Error::config("quantile", format!("must be in (0, 1), got {}", self.quantile)));
+        }
+        if !(self.target_utilization > 0.0 && self.target_utilization <= 1.0) {
+            return Err(Error::config("target_utilization", "must be in (0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+/// Rounds to two significant figures, for readable derived defaults.
+fn two_sig(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return 1.0;
+    }
+    let mag = 10f64.powf(x.log10().floor() - 1.0);
+    (x / mag).round() * mag
+}
+
+/// Settings for one series: given values win, the rest are derived from the data.
+pub fn settings_for(series: &Series, train_end: usize, opts: &EvalOptions) -> EvalSettings {
+    let mut derived = Vec::new();
+    let step = series.step;
+    let peak = series.values[..train_end].iter().copied().fold(0.0, f64::max);
+    let capacity = opts.capacity_per_replica.unwrap_or_else(|| {
+        derived.push(format!("capacity_per_replica = peak training demand {peak:.4} / 20"));
+        two_sig(peak / 20.0)
+    });
+    let startup = opts.startup.unwrap_or_else(|| {
+        derived.push("startup = half the data step, within [60s, 600s]".into());
+        (step / 2).clamp(60, 600)
+    });
+    let tick = opts.tick.unwrap_or_else(|| {
+        derived.push("tick = a tenth of the data step, within [15s, 300s]".into());
+        (step / 10).clamp(15, 300)
+    });
+    let queue = QueueModel::new(capacity, WORKERS_PER_REPLICA);
+    let slo = opts.slo_latency.unwrap_or_else(|| {
+        derived.push("slo_latency = modelled p95 at 90% utilization".into());
+        queue.p95(0.9 * capacity)
+    });
+    EvalSettings {
+        capacity_per_replica: capacity,
+        startup_seconds: startup,
+        tick_seconds: tick,
+        slo_latency_seconds: slo,
+        target_utilization: opts.target_utilization,
+        quantile: opts.quantile,
+        // re-forecast every hour (or every step, if coarser), as a serving loop would
+        reforecast_seconds: (step.max(3600) + step - 1) / step * step,
+        min_replicas: 1,
+        max_replicas: 1000,
+        derived,
+    }
+}
+
+fn control_config(policy: PolicyKind, s: &EvalSettings) -> ControlConfig {
+    ControlConfig {
+        policy,
+        plan: PlanConfig { quantile: s.quantile, capacity_per_replica: s.capacity_per_replica, target_utilization: s.target_utilization },
+        hpa: HpaUtilization { target_utilization: s.target_utilization, tolerance: 0.1 },
+        governor: GovernorConfig::hpa_default(s.min_replicas, s.max_replicas),
+        lead_seconds: s.startup_seconds + s.tick_seconds,
+    }
+}
+
+/// Re-forecasts on the history seen so far, every `reforecast_seconds`.
+struct Reforecaster<'a> {
+    series: &'a Series,
+    spec: ModelSpec,
+    frozen: bool,
+    horizon: usize,
+    max_train: usize,
+    every: i64,
+    next_at: i64,
+    current: Option<(i64, Forecast)>,
+    failures: usize,
+}
+
+impl Reforecaster<'_> {
+    fn at(&mut self, now: i64) -> Option<ForecastWindow<'_>> {
+        if now >= self.next_at {
+            self.next_at = now + self.every;
+            let s = self.series;
+            // points observed by `now`
+            let seen = (((now - s.start) / s.step) + 1).clamp(0, s.len() as i64) as usize;
+            let hist = &s.values[seen.saturating_sub(self.max_train)..seen];
+            match self.spec.fit(hist) {
+                Ok(fitted) => {
+                    if !self.frozen {
+                        self.spec = fitted.frozen_spec();
+                        self.frozen = true;
+                    }
+                    match fitted.predict(self.horizon) {
+                        Ok(f) => self.current = Some((s.time_at(seen), f)),
+                        Err(e) => self.fail(now, e),
+                    }
+                }
+                Err(e) => self.fail(now, e),
+            }
+        }
+        let step = self.series.step;
+        self.current.as_ref().map(|(origin, f)| ForecastWindow { forecast: f, origin: *origin, step })
+    }
+
+    fn fail(&mut self, now: i64, e: Error) {
+        self.failures += 1;
+        self.current = None;
+        tracing::warn!(series = %self.series.name, now, "re-forecast failed, reactive only until the next: {e}");
+    }
+}
+
+/// Interpolated forecast value and bands at time `t`, NaN outside the window.
+fn forecast_at(w: Option<ForecastWindow<'_>>, t: i64) -> [f64; 5] {
+    let Some(w) = w else { return [f64::NAN; 5] };
+    let pos = (t - w.origin) as f64 / w.step as f64;
+    let f = w.forecast;
+    // Between the last observed point and the first forecast one, show the first forecast.
+    let pos = if (-1.0..0.0).contains(&pos) { 0.0 } else { pos };
+    if pos < 0.0 || pos + 1.0 >= f.len() as f64 {
+        return [f64::NAN; 5];
+    }
+    let (i, frac) = (pos.floor() as usize, pos.fract());
+    let lerp = |v: &[f64]| v[i] * (1.0 - frac) + v[i + 1] * frac;
+    [lerp(&f.point), lerp(&f.lower_80), lerp(&f.upper_80), lerp(&f.lower_95), lerp(&f.upper_95)]
+}
+
+/// Evaluates one cleaned series.
+pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(ServiceReport, Timeline)> {
+    let series = &cleaned.series;
+    let n = series.len();
+    let replay_len = ((n as f64 * 0.2).ceil() as usize).min((MAX_REPLAY_SECONDS / series.step) as usize).max(1);
+    let train_end = n - replay_len.min(n);
+    if train_end < 16 {
+        return Err(Error::Invalid(format!(
+            "series {:?}: {n} points leave {train_end} for training before the replay window; need at least 16",
+            series.name
+        )));
+    }
+    let settings = settings_for(series, train_end, opts);
+    let s = &settings;
+    let history = series.slice(0, train_end);
+    let lead = s.startup_seconds + s.tick_seconds;
+    let horizon = ((s.reforecast_seconds + lead) as f64 / series.step as f64).ceil() as usize + 2;
+    let mut bt_cfg = BacktestConfig::new(horizon);
+    bt_cfg.max_train = (28 * 86_400 / series.step).max(64) as usize;
+    let forecast = backtest(&history, &bt_cfg)?;
+    let spec = forecast.selected_score().expect("selected is scored").spec.clone();
+
+    let queue = QueueModel::new(s.capacity_per_replica, WORKERS_PER_REPLICA);
+    let demand = DemandCurve { series };
+    let start = series.time_at(train_end);
+    let initial = ((demand.at(start) / (s.capacity_per_replica * s.target_utilization)).ceil() as u32).clamp(s.min_replicas, s.max_replicas);
+    let sim = SimConfig {
+        start,
+        end: series.time_at(n - 1) + 1,
+        tick: s.tick_seconds,
+        startup: s.startup_seconds,
+        queue,
+        slo_latency: s.slo_latency_seconds,
+        initial_replicas: initial,
+    };
+
+    let mut refc = Reforecaster {
+        series,
+        spec,
+        frozen: false,
+        horizon,
+        max_train: bt_cfg.max_train,
+        every: s.reforecast_seconds,
+        next_at: start,
+        current: None,
+        failures: 0,
+    };
+    let mut timeline = Timeline::default();
+    let mut predictive = Controller::new(control_config(PolicyKind::Predictive, s));
+    let pred = run(&sim, demand, |obs| {
+        let w = refc.at(obs.now);
+        let fv = forecast_at(w, obs.now);
+        timeline.time.push(obs.now);
+        timeline.demand.push(obs.demand.unwrap_or(f64::NAN));
+        timeline.forecast.push(fv[0]);
+        timeline.forecast_lower_80.push(fv[1]);
+        timeline.forecast_upper_80.push(fv[2]);
+        timeline.forecast_lower_95.push(fv[3]);
+        timeline.forecast_upper_95.push(fv[4]);
+        predictive.decide(obs, w).desired_replicas
+    });
+    let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s));
+    let reac = run(&sim, demand, |obs| reactive.decide(obs, None).desired_replicas);
+    let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
+    let oracle_sim = SimConfig { initial_replicas: sched.first().copied().unwrap_or(initial), ..sim };
+    let orac = run(&oracle_sim, demand, |obs| sched[((obs.now - sim.start) / sim.tick) as usize]);
+
+    for (name, r) in [("predictive", &pred), ("reactive_hpa", &reac), ("oracle", &orac)] {
+        add_run(&mut timeline, name, r);
+    }
+    let report = ServiceReport {
+        policies: Policies { predictive: pred.summary, reactive_hpa: reac.summary, oracle: orac.summary },
+        forecast,
+        settings,
+        replay_start: start,
+        replay_end: series.end(),
+        training_points: train_end,
+        data_issues: cleaned.issues.clone(),
+        timeline: Timeline::default(),
+    };
+    Ok((report, timeline))
+}
+
+fn add_run(t: &mut Timeline, name: &str, r: &SimRun) {
+    t.replicas.insert(name.into(), r.replicas.clone());
+    t.ready.insert(name.into(), r.ready.clone());
+    t.violation.insert(name.into(), r.violation.clone());
+    t.p95_latency.insert(name.into(), r.p95.clone());
+}
+
+/// Evaluates every series of `input`, using up to `threads` threads.
+pub fn evaluate_all(input: &Path, loaded: &[Cleaned], opts: &EvalOptions) -> Result<(EvalReport, BTreeMap<String, Timeline>)> {
+    opts.validate()?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(loaded.len()).max(1);
+    let chunks: Vec<Vec<&Cleaned>> = (0..threads).map(|k| loaded.iter().skip(k).step_by(threads).collect()).collect();
+    let results: Vec<Result<Vec<(String, ServiceReport, Timeline)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|c| evaluate_series(c, opts).map(|(r, t)| (c.series.name.clone(), r, t)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("evaluation thread panicked".into())))).collect()
+    });
+    let mut services = BTreeMap::new();
+    let mut timelines = BTreeMap::new();
+    for r in results {
+        for (name, rep, tl) in r? {
+            services.insert(name.clone(), rep);
+            timelines.insert(name, tl);
+        }
+    }
+    let mut totals = Policies::default();
+    for s in services.values() {
+        totals = totals.merge(&s.policies);
+    }
+    let first = services.values().next().ok_or_else(|| Error::Invalid("no series to evaluate".into()))?;
+    let report = EvalReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        input: input.display().to_string(),
+        policies: totals,
+        forecast: first.forecast.clone(),
+        services,
+    };
+    Ok((report, timelines))
+}
+
+/// Writes `report.json`, `timeline.csv` and `report.html` into `out`.
+pub fn write_outputs(out: &Path, report: &EvalReport, timelines: &BTreeMap<String, Timeline>) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Invalid(e.to_string()))?;
+    let paths = [out.join("report.json"), out.join("timeline.csv"), out.join("report.html")];
+    std::fs::write(&paths[0], json).map_err(|e| Error::io(&paths[0], e))?;
+    std::fs::write(&paths[1], timeline_csv(timelines)).map_err(|e| Error::io(&paths[1], e))?;
+    let page = html::render(report, timelines)?;
+    std::fs::write(&paths[2], page).map_err(|e| Error::io(&paths[2], e))?;
+    Ok(paths.to_vec())
+}
+
+/// One row per service and tick; documented in docs/evaluate.md.
+pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
+    const POLICIES: [&str; 3] = ["predictive", "reactive_hpa", "oracle"];
+    let mut out = String::from("service,time,demand,forecast,forecast_lower_80,forecast_upper_80,forecast_lower_95,forecast_upper_95");
+    for p in POLICIES {
+        out.push_str(&format!(",{p}_replicas,{p}_ready,{p}_violation,{p}_p95_seconds"));
+    }
+    out.push('\n');
+    let num = |x: f64| if x.is_finite() { format!("{x:.6}") } else { String::new() };
+    for (name, t) in timelines {
+        for i in 0..t.time.len() {
+            out.push_str(&format!(
+                "{name},{},{},{},{},{},{},{}",
+                t.time[i],
+                num(t.demand[i]),
+                num(t.forecast[i]),
+                num(t.forecast_lower_80[i]),
+                num(t.forecast_upper_80[i]),
+                num(t.forecast_lower_95[i]),
+                num(t.forecast_upper_95[i])
+            ));
+            for p in POLICIES {
+                let get = |m: &BTreeMap<String, Vec<u32>>| m.get(p).and_then(|v| v.get(i)).map(|x| x.to_string()).unwrap_or_default();
+                let viol = t.violation.get(p).and_then(|v| v.get(i)).map(|b| (*b as u8).to_string()).unwrap_or_default();
+                let lat = t.p95_latency.get(p).and_then(|v| v.get(i)).copied().flatten().map(num).unwrap_or_default();
+                out.push_str(&format!(",{},{},{viol},{lat}", get(&t.replicas), get(&t.ready)));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Loads `input` and evaluates it: the `scale evaluate` command minus printing.
+pub fn evaluate_file(input: &Path, out: &Path, opts: &EvalOptions) -> Result<EvalReport> {
+    opts.validate()?;
+    let loaded = load_series(input, opts.gap_policy)?;
+    let (report, timelines) = evaluate_all(input, &loaded, opts)?;
+    write_outputs(out, &report, &timelines)?;
+    Ok(report)
+}

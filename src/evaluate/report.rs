@@ -1,0 +1,119 @@
+//! The `scale evaluate` output contract (`report.json`), documented in docs/evaluate.md.
+//! Field names are a public interface: add fields, never rename or remove them.
+
+use crate::series::DataIssue;
+use crate::train::backtest::BacktestReport;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Outcome of one policy over the replay window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    /// Minutes during which demand exceeded ready capacity or modelled p95 exceeded the SLO.
+    pub slo_violation_minutes: f64,
+    /// Provisioned (starting or ready) replicas integrated over time.
+    pub replica_hours: f64,
+    /// Ticks at which the policy changed the replica count.
+    pub scaling_actions: u64,
+    /// Mean of demand / ready capacity over ticks, capped at 1.
+    pub mean_utilization: f64,
+}
+
+impl PolicySummary {
+    /// Sums two services' outcomes; utilization is weighted by replica-hours.
+    pub fn merge(&self, other: &PolicySummary) -> PolicySummary {
+        let rh = self.replica_hours + other.replica_hours;
+        let util = if rh > 0.0 {
+            (self.mean_utilization * self.replica_hours + other.mean_utilization * other.replica_hours) / rh
+        } else {
+            0.0
+        };
+        PolicySummary {
+            slo_violation_minutes: self.slo_violation_minutes + other.slo_violation_minutes,
+            replica_hours: rh,
+            scaling_actions: self.scaling_actions + other.scaling_actions,
+            mean_utilization: util,
+        }
+    }
+}
+
+/// The three policies every report compares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Policies {
+    pub predictive: PolicySummary,
+    pub reactive_hpa: PolicySummary,
+    pub oracle: PolicySummary,
+}
+
+impl Policies {
+    pub fn merge(&self, other: &Policies) -> Policies {
+        Policies {
+            predictive: self.predictive.merge(&other.predictive),
+            reactive_hpa: self.reactive_hpa.merge(&other.reactive_hpa),
+            oracle: self.oracle.merge(&other.oracle),
+        }
+    }
+}
+
+/// The settings the replay used, after defaults were derived from the data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalSettings {
+    pub capacity_per_replica: f64,
+    pub startup_seconds: i64,
+    pub tick_seconds: i64,
+    pub slo_latency_seconds: f64,
+    pub target_utilization: f64,
+    pub quantile: f64,
+    pub reforecast_seconds: i64,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// Which settings were derived from the data rather than given.
+    pub derived: Vec<String>,
+}
+
+/// Per-tick trace of one service's replay, for charts and notebooks (also written as timeline.csv).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Unix seconds of each tick.
+    pub time: Vec<i64>,
+    pub demand: Vec<f64>,
+    /// Forecast for the tick's time, from the latest reforecast before it (NaN before the first).
+    pub forecast: Vec<f64>,
+    pub forecast_lower_80: Vec<f64>,
+    pub forecast_upper_80: Vec<f64>,
+    pub forecast_lower_95: Vec<f64>,
+    pub forecast_upper_95: Vec<f64>,
+    /// Provisioned replicas per policy.
+    pub replicas: BTreeMap<String, Vec<u32>>,
+    /// Ready replicas per policy.
+    pub ready: BTreeMap<String, Vec<u32>>,
+    /// Whether the tick violated the SLO, per policy.
+    pub violation: BTreeMap<String, Vec<bool>>,
+    /// Modelled p95 latency in seconds per policy (infinite when overloaded, written as null).
+    pub p95_latency: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceReport {
+    pub policies: Policies,
+    pub forecast: BacktestReport,
+    pub settings: EvalSettings,
+    /// Replay window, Unix seconds.
+    pub replay_start: i64,
+    pub replay_end: i64,
+    pub training_points: usize,
+    pub data_issues: Vec<DataIssue>,
+    #[serde(skip)]
+    pub timeline: Timeline,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub schema_version: u32,
+    pub input: String,
+    /// Totals over all services.
+    pub policies: Policies,
+    /// The first service's backtest (the only one for a single-series file); all are under `services`.
+    pub forecast: BacktestReport,
+    pub services: BTreeMap<String, ServiceReport>,
+}

@@ -1,0 +1,189 @@
+//! Forecasting: unfitted specs ([`ModelSpec`]) fit into fitted models ([`Fitted`]) that predict
+//! point forecasts with 80% and 95% intervals. Fitting and predicting are separate types,
+//! as in augurs, so a fitted model cannot be used before it exists.
+
+pub mod ets;
+pub mod metrics;
+pub mod mstl;
+pub mod naive;
+pub mod season;
+
+use crate::Result;
+use serde::{Deserialize, Serialize};
+
+/// z-scores of the two central interval levels every forecast carries.
+pub const Z80: f64 = 1.281_551_565_545;
+pub const Z95: f64 = 1.959_963_984_540;
+
+/// Point forecast and central 80% / 95% intervals, one entry per step ahead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    pub point: Vec<f64>,
+    pub lower_80: Vec<f64>,
+    pub upper_80: Vec<f64>,
+    pub lower_95: Vec<f64>,
+    pub upper_95: Vec<f64>,
+}
+
+impl Forecast {
+    pub fn len(&self) -> usize {
+        self.point.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.point.is_empty()
+    }
+
+    /// Gaussian intervals from a point forecast and per-step standard deviations.
+    pub fn from_sigma(point: Vec<f64>, sigma: &[f64]) -> Forecast {
+        let band = |z: f64, sign: f64| point.iter().zip(sigma).map(|(p, s)| p + sign * z * s).collect::<Vec<_>>();
+        Forecast {
+            lower_80: band(Z80, -1.0),
+            upper_80: band(Z80, 1.0),
+            lower_95: band(Z95, -1.0),
+            upper_95: band(Z95, 1.0),
+            point,
+        }
+    }
+
+    /// The `q` quantile at step `i`, reading the 95% interval as Gaussian
+    /// (exact for the Gaussian families; a documented approximation otherwise).
+    pub fn quantile(&self, i: usize, q: f64) -> f64 {
+        let sigma = ((self.upper_95[i] - self.lower_95[i]) / (2.0 * Z95)).max(0.0);
+        self.point[i] + normal_quantile(q) * sigma
+    }
+
+    /// True if any value is NaN or infinite.
+    pub fn has_non_finite(&self) -> bool {
+        [&self.point, &self.lower_80, &self.upper_80, &self.lower_95, &self.upper_95]
+            .iter()
+            .any(|v| v.iter().any(|x| !x.is_finite()))
+    }
+}
+
+/// Inverse standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
+    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    let tail = |q: f64| (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0);
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// A model family with its parameters: the registry of families is this enum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// y[t+h] = y[t+h-period·k]: the baseline every other family must beat.
+    SeasonalNaive { period: usize },
+    /// augurs AutoETS without a seasonal component; `spec` is e.g. "ZZN" (search) or "AAN".
+    Ets {
+        spec: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        damped: Option<bool>,
+    },
+    /// augurs MSTL with an AutoETS trend; one period per seasonality (e.g. daily and weekly).
+    Mstl { periods: Vec<usize>, trend_spec: String },
+}
+
+impl ModelSpec {
+    /// The family name used in reports and configs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::SeasonalNaive { .. } => "seasonal_naive",
+            ModelSpec::Ets { .. } => "ets",
+            ModelSpec::Mstl { .. } => "mstl",
+        }
+    }
+
+    /// Fits the family to `y` (oldest first).
+    pub fn fit(&self, y: &[f64]) -> Result<Box<dyn Fitted>> {
+        check_input(self.name(), y)?;
+        match self {
+            ModelSpec::SeasonalNaive { period } => naive::SeasonalNaive::new(*period).fit(y),
+            ModelSpec::Ets { spec, damped } => ets::Ets::new(spec, *damped).fit(y),
+            ModelSpec::Mstl { periods, trend_spec } => mstl::Mstl::new(periods.clone(), trend_spec).fit(y),
+        }
+    }
+}
+
+/// An unfitted model.
+pub trait Forecaster {
+    fn fit(&self, y: &[f64]) -> Result<Box<dyn Fitted>>;
+}
+
+/// A fitted model.
+pub trait Fitted: Send {
+    /// Forecasts `horizon` steps after the end of the training data.
+    fn predict(&self, horizon: usize) -> Result<Forecast>;
+    /// The spec that refits this model without searching again (e.g. the ETS form AutoETS chose).
+    fn frozen_spec(&self) -> ModelSpec;
+}
+
+fn check_input(family: &str, y: &[f64]) -> Result<()> {
+    if y.len() < 4 {
+        return Err(crate::Error::model(family, format!("need at least 4 points, got {}", y.len())));
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(crate::Error::model(family, format!("non-finite training value at index {i}")));
+    }
+    Ok(())
+}
+
+/// Converts an augurs forecast at one level into our two-level form by reading its sigma.
+pub(crate) fn from_augurs(family: &str, f: augurs::Forecast) -> Result<Forecast> {
+    let iv = f
+        .intervals
+        .ok_or_else(|| crate::Error::model(family, "model returned no prediction intervals"))?;
+    let z = normal_quantile(0.5 + iv.level / 2.0);
+    let sigma: Vec<f64> = iv.upper.iter().zip(&iv.lower).map(|(u, l)| ((u - l) / (2.0 * z)).max(0.0)).collect();
+    Ok(Forecast::from_sigma(f.point, &sigma))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_quantile_reference_values() {
+        // Reference values from the standard normal table.
+        for (p, z) in [(0.5, 0.0), (0.9, 1.281_551_565_5), (0.975, 1.959_963_985), (0.05, -1.644_853_627), (0.999, 3.090_232_306)] {
+            assert!((normal_quantile(p) - z).abs() < 1e-6, "p={p}");
+        }
+    }
+
+    #[test]
+    fn quantile_reads_bands() {
+        let f = Forecast::from_sigma(vec![10.0], &[2.0]);
+        assert!((f.quantile(0, 0.9) - (10.0 + 2.0 * Z80)).abs() < 1e-6);
+        assert!((f.quantile(0, 0.5) - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn spec_round_trips_and_rejects_unknown() {
+        let s = ModelSpec::Mstl { periods: vec![24, 168], trend_spec: "ZZN".into() };
+        let j = serde_json::to_string(&s).unwrap();
+        assert_eq!(j, r#"{"family":"mstl","periods":[24,168],"trend_spec":"ZZN"}"#);
+        assert_eq!(serde_json::from_str::<ModelSpec>(&j).unwrap(), s);
+        assert!(serde_json::from_str::<ModelSpec>(r#"{"family":"prophet"}"#).is_err());
+    }
+
+    #[test]
+    fn bad_training_data_is_an_error() {
+        let spec = ModelSpec::SeasonalNaive { period: 2 };
+        assert!(spec.fit(&[1.0, 2.0]).is_err());
+        let err = spec.fit(&[1.0, f64::NAN, 2.0, 3.0, 4.0]).err().unwrap().to_string();
+        assert!(err.contains("index 1"), "{err}");
+    }
+}

@@ -1,0 +1,22 @@
+//! SCALE: a predictive autoscaler.
+//!
+//! The flow is observe → forecast → plan → govern → actuate; `evaluate` runs the
+//! same plan/govern path (see [`control`]) against a simulated cluster.
+
+pub mod capacity;
+pub mod control;
+pub mod demo;
+pub mod error;
+pub mod evaluate;
+pub mod forecast;
+pub mod govern;
+pub mod observe;
+pub mod plan;
+pub mod reactive;
+pub mod series;
+pub mod simulate;
+pub mod synth;
+pub mod timefmt;
+pub mod train;
+
+pub use error::{Error, Result};

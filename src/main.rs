@@ -1,0 +1,261 @@
+//! The `scale` command line. Thin: parse, call the library, print, exit non-zero on error.
+
+use clap::{Parser, Subcommand};
+use scale::evaluate::report::{EvalReport, Policies};
+use scale::evaluate::{evaluate_file, EvalOptions};
+use scale::series::GapPolicy;
+use scale::timefmt::{format_duration, parse_duration};
+use scale::train::backtest::{backtest, BacktestConfig};
+use scale::{Error, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "scale", version, about = "SCALE: predictive autoscaling — forecast demand, scale ahead of it")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded demo: synthetic services + bundled SF traffic, train, replay, report.
+    Demo {
+        #[arg(long, default_value = "scale-demo")]
+        output: PathBuf,
+        /// Days of synthetic history per service.
+        #[arg(long, default_value_t = 21)]
+        days: usize,
+        /// Number of synthetic services.
+        #[arg(long, default_value_t = 4)]
+        services: usize,
+    },
+    /// Backtest, replay every policy against the simulated cluster, write report.json/.html.
+    Evaluate {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        /// Requests per second one replica serves at 100% utilization (default: derived).
+        #[arg(long)]
+        capacity_per_replica: Option<f64>,
+        /// Pod start-up time, e.g. 90s (default: derived from the data step).
+        #[arg(long)]
+        startup: Option<String>,
+        /// Control-loop interval, e.g. 30s (default: derived from the data step).
+        #[arg(long)]
+        tick: Option<String>,
+        /// p95 latency objective, e.g. 250ms (default: modelled p95 at 90% utilization).
+        #[arg(long)]
+        slo_latency: Option<String>,
+    },
+    /// Rolling-origin backtest of every model family; writes backtest.json.
+    Backtest {
+        #[arg(long)]
+        input: PathBuf,
+        /// Forecast horizon, e.g. 1h or 1d.
+        #[arg(long)]
+        horizon: String,
+        #[arg(long, default_value = ".")]
+        output: PathBuf,
+    },
+    /// Train per-service models from a job spec (training/<name>.toml) into models/.
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Forecast from a trained artifact (verifies checksum and schema); prints JSON.
+    Forecast {
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        #[arg(long)]
+        service: String,
+        /// How far ahead, e.g. 1h.
+        #[arg(long, default_value = "1h")]
+        horizon: String,
+    },
+    /// Generate data sets.
+    Datasets {
+        #[command(subcommand)]
+        command: DatasetsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetsCommand {
+    /// Seeded synthetic demand for N services, written as service,timestamp,value.
+    Synth {
+        #[arg(long, default_value_t = 4)]
+        services: usize,
+        #[arg(long, default_value_t = 21)]
+        days: usize,
+        #[arg(long, default_value = "5m")]
+        step: String,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        output: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SCALE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, whatever the source error looked like.
+            eprintln!("error: {}", e.to_string().replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn duration_secs(field: &str, v: Option<String>) -> Result<Option<i64>> {
+    v.map(|s| parse_duration(field, &s)).transpose()
+}
+
+/// Seconds as a float, so sub-second SLOs like 250ms work.
+fn latency_secs(field: &str, v: Option<String>) -> Result<Option<f64>> {
+    let Some(s) = v else { return Ok(None) };
+    if let Ok(x) = s.trim().parse::<f64>() {
+        if x > 0.0 && x.is_finite() {
+            return Ok(Some(x));
+        }
+    }
+    humantime::parse_duration(s.trim())
+        .map(|d| Some(d.as_secs_f64()))
+        .ok()
+        .filter(|d| d.is_some_and(|x| x > 0.0))
+        .ok_or_else(|| Error::config(field, format!("cannot parse duration {s:?}")))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { output, days, services } => {
+            let mut opts = scale::demo::DemoOptions::default();
+            opts.synth.days = days;
+            opts.synth.services = services;
+            let report = scale::demo::run(&output, &opts)?;
+            print_summary(&report);
+            println!("\nreport: {}", output.join("report.html").display());
+            println!("models: {}", output.join("models").display());
+        }
+        Command::Evaluate { input, output, capacity_per_replica, startup, tick, slo_latency } => {
+            let opts = EvalOptions {
+                capacity_per_replica,
+                startup: duration_secs("--startup", startup)?,
+                tick: duration_secs("--tick", tick)?,
+                slo_latency: latency_secs("--slo-latency", slo_latency)?,
+                ..EvalOptions::default()
+            };
+            let report = evaluate_file(&input, &output, &opts)?;
+            for (name, s) in &report.services {
+                for d in &s.settings.derived {
+                    eprintln!("{name}: derived {d}");
+                }
+                let st = &s.settings;
+                eprintln!(
+                    "{name}: capacity_per_replica={} startup={} tick={} slo_latency={:.3}s",
+                    st.capacity_per_replica,
+                    format_duration(st.startup_seconds),
+                    format_duration(st.tick_seconds),
+                    st.slo_latency_seconds
+                );
+            }
+            print_summary(&report);
+            println!("\nwrote {}/report.json, report.html, timeline.csv", output.display());
+        }
+        Command::Backtest { input, horizon, output } => {
+            let horizon_secs = parse_duration("--horizon", &horizon)?;
+            let loaded = scale::observe::load_series(&input, GapPolicy::default())?;
+            let mut per_service = serde_json::Map::new();
+            let mut first = None;
+            for c in &loaded {
+                let s = &c.series;
+                let steps = (horizon_secs + s.step - 1) / s.step;
+                let r = backtest(s, &BacktestConfig::new(steps.max(1) as usize))?;
+                println!("{}: selected {} (horizon {} steps)", s.name, r.selected, r.horizon_steps);
+                for m in &r.models {
+                    println!(
+                        "  {:<15} mase {:>7.3}  smape {:>7.2}  cov80 {:>5.2}  cov95 {:>5.2}  {:>8.2} ms",
+                        m.name, m.mase, m.smape, m.coverage_80, m.coverage_95, m.fit_predict_ms
+                    );
+                }
+                for f in &r.failed {
+                    println!("  {:<15} failed: {}", f.name, f.error);
+                }
+                let v = serde_json::to_value(&r).map_err(|e| Error::Invalid(e.to_string()))?;
+                first.get_or_insert_with(|| v.clone());
+                per_service.insert(s.name.clone(), v);
+            }
+            let mut doc = first.ok_or_else(|| Error::Invalid("no series".into()))?;
+            if let Some(obj) = doc.as_object_mut() {
+                obj.insert("input".into(), input.display().to_string().into());
+                obj.insert("services".into(), per_service.into());
+            }
+            std::fs::create_dir_all(&output).map_err(|e| Error::io(&output, e))?;
+            let path = output.join("backtest.json");
+            std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap_or_default()).map_err(|e| Error::io(&path, e))?;
+            println!("wrote {}", path.display());
+        }
+        Command::Train { config } => {
+            let spec = scale::train::job::JobSpec::load(&config)?;
+            for t in scale::train::run_job(&spec)? {
+                let sel = t.report.selected_score();
+                println!(
+                    "{}: {} mase {:.3} → {}",
+                    t.service,
+                    t.report.selected,
+                    sel.map(|s| s.mase).unwrap_or(f64::NAN),
+                    t.dir.display()
+                );
+            }
+        }
+        Command::Forecast { models, service, horizon } => {
+            let art = scale::train::artifact::load_active(&models, &service)?;
+            let step = art.state.step;
+            let steps = ((parse_duration("--horizon", &horizon)? + step - 1) / step).max(1) as usize;
+            let f = art.state.forecast(&[], steps)?;
+            let origin = art.state.history_start + art.state.history.len() as i64 * step;
+            let out = serde_json::json!({
+                "service": service,
+                "version": art.manifest.version,
+                "family": art.manifest.family,
+                "start": origin,
+                "step": step,
+                "forecast": f,
+            });
+            println!("{out}");
+        }
+        Command::Datasets { command: DatasetsCommand::Synth { services, days, step, seed, output } } => {
+            let spec = scale::synth::SynthSpec { services, days, step: parse_duration("--step", &step)?, seed, ..Default::default() };
+            let series = scale::synth::generate(&spec);
+            std::fs::write(&output, scale::synth::to_long_csv(&series)).map_err(|e| Error::io(&output, e))?;
+            println!("wrote {} services × {} points to {}", series.len(), series.first().map_or(0, |s| s.len()), output.display());
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(report: &EvalReport) {
+    let row = |name: &str, p: &Policies| {
+        for (policy, s) in [("predictive", &p.predictive), ("reactive_hpa", &p.reactive_hpa), ("oracle", &p.oracle)] {
+            println!(
+                "{:<14} {:<13} {:>14.1} {:>14.1} {:>10} {:>10.3}",
+                name, policy, s.slo_violation_minutes, s.replica_hours, s.scaling_actions, s.mean_utilization
+            );
+        }
+    };
+    println!("{:<14} {:<13} {:>14} {:>14} {:>10} {:>10}", "service", "policy", "slo_viol_min", "replica_hours", "actions", "mean_util");
+    for (name, s) in &report.services {
+        row(name, &s.policies);
+    }
+    if report.services.len() > 1 {
+        row("TOTAL", &report.policies);
+    }
+}

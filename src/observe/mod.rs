@@ -1,0 +1,5 @@
+//! Observe: where series come from. Files now; Prometheus and traces plug in beside them.
+
+pub mod files;
+
+pub use files::{load_series, LoadedSeries};

@@ -1,0 +1,3 @@
+//! Reactive algorithms: what the Kubernetes HPA would recommend from current metrics.
+
+pub mod hpa;

@@ -1,0 +1,271 @@
+//! Versioned model artifacts: `models/<service>/<version>/{manifest.json,state.json}`.
+//!
+//! The state is what forecasting needs: the frozen model spec and the recent history it
+//! refits on. The manifest carries its SHA-256; loading verifies that and the schema version.
+//! A version directory is written under a temporary name, fsynced and renamed, so a crash
+//! never leaves a half-written version that loads. `ACTIVE` names the version in use.
+
+use crate::forecast::{Forecast, ModelSpec};
+use crate::train::backtest::BacktestReport;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const SCHEMA_VERSION: u32 = 1;
+const MANIFEST: &str = "manifest.json";
+const STATE: &str = "state.json";
+const ACTIVE: &str = "ACTIVE";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataWindow {
+    /// Unix seconds of the first and one-past-last point.
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    pub points: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub service: String,
+    pub version: String,
+    pub family: String,
+    /// The family's parameters (the frozen spec).
+    pub params: ModelSpec,
+    pub created_at: String,
+    pub data_window: DataWindow,
+    pub data_fingerprint: String,
+    pub backtest: BacktestReport,
+    pub state_file: String,
+    pub state_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub spec: ModelSpec,
+    pub step: i64,
+    /// Unix seconds of `history[0]`.
+    pub history_start: i64,
+    pub history: Vec<f64>,
+}
+
+impl State {
+    /// Forecasts `horizon` steps after `recent` (or after the stored history when `recent`
+    /// is empty), refitting the frozen spec.
+    pub fn forecast(&self, recent: &[f64], horizon: usize) -> Result<Forecast> {
+        let y = if recent.is_empty() { &self.history[..] } else { recent };
+        self.spec.fit(y)?.predict(horizon)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub state: State,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+fn sync_dir(path: &Path) -> Result<()> {
+    fs::File::open(path).and_then(|d| d.sync_all()).map_err(|e| Error::io(path, e))
+}
+
+/// Existing version names of a service, oldest first (`v0001`, `v0002`, ...).
+pub fn versions(models_dir: &Path, service: &str) -> Result<Vec<String>> {
+    let dir = models_dir.join(service);
+    if !dir.exists() {
+        return Ok(vec![]);
+    }
+    let mut v: Vec<(u32, String)> = fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix('v').and_then(|n| n.parse::<u32>().ok()).map(|n| (n, name))
+        })
+        .collect();
+    v.sort();
+    Ok(v.into_iter().map(|(_, n)| n).collect())
+}
+
+/// Writes a new version atomically and makes it active. Returns its directory.
+pub fn write(models_dir: &Path, service: &str, manifest_base: Manifest, state: &State) -> Result<PathBuf> {
+    if service.is_empty() || service.contains(['/', '\\']) || service.starts_with('.') {
+        return Err(Error::Invalid(format!("service name {service:?} cannot name a model directory")));
+    }
+    let svc_dir = models_dir.join(service);
+    fs::create_dir_all(&svc_dir).map_err(|e| Error::io(&svc_dir, e))?;
+    let next = versions(models_dir, service)?
+        .last()
+        .and_then(|v| v[1..].parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
+    let version = format!("v{next:04}");
+    let state_bytes = serde_json::to_vec_pretty(state).map_err(|e| Error::Invalid(e.to_string()))?;
+    let manifest = Manifest {
+        version: version.clone(),
+        service: service.to_string(),
+        state_file: STATE.into(),
+        state_sha256: sha256_hex(&state_bytes),
+        schema_version: SCHEMA_VERSION,
+        ..manifest_base
+    };
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    let tmp = svc_dir.join(format!(".tmp-{version}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    write_file_synced(&tmp.join(STATE), &state_bytes)?;
+    write_file_synced(&tmp.join(MANIFEST), &manifest_bytes)?;
+    sync_dir(&tmp)?;
+    let dest = svc_dir.join(&version);
+    fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    sync_dir(&svc_dir)?;
+    set_active(models_dir, service, &version)?;
+    Ok(dest)
+}
+
+/// Points `ACTIVE` at `version` (write to a temporary file, fsync, rename).
+pub fn set_active(models_dir: &Path, service: &str, version: &str) -> Result<()> {
+    let svc_dir = models_dir.join(service);
+    let tmp = svc_dir.join(format!(".{ACTIVE}.tmp"));
+    write_file_synced(&tmp, format!("{version}\n").as_bytes())?;
+    let dest = svc_dir.join(ACTIVE);
+    fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    sync_dir(&svc_dir)
+}
+
+/// The active version's name: `ACTIVE` if present, else the newest version.
+pub fn active_version(models_dir: &Path, service: &str) -> Result<Option<String>> {
+    let p = models_dir.join(service).join(ACTIVE);
+    match fs::read_to_string(&p) {
+        Ok(s) => Ok(Some(s.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(versions(models_dir, service)?.pop()),
+        Err(e) => Err(Error::io(p, e)),
+    }
+}
+
+/// Loads and verifies one version directory.
+pub fn load(dir: &Path) -> Result<Artifact> {
+    let mpath = dir.join(MANIFEST);
+    let mbytes = fs::read(&mpath).map_err(|e| Error::io(&mpath, e))?;
+    // Check the schema version before the full parse, so an old or new layout says so plainly.
+    let raw: serde_json::Value =
+        serde_json::from_slice(&mbytes).map_err(|e| Error::artifact(&mpath, format!("not valid JSON: {e}")))?;
+    match raw.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == SCHEMA_VERSION as u64 => {}
+        Some(v) => {
+            return Err(Error::artifact(&mpath, format!("schema_version {v} is not supported (this build reads {SCHEMA_VERSION})")));
+        }
+        None => return Err(Error::artifact(&mpath, "missing field schema_version")),
+    }
+    let manifest: Manifest = serde_json::from_value(raw).map_err(|e| Error::artifact(&mpath, e.to_string()))?;
+    let spath = dir.join(&manifest.state_file);
+    let sbytes = fs::read(&spath).map_err(|e| Error::io(&spath, e))?;
+    let got = sha256_hex(&sbytes);
+    if got != manifest.state_sha256 {
+        return Err(Error::artifact(
+            &spath,
+            format!("checksum mismatch: manifest says sha256 {}, file has {got}", manifest.state_sha256),
+        ));
+    }
+    let state: State = serde_json::from_slice(&sbytes).map_err(|e| Error::artifact(&spath, e.to_string()))?;
+    Ok(Artifact { dir: dir.to_path_buf(), manifest, state })
+}
+
+/// Loads the active version of a service.
+pub fn load_active(models_dir: &Path, service: &str) -> Result<Artifact> {
+    let v = active_version(models_dir, service)?
+        .ok_or_else(|| Error::artifact(models_dir.join(service), "no model versions"))?;
+    load(&models_dir.join(service).join(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::backtest::{backtest, BacktestConfig};
+    use crate::series::Series;
+
+    fn sample(dir: &Path) -> PathBuf {
+        let y: Vec<f64> = (0..96).map(|t| 10.0 + (t % 24) as f64 + 0.1 * t as f64 + ((t * 7) % 3) as f64).collect();
+        let s = Series::new("svc", 0, 3600, y.clone());
+        let bt = backtest(&s, &BacktestConfig::new(6)).unwrap();
+        let spec = bt.selected_score().unwrap().spec.clone();
+        let m = Manifest {
+            schema_version: 0,
+            service: String::new(),
+            version: String::new(),
+            family: spec.name().into(),
+            params: spec.clone(),
+            created_at: "now".into(),
+            data_window: DataWindow { start: 0, end: 96 * 3600, step: 3600, points: 96 },
+            data_fingerprint: s.fingerprint(),
+            backtest: bt,
+            state_file: String::new(),
+            state_sha256: String::new(),
+        };
+        let st = State { spec, step: 3600, history_start: 0, history: y };
+        write(dir, "svc", m, &st).unwrap()
+    }
+
+    #[test]
+    fn round_trip_versions_and_active() {
+        let d = tempfile::tempdir().unwrap();
+        let a = sample(d.path());
+        let b = sample(d.path());
+        assert!(a.ends_with("svc/v0001") && b.ends_with("svc/v0002"));
+        assert_eq!(versions(d.path(), "svc").unwrap(), ["v0001", "v0002"]);
+        let art = load_active(d.path(), "svc").unwrap();
+        assert_eq!(art.manifest.version, "v0002");
+        let f = art.state.forecast(&[], 24).unwrap();
+        assert_eq!(f.len(), 24);
+        set_active(d.path(), "svc", "v0001").unwrap();
+        assert_eq!(load_active(d.path(), "svc").unwrap().manifest.version, "v0001");
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = sample(d.path());
+        let state = dir.join("state.json");
+        let mut s = fs::read_to_string(&state).unwrap();
+        s = s.replacen("10.0", "11.0", 1);
+        fs::write(&state, s).unwrap();
+        let err = load(&dir).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch"), "{err}");
+
+        let dir = sample(d.path());
+        let man = dir.join("manifest.json");
+        let m = fs::read_to_string(&man).unwrap().replace("\"schema_version\": 1", "\"schema_version\": 99");
+        fs::write(&man, m).unwrap();
+        let err = load(&dir).unwrap_err().to_string();
+        assert!(err.contains("schema_version 99 is not supported"), "{err}");
+
+        fs::write(&man, "{not json").unwrap();
+        assert!(load(&dir).unwrap_err().to_string().contains("not valid JSON"));
+    }
+
+    #[test]
+    fn leftover_temp_dir_is_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        sample(d.path());
+        // a crash between write and rename leaves only a .tmp directory
+        fs::create_dir_all(d.path().join("svc/.tmp-v0002-1")).unwrap();
+        assert_eq!(versions(d.path(), "svc").unwrap(), ["v0001"]);
+        assert_eq!(load_active(d.path(), "svc").unwrap().manifest.version, "v0001");
+    }
+}

@@ -1,0 +1,231 @@
+//! Rolling-origin backtests and per-series model selection by MASE.
+
+use crate::forecast::metrics::{coverage, mase, smape};
+use crate::forecast::season::{detect_periods, primary_period};
+use crate::forecast::ModelSpec;
+use crate::series::Series;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// The model families a job may try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    SeasonalNaive,
+    Ets,
+    Mstl,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::SeasonalNaive, Family::Ets, Family::Mstl];
+}
+
+#[derive(Debug, Clone)]
+pub struct BacktestConfig {
+    /// Steps ahead scored in each fold.
+    pub horizon: usize,
+    /// At least 3 rolling origins.
+    pub folds: usize,
+    /// The share of history, at the end, in which origins lie.
+    pub test_fraction: f64,
+    /// At most this many points before an origin are used to fit (bounds cost on long series).
+    pub max_train: usize,
+    pub families: Vec<Family>,
+}
+
+impl BacktestConfig {
+    pub fn new(horizon: usize) -> Self {
+        BacktestConfig {
+            horizon,
+            folds: 3,
+            test_fraction: 0.2,
+            max_train: 4 * 2016,
+            families: Family::ALL.to_vec(),
+        }
+    }
+}
+
+/// Scores of one family, averaged over folds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelScore {
+    pub name: String,
+    pub mase: f64,
+    pub smape: f64,
+    pub coverage_80: f64,
+    pub coverage_95: f64,
+    /// Mean wall time of one fit plus one predict, in milliseconds.
+    pub fit_predict_ms: f64,
+    pub spec: ModelSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedModel {
+    pub name: String,
+    pub error: String,
+}
+
+/// The `backtest.json` contract (docs/backtest.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestReport {
+    pub horizon_steps: usize,
+    pub horizon_seconds: i64,
+    pub folds: usize,
+    /// Fold origins as indices into the series.
+    pub origins: Vec<usize>,
+    /// Seasonal periods found, in steps; the first scales MASE.
+    pub periods: Vec<usize>,
+    pub models: Vec<ModelScore>,
+    pub selected: String,
+    pub failed: Vec<FailedModel>,
+}
+
+impl BacktestReport {
+    pub fn selected_score(&self) -> Option<&ModelScore> {
+        self.models.iter().find(|m| m.name == self.selected)
+    }
+}
+
+/// Candidate specs for a series, given the families asked for and the seasonality found.
+pub fn candidates(families: &[Family], periods: &[usize]) -> Vec<std::result::Result<ModelSpec, FailedModel>> {
+    families
+        .iter()
+        .map(|f| match f {
+            Family::SeasonalNaive => Ok(ModelSpec::SeasonalNaive { period: primary_period(periods) }),
+            Family::Ets => Ok(ModelSpec::Ets { spec: "ZZN".into(), damped: None }),
+            Family::Mstl if periods.is_empty() => Err(FailedModel {
+                name: "mstl".into(),
+                error: "no seasonal period detected".into(),
+            }),
+            Family::Mstl => Ok(ModelSpec::Mstl { periods: periods.to_vec(), trend_spec: "ZZN".into() }),
+        })
+        .collect()
+}
+
+/// Evenly spaced origins in the last `test_fraction` of the series, the last one leaving
+/// exactly `horizon` points to score.
+pub fn origins(n: usize, horizon: usize, folds: usize, test_fraction: f64, min_train: usize) -> Result<Vec<usize>> {
+    if horizon == 0 || folds == 0 {
+        return Err(Error::config("horizon", "horizon and folds must be at least 1"));
+    }
+    let last = n.checked_sub(horizon).filter(|&l| l >= min_train).ok_or_else(|| {
+        Error::Invalid(format!("series of {n} points is too short for a {horizon}-step horizon after {min_train} training points"))
+    })?;
+    let mut first = (n - (n as f64 * test_fraction).ceil() as usize).min(last).max(min_train);
+    if first == last {
+        // The horizon outgrows the test share: spread the origins over one horizon instead.
+        first = last.saturating_sub(horizon).max(min_train);
+    }
+    Ok((0..folds)
+        .map(|j| if folds == 1 { last } else { first + (last - first) * j / (folds - 1) })
+        .collect())
+}
+
+/// Backtests every candidate family and selects the lowest mean MASE.
+pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport> {
+    let y = &series.values;
+    let periods = detect_periods(y, series.step);
+    let m = primary_period(&periods);
+    let min_train = (2 * m).max(8);
+    let origins = origins(y.len(), cfg.horizon, cfg.folds, cfg.test_fraction, min_train)?;
+    let mut models = Vec::new();
+    let mut failed = Vec::new();
+    for cand in candidates(&cfg.families, &periods) {
+        let spec = match cand {
+            Ok(s) => s,
+            Err(f) => {
+                failed.push(f);
+                continue;
+            }
+        };
+        match score(y, &spec, &origins, cfg, m) {
+            Ok(s) => models.push(s),
+            Err(e) => failed.push(FailedModel { name: spec.name().into(), error: e.to_string() }),
+        }
+    }
+    let selected = models
+        .iter()
+        .min_by(|a, b| a.mase.total_cmp(&b.mase))
+        .map(|s| s.name.clone())
+        .ok_or_else(|| Error::Invalid(format!("series {:?}: every model family failed: {failed:?}", series.name)))?;
+    Ok(BacktestReport {
+        horizon_steps: cfg.horizon,
+        horizon_seconds: cfg.horizon as i64 * series.step,
+        folds: origins.len(),
+        origins,
+        periods,
+        models,
+        selected,
+        failed,
+    })
+}
+
+fn score(y: &[f64], spec: &ModelSpec, origins: &[usize], cfg: &BacktestConfig, m: usize) -> Result<ModelScore> {
+    let (mut mases, mut smapes, mut c80, mut c95, mut ms) = (vec![], vec![], vec![], vec![], vec![]);
+    for &o in origins {
+        let train = &y[o.saturating_sub(cfg.max_train)..o];
+        let actual = &y[o..o + cfg.horizon];
+        let t0 = Instant::now();
+        let f = spec.fit(train)?.predict(cfg.horizon)?;
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        if f.has_non_finite() {
+            return Err(Error::model(spec.name(), format!("non-finite forecast at origin {o}")));
+        }
+        if let Some(v) = mase(train, m, actual, &f.point) {
+            mases.push(v);
+        }
+        smapes.push(smape(actual, &f.point));
+        let (a, b) = coverage(actual, &f);
+        c80.push(a);
+        c95.push(b);
+    }
+    if mases.is_empty() {
+        return Err(Error::model(spec.name(), "MASE undefined: the training data has no variation"));
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    Ok(ModelScore {
+        name: spec.name().into(),
+        mase: mean(&mases),
+        smape: mean(&smapes),
+        coverage_80: mean(&c80),
+        coverage_95: mean(&c95),
+        fit_predict_ms: mean(&ms),
+        spec: spec.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::TAU;
+
+    #[test]
+    fn origins_table() {
+        // (n, horizon, folds, min_train) → origins
+        let cases: [(usize, usize, usize, usize, Vec<usize>); 3] = [
+            (100, 5, 3, 10, vec![80, 87, 95]),
+            (100, 30, 3, 10, vec![40, 55, 70]),
+            (50, 10, 4, 8, vec![30, 33, 36, 40]),
+        ];
+        for (n, h, k, min, want) in cases {
+            let got = origins(n, h, k, 0.2, min).unwrap();
+            assert_eq!(got, want, "n={n} h={h}");
+            assert!(got.iter().all(|&o| o + h <= n && o >= min));
+        }
+        assert!(origins(20, 15, 3, 0.2, 10).is_err());
+    }
+
+    #[test]
+    fn selects_a_seasonal_model_on_seasonal_data() {
+        let y: Vec<f64> = (0..24 * 28)
+            .map(|t| 100.0 + 40.0 * (TAU * t as f64 / 24.0).sin() + 5.0 * ((t * 37 % 11) as f64 / 11.0 - 0.5))
+            .collect();
+        let s = Series::new("s", 0, 3600, y);
+        let r = backtest(&s, &BacktestConfig::new(24)).unwrap();
+        assert_eq!(r.folds, 3);
+        assert_eq!(r.models.len(), 3, "{:?}", r.failed);
+        assert_ne!(r.selected, "ets", "a non-seasonal model cannot win on a daily cycle: {:?}", r.models);
+        let sel = r.selected_score().unwrap();
+        assert!(sel.mase < 1.0, "{sel:?}");
+    }
+}

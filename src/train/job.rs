@@ -1,0 +1,133 @@
+//! Training job specs: `training/<name>.toml` (documented in docs/training.md).
+
+use crate::series::GapPolicy;
+use crate::timefmt::parse_duration;
+use crate::train::backtest::Family;
+use crate::{Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// A name for logs and the CronJob.
+    pub name: String,
+    pub source: Source,
+    /// Where artifacts go (relative to the working directory).
+    #[serde(default = "default_models_dir")]
+    pub models_dir: PathBuf,
+    /// Services to train; empty means every series in the source.
+    #[serde(default)]
+    pub services: Vec<String>,
+    pub backtest: BacktestSpec,
+    /// Cron schedule for the retraining CronJob; `scale train` itself runs once.
+    #[serde(default)]
+    pub schedule: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// A CSV or Parquet file, NAB or long format.
+    File {
+        path: PathBuf,
+        #[serde(default = "default_max_gap")]
+        max_gap_fill: usize,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestSpec {
+    /// Forecast horizon, e.g. "1h" or "1d".
+    pub horizon: String,
+    #[serde(default = "default_folds")]
+    pub folds: usize,
+    #[serde(default = "default_families")]
+    pub families: Vec<Family>,
+    /// History used to fit, e.g. "8w"; the default is 4 weeks.
+    #[serde(default)]
+    pub history: Option<String>,
+}
+
+fn default_models_dir() -> PathBuf {
+    PathBuf::from("models")
+}
+fn default_max_gap() -> usize {
+    GapPolicy::default().max_gap_fill
+}
+fn default_folds() -> usize {
+    3
+}
+fn default_families() -> Vec<Family> {
+    Family::ALL.to_vec()
+}
+
+impl JobSpec {
+    pub fn load(path: &Path) -> Result<JobSpec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let spec: JobSpec = toml::from_str(&text).map_err(|e| Error::Config {
+            path: Some(path.to_path_buf()),
+            field: "toml".into(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        spec.validate().map_err(|e| match e {
+            Error::Config { field, message, .. } => Error::Config { path: Some(path.to_path_buf()), field, message },
+            other => other,
+        })?;
+        Ok(spec)
+    }
+
+    /// Checks values serde cannot; names the field at fault.
+    pub fn validate(&self) -> Result<()> {
+        parse_duration("backtest.horizon", &self.backtest.horizon)?;
+        if let Some(h) = &self.backtest.history {
+            parse_duration("backtest.history", h)?;
+        }
+        if self.backtest.folds < 3 {
+            return Err(Error::config("backtest.folds", format!("must be at least 3, got {}", self.backtest.folds)));
+        }
+        if self.backtest.families.is_empty() {
+            return Err(Error::config("backtest.families", "list at least one family"));
+        }
+        if self.name.trim().is_empty() {
+            return Err(Error::config("name", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    pub fn horizon_seconds(&self) -> i64 {
+        parse_duration("backtest.horizon", &self.backtest.horizon).unwrap_or(3600)
+    }
+
+    pub fn history_seconds(&self) -> i64 {
+        self.backtest
+            .history
+            .as_deref()
+            .and_then(|h| parse_duration("backtest.history", h).ok())
+            .unwrap_or(28 * 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            ("name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='soon'\n", "backtest.horizon"),
+            ("name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\nfolds=2\n", "backtest.folds"),
+            ("name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\nfamilies=['prophet']\n", "prophet"),
+            ("name='x'\nbogus=1\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\n", "bogus"),
+            ("name='x'\n[source]\nkind='kafka'\n[backtest]\nhorizon='1h'\n", "kafka"),
+        ];
+        for (text, want) in cases {
+            let p = d.path().join("job.toml");
+            std::fs::write(&p, text).unwrap();
+            let err = JobSpec::load(&p).unwrap_err().to_string();
+            assert!(err.contains(want) && err.contains("job.toml"), "want {want:?} in {err}");
+        }
+    }
+}

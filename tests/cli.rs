@@ -1,0 +1,177 @@
+//! End-to-end tests of the `scale` binary: the public CLI contracts and bad-input handling.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scale(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scale")).args(args).output().expect("run scale")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Hourly demand with a daily cycle and a steep morning ramp, as a NAB-style file.
+fn write_seasonal(dir: &Path, days: usize) -> PathBuf {
+    let mut csv = String::from("timestamp,value\n");
+    for t in 0..days * 24 {
+        let hour = (t % 24) as f64;
+        let up = ((hour - 6.0) / 2.0).clamp(0.0, 1.0) * ((21.0 - hour) / 3.0).clamp(0.0, 1.0);
+        let v = 40.0 + 120.0 * up + ((t * 37) % 11) as f64;
+        csv.push_str(&format!("{},{v:.2}\n", scale::timefmt::format_timestamp(1_704_067_200 + t as i64 * 3600)));
+    }
+    let p = dir.join("seasonal.csv");
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn evaluate_follows_the_contract() {
+    let d = tempfile::tempdir().unwrap();
+    let input = write_seasonal(d.path(), 28);
+    let out = d.path().join("out");
+    let o = scale(&["evaluate", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--startup", "10m", "--tick", "1m"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&out.join("report.json"));
+    for p in ["predictive", "reactive_hpa", "oracle"] {
+        for k in ["slo_violation_minutes", "replica_hours", "scaling_actions", "mean_utilization"] {
+            assert!(r["policies"][p][k].is_number(), "policies.{p}.{k} missing: {}", r["policies"]);
+        }
+    }
+    assert!(r["forecast"]["models"].as_array().unwrap().len() >= 2);
+    assert!(r["forecast"]["selected"].is_string());
+    assert_eq!(r["services"]["seasonal"]["settings"]["startup_seconds"], 600);
+    assert_eq!(r["services"]["seasonal"]["settings"]["tick_seconds"], 60);
+    // the oracle is the floor: fewest replica-hours, no violations
+    let rh = |p: &str| r["policies"][p]["replica_hours"].as_f64().unwrap();
+    assert!(rh("oracle") <= rh("reactive_hpa") && rh("oracle") <= rh("predictive"));
+    assert_eq!(r["policies"]["oracle"]["slo_violation_minutes"], 0.0);
+    // on a clean daily cycle the predictive policy scales ahead and violates less
+    let v = |p: &str| r["policies"][p]["slo_violation_minutes"].as_f64().unwrap();
+    assert!(v("predictive") < v("reactive_hpa"), "predictive {} vs reactive {}", v("predictive"), v("reactive_hpa"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 3);
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    assert!(timeline.starts_with("service,time,demand,forecast,"));
+    // forecasts reach the timeline
+    let with_forecast = timeline.lines().skip(1).filter(|l| !l.split(',').nth(3).unwrap_or("").is_empty()).count();
+    assert!(with_forecast > 0);
+}
+
+#[test]
+fn backtest_follows_the_contract() {
+    let d = tempfile::tempdir().unwrap();
+    let input = write_seasonal(d.path(), 21);
+    let o = scale(&["backtest", "--input", input.to_str().unwrap(), "--horizon", "6h", "--output", d.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&d.path().join("backtest.json"));
+    let models = r["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["seasonal_naive", "ets", "mstl"]);
+    for m in models {
+        for k in ["mase", "smape", "coverage_80", "coverage_95", "fit_predict_ms"] {
+            assert!(m[k].is_number(), "{k}: {m}");
+        }
+    }
+    assert_eq!(r["horizon_steps"], 6);
+    assert!(r["folds"].as_u64().unwrap() >= 3);
+    let sel = r["selected"].as_str().unwrap();
+    let best = models.iter().min_by(|a, b| a["mase"].as_f64().unwrap().total_cmp(&b["mase"].as_f64().unwrap())).unwrap();
+    assert_eq!(sel, best["name"].as_str().unwrap(), "selected is the lowest MASE");
+}
+
+#[test]
+fn train_writes_artifacts_that_forecast_and_corruption_fails_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let input = write_seasonal(d.path(), 21);
+    let models = d.path().join("models");
+    let cfg = d.path().join("job.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = 't'\nmodels_dir = '{}'\n[source]\nkind = 'file'\npath = '{}'\n[backtest]\nhorizon = '6h'\n",
+            models.display(),
+            input.display()
+        ),
+    )
+    .unwrap();
+    let o = scale(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = json(&models.join("seasonal/v0001/manifest.json"));
+    for k in ["family", "params", "data_window", "data_fingerprint", "backtest", "schema_version", "state_sha256"] {
+        assert!(!manifest[k].is_null(), "manifest.{k}");
+    }
+    let o = scale(&["forecast", "--models", models.to_str().unwrap(), "--service", "seasonal", "--horizon", "3h"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(f["forecast"]["point"].as_array().unwrap().len(), 3);
+
+    let state = models.join("seasonal/v0001/state.json");
+    let text = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, text.replacen('1', "2", 1)).unwrap();
+    let o = scale(&["forecast", "--models", models.to_str().unwrap(), "--service", "seasonal"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("checksum mismatch") && e.lines().count() == 1, "{e}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_non_zero() {
+    let d = tempfile::tempdir().unwrap();
+    let w = |name: &str, body: &str| {
+        let p = d.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let mut good = String::from("timestamp,value\n");
+    for i in 0..50 {
+        good.push_str(&format!("{},{}\n", i * 60, i % 7));
+    }
+    let non_numeric = good.replacen("\n120,2\n", "\n120,twelve\n", 1);
+    let cases = [
+        (w("missing-dir-marker", ""), "file not found", true),
+        (w("cols.csv", "when,count\n1,2\n"), "wrong columns", false),
+        (w("nonnum.csv", &non_numeric), "nonnum.csv:4: column value: non-numeric value \"twelve\"", false),
+        (w("nan.csv", "timestamp,value\n0,NaN\n60,\n120,nan\n"), "every value is NaN", false),
+    ];
+    for (path, want, missing) in cases {
+        let path = if missing { format!("{path}.absent") } else { path };
+        for cmd in [vec!["evaluate", "--input", &path, "--output", d.path().join("o").to_str().unwrap()], vec!["backtest", "--input", &path, "--horizon", "1h"]] {
+            let o = scale(&cmd);
+            assert!(!o.status.success(), "{cmd:?}");
+            let e = stderr(&o);
+            assert!(e.contains(want), "{cmd:?}: want {want:?} in {e:?}");
+            assert_eq!(e.trim_end().lines().count(), 1, "one line: {e:?}");
+            assert!(!e.contains("panicked"), "{e}");
+        }
+    }
+    let o = scale(&["evaluate", "--input", "x.csv", "--output", "o", "--tick", "soon"]);
+    assert!(stderr(&o).contains("--tick"), "{}", stderr(&o));
+}
+
+/// Uses ../shared/datasets (present in CI, absent on a user's machine): skipped when missing.
+#[test]
+fn nab_nyc_taxi_contracts() {
+    let taxi = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/nab/realKnownCause/nyc_taxi.csv");
+    if !taxi.exists() {
+        eprintln!("skipped: {} not present (shared datasets are CI-only)", taxi.display());
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let o = scale(&["backtest", "--input", taxi.to_str().unwrap(), "--horizon", "1d", "--output", d.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&d.path().join("backtest.json"));
+    assert_eq!(r["horizon_steps"], 48);
+    let sel = r["models"].as_array().unwrap().iter().find(|m| m["name"] == r["selected"]).unwrap().clone();
+    assert!(sel["mase"].as_f64().unwrap() < 1.0, "taxi has strong daily/weekly cycles: {sel}");
+    let out = d.path().join("ev");
+    let o = scale(&["evaluate", "--input", taxi.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&out.join("report.json"));
+    let v = |p: &str| r["policies"][p]["slo_violation_minutes"].as_f64().unwrap();
+    assert!(v("predictive") < v("reactive_hpa"));
+}
