@@ -4,11 +4,11 @@
 //! the dev profile). Benchmark ids are `fit_predict/<dataset>/<family>` and
 //! `backtest/sf_traffic_4w`.
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use scale::forecast::ModelSpec;
 use scale::series::{GapPolicy, Series};
-use scale::synth::{generate, SynthSpec};
-use scale::train::backtest::{backtest, BacktestConfig};
+use scale::synth::{SynthSpec, generate};
+use scale::train::backtest::{BacktestConfig, backtest};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,7 +30,10 @@ fn crate_path(rel: &str) -> PathBuf {
 fn load_tail(path: &Path, n: usize) -> Series {
     let loaded = scale::observe::load_series(path, GapPolicy::default())
         .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()));
-    let s = &loaded.first().unwrap_or_else(|| panic!("{} holds no series", path.display())).series;
+    let s = &loaded
+        .first()
+        .unwrap_or_else(|| panic!("{} holds no series", path.display()))
+        .series;
     assert!(s.len() >= n, "{} has {} points, need {n}", path.display(), s.len());
     s.slice(s.len() - n, s.len())
 }
@@ -49,9 +52,19 @@ fn datasets() -> Vec<Dataset> {
     let mut out = vec![sf_traffic()];
 
     // Seeded synthetic 5-minute demand, 14 days.
-    let synth = generate(&SynthSpec { services: 1, days: 14, ..Default::default() }).remove(0);
+    let synth = generate(&SynthSpec {
+        services: 1,
+        days: 14,
+        ..Default::default()
+    })
+    .remove(0);
     assert_eq!(synth.len(), 4032);
-    out.push(Dataset { name: "synth_5m_14d", series: synth, periods: vec![288, 2016], horizon: 12 });
+    out.push(Dataset {
+        name: "synth_5m_14d",
+        series: synth,
+        periods: vec![288, 2016],
+        horizon: 12,
+    });
 
     // NAB NYC taxi at 30 minutes, last 4 weeks, when the shared datasets are checked out.
     let taxi = crate_path("../shared/datasets/nab/realKnownCause/nyc_taxi.csv");
@@ -63,7 +76,10 @@ fn datasets() -> Vec<Dataset> {
             horizon: 48,
         });
     } else {
-        eprintln!("note: {} not found; skipping the nyc_taxi_4w benchmarks", taxi.display());
+        eprintln!(
+            "note: {} not found; skipping the nyc_taxi_4w benchmarks",
+            taxi.display()
+        );
     }
     out
 }
@@ -71,8 +87,14 @@ fn datasets() -> Vec<Dataset> {
 fn specs(d: &Dataset) -> Vec<ModelSpec> {
     vec![
         ModelSpec::SeasonalNaive { period: d.periods[0] },
-        ModelSpec::Ets { spec: "ZZN".into(), damped: None },
-        ModelSpec::Mstl { periods: d.periods.clone(), trend_spec: "ZZN".into() },
+        ModelSpec::Ets {
+            spec: "ZZN".into(),
+            damped: None,
+        },
+        ModelSpec::Mstl {
+            periods: d.periods.clone(),
+            trend_spec: "ZZN".into(),
+        },
     ]
 }
 
@@ -80,7 +102,9 @@ fn fit_predict(c: &mut Criterion) {
     for d in datasets() {
         let y = &d.series.values;
         let mut group = c.benchmark_group(format!("fit_predict/{}", d.name));
-        group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
         for spec in specs(&d) {
             // Fail soft: a family that cannot fit this series is reported, not benchmarked.
             if let Err(e) = spec.fit(y).and_then(|m| m.predict(d.horizon)) {
@@ -110,7 +134,9 @@ fn backtest_one(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10);
-    group.bench_function(d.name, |b| b.iter(|| black_box(backtest(black_box(&d.series), &cfg).unwrap())));
+    group.bench_function(d.name, |b| {
+        b.iter(|| black_box(backtest(black_box(&d.series), &cfg).unwrap()))
+    });
     group.finish();
 }
 

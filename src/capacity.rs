@@ -68,7 +68,11 @@ impl QueueModel {
         let mut lo = 0.0;
         for _ in 0..64 {
             let mid = 0.5 * (lo + hi);
-            if self.tail(lambda, mid) > target { lo = mid } else { hi = mid }
+            if self.tail(lambda, mid) > target {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         hi
     }
@@ -105,7 +109,11 @@ impl QueueModel {
         }
         let n = (demand / per).ceil();
         // guard the boundary: bisection leaves `per` a hair under the true limit
-        if n > 1.0 && self.p95(demand / (n - 1.0)) <= slo { (n - 1.0) as u32 } else { n as u32 }
+        if n > 1.0 && self.p95(demand / (n - 1.0)) <= slo {
+            (n - 1.0) as u32
+        } else {
+            n as u32
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! One path: `evaluate` drives this exact code against the simulated cluster.
 
 use crate::govern::{Governed, GovernorConfig, GovernorState, Step};
-use crate::plan::{plan, ForecastWindow, NoPlan, PlanConfig};
-use crate::reactive::hpa::{recommend, HpaUtilization, PodsView};
+use crate::plan::{ForecastWindow, NoPlan, PlanConfig, plan};
+use crate::reactive::hpa::{HpaUtilization, PodsView, recommend};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +60,10 @@ pub struct Controller {
 
 impl Controller {
     pub fn new(config: ControlConfig) -> Self {
-        Controller { config, state: GovernorState::default() }
+        Controller {
+            config,
+            state: GovernorState::default(),
+        }
     }
 
     /// One tick. Without a reactive or predictive recommendation the current count is held:
@@ -99,7 +102,11 @@ impl Controller {
             Some(rec) => c.governor.govern(obs.now, obs.current_replicas, rec, &mut self.state),
             None => Governed {
                 desired: obs.current_replicas,
-                steps: vec![Step { step: "hold".into(), value: obs.current_replicas, reason: crate::govern::Reason::NoRecommendation }],
+                steps: vec![Step {
+                    step: "hold".into(),
+                    value: obs.current_replicas,
+                    reason: crate::govern::Reason::NoRecommendation,
+                }],
             },
         };
         DecisionRecord {

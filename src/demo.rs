@@ -2,10 +2,10 @@
 //! series, trained and replayed end to end with no network and no external files.
 
 use crate::evaluate::report::EvalReport;
-use crate::evaluate::{evaluate_all, write_outputs, EvalOptions};
+use crate::evaluate::{EvalOptions, evaluate_all, write_outputs};
 use crate::observe::load_series;
 use crate::series::GapPolicy;
-use crate::synth::{generate, to_long_csv, SynthSpec};
+use crate::synth::{SynthSpec, generate, to_long_csv};
 use crate::train::backtest::BacktestConfig;
 use crate::train::train_series;
 use crate::{Error, Result};
@@ -24,7 +24,10 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { synth: SynthSpec::default(), sf_days: 70 }
+        DemoOptions {
+            synth: SynthSpec::default(),
+            sf_days: 70,
+        }
     }
 }
 
@@ -32,7 +35,11 @@ impl Default for DemoOptions {
 fn demo_data(opts: &DemoOptions) -> String {
     let mut csv = to_long_csv(&generate(&opts.synth));
     if opts.sf_days > 0 {
-        let rows: Vec<&str> = SF_TRAFFIC_CSV.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
+        let rows: Vec<&str> = SF_TRAFFIC_CSV
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         for row in &rows[rows.len().saturating_sub(opts.sf_days * 24)..] {
             csv.push_str("sf-traffic,");
             csv.push_str(row);

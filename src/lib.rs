@@ -18,5 +18,6 @@ pub mod simulate;
 pub mod synth;
 pub mod timefmt;
 pub mod train;
+pub mod vertical;
 
 pub use error::{Error, Result};

@@ -2,16 +2,20 @@
 
 use clap::{Parser, Subcommand};
 use scale::evaluate::report::{EvalReport, Policies};
-use scale::evaluate::{evaluate_file, EvalOptions};
+use scale::evaluate::{EvalOptions, evaluate_file};
 use scale::series::GapPolicy;
 use scale::timefmt::{format_duration, parse_duration};
-use scale::train::backtest::{backtest, BacktestConfig};
+use scale::train::backtest::{BacktestConfig, backtest};
 use scale::{Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "scale", version, about = "SCALE: predictive autoscaling — forecast demand, scale ahead of it")]
+#[command(
+    name = "scale",
+    version,
+    about = "SCALE: predictive autoscaling — forecast demand, scale ahead of it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,7 +105,8 @@ enum DatasetsCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SCALE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("SCALE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -145,7 +150,14 @@ fn run(cli: Cli) -> Result<()> {
             println!("\nreport: {}", output.join("report.html").display());
             println!("models: {}", output.join("models").display());
         }
-        Command::Evaluate { input, output, capacity_per_replica, startup, tick, slo_latency } => {
+        Command::Evaluate {
+            input,
+            output,
+            capacity_per_replica,
+            startup,
+            tick,
+            slo_latency,
+        } => {
             let opts = EvalOptions {
                 capacity_per_replica,
                 startup: duration_secs("--startup", startup)?,
@@ -179,7 +191,10 @@ fn run(cli: Cli) -> Result<()> {
                 let s = &c.series;
                 let steps = (horizon_secs + s.step - 1) / s.step;
                 let r = backtest(s, &BacktestConfig::new(steps.max(1) as usize))?;
-                println!("{}: selected {} (horizon {} steps)", s.name, r.selected, r.horizon_steps);
+                println!(
+                    "{}: selected {} (horizon {} steps)",
+                    s.name, r.selected, r.horizon_steps
+                );
                 for m in &r.models {
                     println!(
                         "  {:<15} mase {:>7.3}  smape {:>7.2}  cov80 {:>5.2}  cov95 {:>5.2}  {:>8.2} ms",
@@ -200,7 +215,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             std::fs::create_dir_all(&output).map_err(|e| Error::io(&output, e))?;
             let path = output.join("backtest.json");
-            std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap_or_default()).map_err(|e| Error::io(&path, e))?;
+            std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap_or_default())
+                .map_err(|e| Error::io(&path, e))?;
             println!("wrote {}", path.display());
         }
         Command::Train { config } => {
@@ -216,7 +232,11 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Forecast { models, service, horizon } => {
+        Command::Forecast {
+            models,
+            service,
+            horizon,
+        } => {
             let art = scale::train::artifact::load_active(&models, &service)?;
             let step = art.state.step;
             let steps = ((parse_duration("--horizon", &horizon)? + step - 1) / step).max(1) as usize;
@@ -232,11 +252,31 @@ fn run(cli: Cli) -> Result<()> {
             });
             println!("{out}");
         }
-        Command::Datasets { command: DatasetsCommand::Synth { services, days, step, seed, output } } => {
-            let spec = scale::synth::SynthSpec { services, days, step: parse_duration("--step", &step)?, seed, ..Default::default() };
+        Command::Datasets {
+            command:
+                DatasetsCommand::Synth {
+                    services,
+                    days,
+                    step,
+                    seed,
+                    output,
+                },
+        } => {
+            let spec = scale::synth::SynthSpec {
+                services,
+                days,
+                step: parse_duration("--step", &step)?,
+                seed,
+                ..Default::default()
+            };
             let series = scale::synth::generate(&spec);
             std::fs::write(&output, scale::synth::to_long_csv(&series)).map_err(|e| Error::io(&output, e))?;
-            println!("wrote {} services × {} points to {}", series.len(), series.first().map_or(0, |s| s.len()), output.display());
+            println!(
+                "wrote {} services × {} points to {}",
+                series.len(),
+                series.first().map_or(0, |s| s.len()),
+                output.display()
+            );
         }
     }
     Ok(())
@@ -244,14 +284,21 @@ fn run(cli: Cli) -> Result<()> {
 
 fn print_summary(report: &EvalReport) {
     let row = |name: &str, p: &Policies| {
-        for (policy, s) in [("predictive", &p.predictive), ("reactive_hpa", &p.reactive_hpa), ("oracle", &p.oracle)] {
+        for (policy, s) in [
+            ("predictive", &p.predictive),
+            ("reactive_hpa", &p.reactive_hpa),
+            ("oracle", &p.oracle),
+        ] {
             println!(
                 "{:<14} {:<13} {:>14.1} {:>14.1} {:>10} {:>10.3}",
                 name, policy, s.slo_violation_minutes, s.replica_hours, s.scaling_actions, s.mean_utilization
             );
         }
     };
-    println!("{:<14} {:<13} {:>14} {:>14} {:>10} {:>10}", "service", "policy", "slo_viol_min", "replica_hours", "actions", "mean_util");
+    println!(
+        "{:<14} {:<13} {:>14} {:>14} {:>10} {:>10}",
+        "service", "policy", "slo_viol_min", "replica_hours", "actions", "mean_util"
+    );
     for (name, s) in &report.services {
         row(name, &s.policies);
     }

@@ -54,10 +54,15 @@ pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Res
             return Err(NoPlan::ForecastInsane(format!("non-finite value at step {i}")));
         }
         if f.point[i] < -1e-9 * f.point[i].abs().max(1.0) && f.upper_95[i] < 0.0 {
-            return Err(NoPlan::ForecastInsane(format!("negative forecast {} at step {i}", f.point[i])));
+            return Err(NoPlan::ForecastInsane(format!(
+                "negative forecast {} at step {i}",
+                f.point[i]
+            )));
         }
         if width > 10.0 * f.point[i].abs().max(1e-9) && width > 1.0 {
-            return Err(NoPlan::ForecastInsane(format!("95% interval {width:.3} wider than 10x the point at step {i}")));
+            return Err(NoPlan::ForecastInsane(format!(
+                "95% interval {width:.3} wider than 10x the point at step {i}"
+            )));
         }
         peak = peak.max(q);
     }
@@ -73,17 +78,29 @@ mod tests {
     use super::*;
 
     fn window(f: &Forecast) -> ForecastWindow<'_> {
-        ForecastWindow { forecast: f, origin: 0, step: 60 }
+        ForecastWindow {
+            forecast: f,
+            origin: 0,
+            step: 60,
+        }
     }
 
     #[test]
     fn plan_table() {
-        let cfg = PlanConfig { quantile: 0.5, capacity_per_replica: 10.0, target_utilization: 0.5 };
+        let cfg = PlanConfig {
+            quantile: 0.5,
+            capacity_per_replica: 10.0,
+            target_utilization: 0.5,
+        };
         let f = Forecast::from_sigma(vec![10.0, 20.0, 40.0, 30.0, 10.0, 10.0], &[1.0; 6]);
         // (now, lead, expected replicas): 5 rps per replica at 50% of 10
         let cases = [(0, 0, 4), (0, 60, 8), (60, 60, 8), (180, 60, 6), (240, 0, 2)];
         for (now, lead, want) in cases {
-            assert_eq!(plan(now, lead, window(&f), &cfg).unwrap().replicas, want, "now={now} lead={lead}");
+            assert_eq!(
+                plan(now, lead, window(&f), &cfg).unwrap().replicas,
+                want,
+                "now={now} lead={lead}"
+            );
         }
         assert_eq!(plan(300, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
     }
@@ -93,7 +110,11 @@ mod tests {
         let f = Forecast::from_sigma(vec![10.0; 5], &[3.0; 5]);
         let mut last = 0;
         for q in [0.5, 0.8, 0.9, 0.95, 0.99] {
-            let cfg = PlanConfig { quantile: q, capacity_per_replica: 1.0, target_utilization: 1.0 };
+            let cfg = PlanConfig {
+                quantile: q,
+                capacity_per_replica: 1.0,
+                target_utilization: 1.0,
+            };
             let r = plan(0, 60, window(&f), &cfg).unwrap().replicas;
             assert!(r >= last);
             last = r;
@@ -102,7 +123,11 @@ mod tests {
 
     #[test]
     fn insane_forecasts_are_discarded() {
-        let cfg = PlanConfig { quantile: 0.9, capacity_per_replica: 1.0, target_utilization: 1.0 };
+        let cfg = PlanConfig {
+            quantile: 0.9,
+            capacity_per_replica: 1.0,
+            target_utilization: 1.0,
+        };
         let nan = Forecast::from_sigma(vec![f64::NAN; 3], &[1.0; 3]);
         let wide = Forecast::from_sigma(vec![1.0; 3], &[100.0; 3]);
         let neg = Forecast::from_sigma(vec![-50.0; 3], &[1.0; 3]);

@@ -58,7 +58,12 @@ impl Series {
 
     /// The sub-series `[from, to)` by index.
     pub fn slice(&self, from: usize, to: usize) -> Series {
-        Series::new(self.name.clone(), self.time_at(from), self.step, self.values[from..to].to_vec())
+        Series::new(
+            self.name.clone(),
+            self.time_at(from),
+            self.step,
+            self.values[from..to].to_vec(),
+        )
     }
 
     /// A stable fingerprint of the data (SHA-256 over start, step and values).
@@ -128,7 +133,11 @@ pub fn regularize(path: &Path, name: &str, mut rows: Vec<RawPoint>, policy: GapP
         return Err(Error::data(path, None, "no data rows"));
     }
     if rows.iter().all(|r| r.value.is_none()) {
-        return Err(Error::data(path, None, format!("series {name:?}: every value is NaN or empty")));
+        return Err(Error::data(
+            path,
+            None,
+            format!("series {name:?}: every value is NaN or empty"),
+        ));
     }
     for w in rows.windows(2) {
         if w[1].time < w[0].time {
@@ -142,7 +151,11 @@ pub fn regularize(path: &Path, name: &str, mut rows: Vec<RawPoint>, policy: GapP
     rows.sort_by_key(|r| (r.time, r.line));
 
     let step = infer_step(&rows).ok_or_else(|| {
-        Error::data(path, None, format!("series {name:?}: need at least two distinct timestamps to infer the step"))
+        Error::data(
+            path,
+            None,
+            format!("series {name:?}: need at least two distinct timestamps to infer the step"),
+        )
     })?;
     let start = rows[0].time;
 
@@ -165,7 +178,10 @@ pub fn regularize(path: &Path, name: &str, mut rows: Vec<RawPoint>, policy: GapP
             issues.push(DataIssue {
                 line: r.line,
                 kind: IssueKind::OffGrid,
-                detail: format!("timestamp {}s off the {step}s grid; snapped to the nearest step", offset - idx * step),
+                detail: format!(
+                    "timestamp {}s off the {step}s grid; snapped to the nearest step",
+                    offset - idx * step
+                ),
             });
         }
         let e = grid.entry(idx).or_insert((0.0, 0, r.line));
@@ -257,7 +273,10 @@ fn infer_step(rows: &[RawPoint]) -> Option<i64> {
             *counts.entry(d).or_default() += 1;
         }
     }
-    counts.into_iter().max_by_key(|&(d, n)| (n, std::cmp::Reverse(d))).map(|(d, _)| d)
+    counts
+        .into_iter()
+        .max_by_key(|&(d, n)| (n, std::cmp::Reverse(d)))
+        .map(|(d, _)| d)
 }
 
 #[cfg(test)]
@@ -268,7 +287,11 @@ mod tests {
         points
             .iter()
             .enumerate()
-            .map(|(i, &(time, value))| RawPoint { line: i + 2, time, value })
+            .map(|(i, &(time, value))| RawPoint {
+                line: i + 2,
+                time,
+                value,
+            })
             .collect()
     }
 
@@ -282,9 +305,17 @@ mod tests {
         let pol = GapPolicy { max_gap_fill: 2 };
         // (rows, expected values, expected issue kinds)
         let cases: Vec<(Vec<(i64, Option<f64>)>, Vec<f64>, Vec<IssueKind>)> = vec![
-            (vec![(0, Some(1.0)), (60, Some(2.0)), (120, Some(3.0))], vec![1.0, 2.0, 3.0], vec![]),
+            (
+                vec![(0, Some(1.0)), (60, Some(2.0)), (120, Some(3.0))],
+                vec![1.0, 2.0, 3.0],
+                vec![],
+            ),
             // a missing grid point is interpolated
-            (vec![(0, Some(1.0)), (60, Some(2.0)), (180, Some(4.0))], vec![1.0, 2.0, 3.0, 4.0], vec![IssueKind::GapFilled]),
+            (
+                vec![(0, Some(1.0)), (60, Some(2.0)), (180, Some(4.0))],
+                vec![1.0, 2.0, 3.0, 4.0],
+                vec![IssueKind::GapFilled],
+            ),
             // NaN is a gap too
             (
                 vec![(0, Some(1.0)), (60, None), (120, Some(3.0)), (180, Some(4.0))],
@@ -305,12 +336,22 @@ mod tests {
             ),
             // off-grid timestamps snap
             (
-                vec![(0, Some(1.0)), (60, Some(2.0)), (121, Some(3.0)), (180, Some(4.0)), (240, Some(5.0))],
+                vec![
+                    (0, Some(1.0)),
+                    (60, Some(2.0)),
+                    (121, Some(3.0)),
+                    (180, Some(4.0)),
+                    (240, Some(5.0)),
+                ],
                 vec![1.0, 2.0, 3.0, 4.0, 5.0],
                 vec![IssueKind::OffGrid],
             ),
             // trailing NaN is trimmed
-            (vec![(0, Some(1.0)), (60, Some(2.0)), (120, None)], vec![1.0, 2.0], vec![IssueKind::Missing, IssueKind::Missing]),
+            (
+                vec![(0, Some(1.0)), (60, Some(2.0)), (120, None)],
+                vec![1.0, 2.0],
+                vec![IssueKind::Missing, IssueKind::Missing],
+            ),
         ];
         for (i, (input, want, want_kinds)) in cases.into_iter().enumerate() {
             let c = regularize(p, "s", rows(&input), pol).unwrap();
@@ -327,7 +368,9 @@ mod tests {
     #[test]
     fn long_gap_refused_with_lines() {
         let input = rows(&[(0, Some(1.0)), (60, Some(1.0)), (600, Some(2.0))]);
-        let err = regularize(Path::new("f.csv"), "s", input, GapPolicy { max_gap_fill: 3 }).unwrap_err().to_string();
+        let err = regularize(Path::new("f.csv"), "s", input, GapPolicy { max_gap_fill: 3 })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("f.csv:4"), "{err}");
         assert!(err.contains("gap of 8 missing steps"), "{err}");
         assert!(err.contains("between lines 3 and 4"), "{err}");
@@ -336,7 +379,9 @@ mod tests {
     #[test]
     fn all_nan_refused() {
         let input = rows(&[(0, None), (60, None)]);
-        let err = regularize(Path::new("f.csv"), "s", input, GapPolicy::default()).unwrap_err().to_string();
+        let err = regularize(Path::new("f.csv"), "s", input, GapPolicy::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("every value is NaN"), "{err}");
     }
 }

@@ -44,7 +44,10 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster with `initial` pods already ready at `now`.
     pub fn new(initial: u32, startup: i64, now: i64) -> Self {
-        Cluster { startup, ready_at: vec![now; initial as usize] }
+        Cluster {
+            startup,
+            ready_at: vec![now; initial as usize],
+        }
     }
 
     pub fn provisioned(&self) -> u32 {
@@ -81,7 +84,9 @@ pub struct SimConfig {
 
 impl SimConfig {
     pub fn ticks(&self) -> impl Iterator<Item = i64> + '_ {
-        (0..).map(move |k| self.start + k * self.tick).take_while(move |t| *t < self.end)
+        (0..)
+            .map(move |k| self.start + k * self.tick)
+            .take_while(move |t| *t < self.end)
     }
 }
 
@@ -124,7 +129,12 @@ pub fn run(cfg: &SimConfig, demand: DemandCurve<'_>, mut policy: impl FnMut(Obse
         out.violation.push(violated);
         out.p95.push(p95.is_finite().then_some(p95));
         let current = cluster.provisioned();
-        let desired = policy(Observation { now, current_replicas: current, ready_replicas: ready, demand: Some(d) });
+        let desired = policy(Observation {
+            now,
+            current_replicas: current,
+            ready_replicas: ready,
+            demand: Some(d),
+        });
         if desired != current {
             out.summary.scaling_actions += 1;
             cluster.scale_to(now, desired);
@@ -141,11 +151,23 @@ pub fn oracle_schedule(cfg: &SimConfig, demand: DemandCurve<'_>, min: u32, max: 
     let per = cfg.queue.max_load_at_slo(cfg.slo_latency);
     let need: Vec<u32> = ticks
         .iter()
-        .map(|&t| cfg.queue.replicas_at(demand.at(t), per, cfg.slo_latency).clamp(min, max))
+        .map(|&t| {
+            cfg.queue
+                .replicas_at(demand.at(t), per, cfg.slo_latency)
+                .clamp(min, max)
+        })
         .collect();
     // ticks whose pods must be requested now: up to the first tick at or after now + startup
     let ahead = ((cfg.startup + cfg.tick - 1) / cfg.tick) as usize;
-    (0..ticks.len()).map(|i| need[i..(i + ahead + 1).min(need.len())].iter().copied().max().unwrap_or(min)).collect()
+    (0..ticks.len())
+        .map(|i| {
+            need[i..(i + ahead + 1).min(need.len())]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(min)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -190,7 +212,11 @@ mod tests {
         // `replicas` is measured before each tick's decision, so the request was one tick earlier
         let requested = run.replicas.iter().position(|&r| r == 5).unwrap() - 1;
         let ready_at = run.ready.iter().position(|&r| r == 5).unwrap();
-        assert_eq!((ready_at - requested) as i64 * c.tick, 60, "pods ready exactly one start-up after the request");
+        assert_eq!(
+            (ready_at - requested) as i64 * c.tick,
+            60,
+            "pods ready exactly one start-up after the request"
+        );
         assert!(run.summary.slo_violation_minutes > 0.0);
         assert_eq!(run.summary.scaling_actions, 1);
     }

@@ -59,7 +59,16 @@ impl Rng {
     }
 }
 
-const NAMES: [&str; 8] = ["checkout", "catalog", "search", "payments", "auth", "recommend", "cart", "shipping"];
+const NAMES: [&str; 8] = [
+    "checkout",
+    "catalog",
+    "search",
+    "payments",
+    "auth",
+    "recommend",
+    "cart",
+    "shipping",
+];
 
 /// One service per index; each has its own base level, weekly shape and events.
 pub fn generate(spec: &SynthSpec) -> Vec<Series> {
@@ -68,7 +77,11 @@ pub fn generate(spec: &SynthSpec) -> Vec<Series> {
 
 fn service(spec: &SynthSpec, index: usize) -> Series {
     let mut rng = Rng::new(spec.seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
-    let name = if index < NAMES.len() { NAMES[index].to_string() } else { format!("svc-{index}") };
+    let name = if index < NAMES.len() {
+        NAMES[index].to_string()
+    } else {
+        format!("svc-{index}")
+    };
     let n = spec.days * 86_400 / spec.step as usize;
     let base = 40.0 + 160.0 * rng.uniform();
     let daily_amp = 0.5 + 0.3 * rng.uniform();
@@ -98,7 +111,11 @@ fn service(spec: &SynthSpec, index: usize) -> Series {
         let days = i as f64 * spec.step as f64 / 86_400.0;
         let trend = 1.0 + trend_per_day * days;
         let level = if i >= shift_at { shift } else { 1.0 };
-        let burst: f64 = bursts.iter().filter(|(at, len, _)| i >= *at && i < at + len).map(|(_, _, h)| h).sum();
+        let burst: f64 = bursts
+            .iter()
+            .filter(|(at, len, _)| i >= *at && i < at + len)
+            .map(|(_, _, h)| h)
+            .sum();
         let v = base * daily.max(0.05) * weekly * trend * level * (1.0 + burst) * (1.0 + noise * rng.normal());
         values.push((v * 100.0).round().max(0.0) / 100.0);
     }
@@ -110,7 +127,12 @@ pub fn to_long_csv(series: &[Series]) -> String {
     let mut out = String::from("service,timestamp,value\n");
     for s in series {
         for (i, v) in s.values.iter().enumerate() {
-            out.push_str(&format!("{},{},{}\n", s.name, crate::timefmt::format_timestamp(s.time_at(i)), v));
+            out.push_str(&format!(
+                "{},{},{}\n",
+                s.name,
+                crate::timefmt::format_timestamp(s.time_at(i)),
+                v
+            ));
         }
     }
     out
@@ -122,10 +144,17 @@ mod tests {
 
     #[test]
     fn seeded_and_shaped() {
-        let spec = SynthSpec { services: 3, days: 14, ..Default::default() };
+        let spec = SynthSpec {
+            services: 3,
+            days: 14,
+            ..Default::default()
+        };
         let a = generate(&spec);
         assert_eq!(a, generate(&spec), "same seed, same data");
-        let b = generate(&SynthSpec { seed: 7, ..spec.clone() });
+        let b = generate(&SynthSpec {
+            seed: 7,
+            ..spec.clone()
+        });
         assert_ne!(a[0].values, b[0].values);
         for s in &a {
             assert_eq!(s.len(), 14 * 288);

@@ -22,7 +22,9 @@ pub fn parse_duration(field: &str, text: &str) -> Result<i64> {
 
 /// Formats seconds compactly: 90 → "1m30s".
 pub fn format_duration(secs: i64) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string().replace(' ', "")
+    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64))
+        .to_string()
+        .replace(' ', "")
 }
 
 /// Parses a timestamp into Unix seconds (UTC). Accepts RFC 3339, "YYYY-MM-DD HH:MM:SS",
@@ -38,7 +40,13 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.timestamp());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t, fmt) {
             return Some(dt.and_utc().timestamp());
         }
@@ -74,7 +82,13 @@ mod tests {
     #[test]
     fn timestamps() {
         let base = 1_404_172_800; // 2014-07-01 00:00:00 UTC
-        for text in ["2014-07-01 00:00:00", "2014-07-01T00:00:00", "2014-07-01T00:00:00Z", "2014-07-01", "1404172800"] {
+        for text in [
+            "2014-07-01 00:00:00",
+            "2014-07-01T00:00:00",
+            "2014-07-01T00:00:00Z",
+            "2014-07-01",
+            "1404172800",
+        ] {
             assert_eq!(parse_timestamp(text), Some(base), "{text}");
         }
         assert_eq!(parse_timestamp("yesterday"), None);

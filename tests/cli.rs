@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn scale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scale")).args(args).output().expect("run scale")
+    Command::new(env!("CARGO_BIN_EXE_scale"))
+        .args(args)
+        .output()
+        .expect("run scale")
 }
 
 fn stderr(o: &Output) -> String {
@@ -18,7 +21,10 @@ fn write_seasonal(dir: &Path, days: usize) -> PathBuf {
         let hour = (t % 24) as f64;
         let up = ((hour - 6.0) / 2.0).clamp(0.0, 1.0) * ((21.0 - hour) / 3.0).clamp(0.0, 1.0);
         let v = 40.0 + 120.0 * up + ((t * 37) % 11) as f64;
-        csv.push_str(&format!("{},{v:.2}\n", scale::timefmt::format_timestamp(1_704_067_200 + t as i64 * 3600)));
+        csv.push_str(&format!(
+            "{},{v:.2}\n",
+            scale::timefmt::format_timestamp(1_704_067_200 + t as i64 * 3600)
+        ));
     }
     let p = dir.join("seasonal.csv");
     std::fs::write(&p, csv).unwrap();
@@ -34,12 +40,31 @@ fn evaluate_follows_the_contract() {
     let d = tempfile::tempdir().unwrap();
     let input = write_seasonal(d.path(), 28);
     let out = d.path().join("out");
-    let o = scale(&["evaluate", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--startup", "10m", "--tick", "1m"]);
+    let o = scale(&[
+        "evaluate",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--startup",
+        "10m",
+        "--tick",
+        "1m",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = json(&out.join("report.json"));
     for p in ["predictive", "reactive_hpa", "oracle"] {
-        for k in ["slo_violation_minutes", "replica_hours", "scaling_actions", "mean_utilization"] {
-            assert!(r["policies"][p][k].is_number(), "policies.{p}.{k} missing: {}", r["policies"]);
+        for k in [
+            "slo_violation_minutes",
+            "replica_hours",
+            "scaling_actions",
+            "mean_utilization",
+        ] {
+            assert!(
+                r["policies"][p][k].is_number(),
+                "policies.{p}.{k} missing: {}",
+                r["policies"]
+            );
         }
     }
     assert!(r["forecast"]["models"].as_array().unwrap().len() >= 2);
@@ -52,13 +77,22 @@ fn evaluate_follows_the_contract() {
     assert_eq!(r["policies"]["oracle"]["slo_violation_minutes"], 0.0);
     // on a clean daily cycle the predictive policy scales ahead and violates less
     let v = |p: &str| r["policies"][p]["slo_violation_minutes"].as_f64().unwrap();
-    assert!(v("predictive") < v("reactive_hpa"), "predictive {} vs reactive {}", v("predictive"), v("reactive_hpa"));
+    assert!(
+        v("predictive") < v("reactive_hpa"),
+        "predictive {} vs reactive {}",
+        v("predictive"),
+        v("reactive_hpa")
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.matches("<svg").count() >= 3);
     let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
     assert!(timeline.starts_with("service,time,demand,forecast,"));
     // forecasts reach the timeline
-    let with_forecast = timeline.lines().skip(1).filter(|l| !l.split(',').nth(3).unwrap_or("").is_empty()).count();
+    let with_forecast = timeline
+        .lines()
+        .skip(1)
+        .filter(|l| !l.split(',').nth(3).unwrap_or("").is_empty())
+        .count();
     assert!(with_forecast > 0);
 }
 
@@ -66,7 +100,15 @@ fn evaluate_follows_the_contract() {
 fn backtest_follows_the_contract() {
     let d = tempfile::tempdir().unwrap();
     let input = write_seasonal(d.path(), 21);
-    let o = scale(&["backtest", "--input", input.to_str().unwrap(), "--horizon", "6h", "--output", d.path().to_str().unwrap()]);
+    let o = scale(&[
+        "backtest",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "6h",
+        "--output",
+        d.path().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = json(&d.path().join("backtest.json"));
     let models = r["models"].as_array().unwrap();
@@ -80,7 +122,10 @@ fn backtest_follows_the_contract() {
     assert_eq!(r["horizon_steps"], 6);
     assert!(r["folds"].as_u64().unwrap() >= 3);
     let sel = r["selected"].as_str().unwrap();
-    let best = models.iter().min_by(|a, b| a["mase"].as_f64().unwrap().total_cmp(&b["mase"].as_f64().unwrap())).unwrap();
+    let best = models
+        .iter()
+        .min_by(|a, b| a["mase"].as_f64().unwrap().total_cmp(&b["mase"].as_f64().unwrap()))
+        .unwrap();
     assert_eq!(sel, best["name"].as_str().unwrap(), "selected is the lowest MASE");
 }
 
@@ -102,10 +147,26 @@ fn train_writes_artifacts_that_forecast_and_corruption_fails_cleanly() {
     let o = scale(&["train", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest = json(&models.join("seasonal/v0001/manifest.json"));
-    for k in ["family", "params", "data_window", "data_fingerprint", "backtest", "schema_version", "state_sha256"] {
+    for k in [
+        "family",
+        "params",
+        "data_window",
+        "data_fingerprint",
+        "backtest",
+        "schema_version",
+        "state_sha256",
+    ] {
         assert!(!manifest[k].is_null(), "manifest.{k}");
     }
-    let o = scale(&["forecast", "--models", models.to_str().unwrap(), "--service", "seasonal", "--horizon", "3h"]);
+    let o = scale(&[
+        "forecast",
+        "--models",
+        models.to_str().unwrap(),
+        "--service",
+        "seasonal",
+        "--horizon",
+        "3h",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(f["forecast"]["point"].as_array().unwrap().len(), 3);
@@ -113,7 +174,13 @@ fn train_writes_artifacts_that_forecast_and_corruption_fails_cleanly() {
     let state = models.join("seasonal/v0001/state.json");
     let text = std::fs::read_to_string(&state).unwrap();
     std::fs::write(&state, text.replacen('1', "2", 1)).unwrap();
-    let o = scale(&["forecast", "--models", models.to_str().unwrap(), "--service", "seasonal"]);
+    let o = scale(&[
+        "forecast",
+        "--models",
+        models.to_str().unwrap(),
+        "--service",
+        "seasonal",
+    ]);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains("checksum mismatch") && e.lines().count() == 1, "{e}");
@@ -135,12 +202,29 @@ fn bad_input_is_one_line_and_non_zero() {
     let cases = [
         (w("missing-dir-marker", ""), "file not found", true),
         (w("cols.csv", "when,count\n1,2\n"), "wrong columns", false),
-        (w("nonnum.csv", &non_numeric), "nonnum.csv:4: column value: non-numeric value \"twelve\"", false),
-        (w("nan.csv", "timestamp,value\n0,NaN\n60,\n120,nan\n"), "every value is NaN", false),
+        (
+            w("nonnum.csv", &non_numeric),
+            "nonnum.csv:4: column value: non-numeric value \"twelve\"",
+            false,
+        ),
+        (
+            w("nan.csv", "timestamp,value\n0,NaN\n60,\n120,nan\n"),
+            "every value is NaN",
+            false,
+        ),
     ];
     for (path, want, missing) in cases {
         let path = if missing { format!("{path}.absent") } else { path };
-        for cmd in [vec!["evaluate", "--input", &path, "--output", d.path().join("o").to_str().unwrap()], vec!["backtest", "--input", &path, "--horizon", "1h"]] {
+        for cmd in [
+            vec![
+                "evaluate",
+                "--input",
+                &path,
+                "--output",
+                d.path().join("o").to_str().unwrap(),
+            ],
+            vec!["backtest", "--input", &path, "--horizon", "1h"],
+        ] {
             let o = scale(&cmd);
             assert!(!o.status.success(), "{cmd:?}");
             let e = stderr(&o);
@@ -162,14 +246,37 @@ fn nab_nyc_taxi_contracts() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let o = scale(&["backtest", "--input", taxi.to_str().unwrap(), "--horizon", "1d", "--output", d.path().to_str().unwrap()]);
+    let o = scale(&[
+        "backtest",
+        "--input",
+        taxi.to_str().unwrap(),
+        "--horizon",
+        "1d",
+        "--output",
+        d.path().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = json(&d.path().join("backtest.json"));
     assert_eq!(r["horizon_steps"], 48);
-    let sel = r["models"].as_array().unwrap().iter().find(|m| m["name"] == r["selected"]).unwrap().clone();
-    assert!(sel["mase"].as_f64().unwrap() < 1.0, "taxi has strong daily/weekly cycles: {sel}");
+    let sel = r["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == r["selected"])
+        .unwrap()
+        .clone();
+    assert!(
+        sel["mase"].as_f64().unwrap() < 1.0,
+        "taxi has strong daily/weekly cycles: {sel}"
+    );
     let out = d.path().join("ev");
-    let o = scale(&["evaluate", "--input", taxi.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    let o = scale(&[
+        "evaluate",
+        "--input",
+        taxi.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = json(&out.join("report.json"));
     let v = |p: &str| r["policies"][p]["slo_violation_minutes"].as_f64().unwrap();

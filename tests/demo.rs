@@ -16,13 +16,21 @@ fn demo_beats_reactive_and_report_renders_in_chromium() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("TOTAL") && stdout.contains("reactive_hpa"), "{stdout}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let v = |p: &str| r["policies"][p]["slo_violation_minutes"].as_f64().unwrap();
-    assert!(v("predictive") < v("reactive_hpa"), "predictive {} vs reactive {}", v("predictive"), v("reactive_hpa"));
+    assert!(
+        v("predictive") < v("reactive_hpa"),
+        "predictive {} vs reactive {}",
+        v("predictive"),
+        v("reactive_hpa")
+    );
     assert!(r["services"].as_object().unwrap().len() >= 5, "several services");
     assert!(out.join("models/checkout/v0001/manifest.json").exists());
 
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().any(|p| Path::new(p).exists());
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .any(|p| Path::new(p).exists());
     if !chromium {
         // CI installs Chromium (scripts/test.sh); a bare developer machine may not have it.
         assert!(std::env::var("CI").is_err(), "Chromium must be installed in CI");
@@ -36,7 +44,11 @@ fn demo_beats_reactive_and_report_renders_in_chromium() {
         .arg(&shot)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(o.status.success(), "{text}");
     assert!(text.contains("browser check passed"), "{text}");
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot saved");

@@ -2,9 +2,7 @@
 //! SVG charts per service, drawn with plotters. No scripts and no external resources, so the
 //! file opens anywhere it is copied to.
 
-use crate::evaluate::report::{
-    EvalReport, EvalSettings, Policies, PolicySummary, ServiceReport, Timeline,
-};
+use crate::evaluate::report::{EvalReport, EvalSettings, Policies, PolicySummary, ServiceReport, Timeline};
 use crate::series::DataIssue;
 use crate::timefmt::{format_duration, format_timestamp};
 use crate::train::backtest::BacktestReport;
@@ -106,10 +104,7 @@ fn write_head(h: &mut String, r: &EvalReport) -> fmt::Result {
         r.services.len(),
         r.schema_version
     )?;
-    writeln!(
-        h,
-        "<section id=\"summary\">\n<h2>Totals over all services</h2>"
-    )?;
+    writeln!(h, "<section id=\"summary\">\n<h2>Totals over all services</h2>")?;
     policy_table(h, &r.policies)?;
     writeln!(h, "<nav><h3>Services</h3><ul>")?;
     for (i, (name, svc)) in r.services.iter().enumerate() {
@@ -166,18 +161,8 @@ fn best_row(rows: &[&PolicySummary]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-fn service_section(
-    id: &str,
-    name: &str,
-    svc: &ServiceReport,
-    timeline: &Timeline,
-) -> Result<String> {
-    let s = Sampled::new(
-        timeline,
-        svc.replay_start,
-        svc.replay_end,
-        svc.settings.tick_seconds,
-    );
+fn service_section(id: &str, name: &str, svc: &ServiceReport, timeline: &Timeline) -> Result<String> {
+    let s = Sampled::new(timeline, svc.replay_start, svc.replay_end, svc.settings.tick_seconds);
     let charts = [
         demand_chart(&s)?,
         replica_chart(&s, svc.settings.capacity_per_replica)?,
@@ -196,11 +181,7 @@ fn write_service(
     s: &Sampled,
     charts: &[String; 3],
 ) -> fmt::Result {
-    writeln!(
-        h,
-        "<section class=\"service\" id=\"{id}\">\n<h2>{}</h2>",
-        esc(name)
-    )?;
+    writeln!(h, "<section class=\"service\" id=\"{id}\">\n<h2>{}</h2>", esc(name))?;
     writeln!(
         h,
         "<p class=\"note\">Replay {} → {} UTC · {} training points</p>",
@@ -226,22 +207,14 @@ fn settings_table(h: &mut String, s: &EvalSettings) -> fmt::Result {
             "capacity per replica",
             trim(s.capacity_per_replica),
         ),
-        (
-            "startup_seconds",
-            "replica startup",
-            format_duration(s.startup_seconds),
-        ),
+        ("startup_seconds", "replica startup", format_duration(s.startup_seconds)),
         ("tick_seconds", "tick", format_duration(s.tick_seconds)),
         (
             "slo_latency_seconds",
             "SLO (p95 latency)",
             format!("{} s", trim(s.slo_latency_seconds)),
         ),
-        (
-            "target_utilization",
-            "target utilization",
-            pct(s.target_utilization),
-        ),
+        ("target_utilization", "target utilization", pct(s.target_utilization)),
         ("quantile", "forecast quantile", trim(s.quantile)),
         (
             "reforecast_seconds",
@@ -258,17 +231,11 @@ fn settings_table(h: &mut String, s: &EvalSettings) -> fmt::Result {
         } else {
             ""
         };
-        writeln!(
-            h,
-            "<tr><th scope=\"row\">{label}</th><td>{value}{tag}</td></tr>"
-        )?;
+        writeln!(h, "<tr><th scope=\"row\">{label}</th><td>{value}{tag}</td></tr>")?;
     }
     writeln!(h, "</tbody></table>")?;
     if !s.derived.is_empty() {
-        writeln!(
-            h,
-            "<p class=\"note\">Derived from the data:</p><ul class=\"note\">"
-        )?;
+        writeln!(h, "<p class=\"note\">Derived from the data:</p><ul class=\"note\">")?;
         for d in &s.derived {
             writeln!(h, "<li>{}</li>", esc(d))?;
         }
@@ -348,11 +315,7 @@ fn issues(h: &mut String, issues: &[DataIssue]) -> fmt::Result {
         return Ok(());
     }
     let shown = issues.len().min(ISSUES_SHOWN);
-    writeln!(
-        h,
-        "<details><summary>First {shown} of {}</summary>",
-        issues.len()
-    )?;
+    writeln!(h, "<details><summary>First {shown} of {}</summary>", issues.len())?;
     writeln!(
         h,
         "<table class=\"issues\"><thead><tr><th>line</th><th>kind</th><th>detail</th></tr></thead><tbody>"
@@ -491,8 +454,7 @@ impl Sampled {
     fn new(tl: &Timeline, start: i64, end: i64, tick: i64) -> Sampled {
         let n = tl.time.len();
         let size = n.div_ceil(MAX_POINTS).max(1);
-        let buckets: Vec<Range<usize>> =
-            (0..n).step_by(size).map(|s| s..(s + size).min(n)).collect();
+        let buckets: Vec<Range<usize>> = (0..n).step_by(size).map(|s| s..(s + size).min(n)).collect();
         let hours = |t: i64| t.saturating_sub(start) as f64 / 3600.0;
         let hi = |v: &[f64]| {
             buckets
@@ -510,10 +472,7 @@ impl Sampled {
             .iter()
             .filter_map(|b| tl.time.get(b.start).map(|&t| hours(t)))
             .collect();
-        let x_end = tl
-            .time
-            .last()
-            .map_or(0.0, |&t| hours(t.saturating_add(tick.max(0))));
+        let x_end = tl.time.last().map_or(0.0, |&t| hours(t.saturating_add(tick.max(0))));
         let first = x.first().copied().unwrap_or(0.0);
         let last = if x.is_empty() { hours(end) } else { x_end };
         Sampled {
@@ -532,10 +491,7 @@ impl Sampled {
                 buckets.iter().map(|b| max_replicas(part(v, b))).collect()
             }),
             violation: per_policy(&tl.violation, |v| {
-                buckets
-                    .iter()
-                    .map(|b| part(v, b).iter().any(|&x| x))
-                    .collect()
+                buckets.iter().map(|b| part(v, b).iter().any(|&x| x)).collect()
             }),
             p95: per_policy(&tl.p95_latency, |v| {
                 buckets.iter().map(|b| worst_latency(part(v, b))).collect()
@@ -544,10 +500,7 @@ impl Sampled {
     }
 
     fn x_desc(&self) -> String {
-        format!(
-            "hours since replay start ({} UTC)",
-            format_timestamp(self.origin)
-        )
+        format!("hours since replay start ({} UTC)", format_timestamp(self.origin))
     }
 }
 
@@ -563,20 +516,13 @@ fn max_replicas(v: &[u32]) -> f64 {
 
 /// `None` is an overloaded tick, i.e. infinite latency.
 fn worst_latency(v: &[Option<f64>]) -> f64 {
-    v.iter()
-        .map(|l| l.unwrap_or(f64::INFINITY))
-        .fold(f64::NAN, f64::max)
+    v.iter().map(|l| l.unwrap_or(f64::INFINITY)).fold(f64::NAN, f64::max)
 }
 
 fn per_policy<T, U>(map: &BTreeMap<String, Vec<T>>, f: impl Fn(&[T]) -> U) -> Vec<(String, U)> {
     let known = POLICIES.iter().filter_map(|(p, _)| map.get_key_value(*p));
-    let others = map
-        .iter()
-        .filter(|(k, _)| !POLICIES.iter().any(|(p, _)| p == k));
-    known
-        .chain(others)
-        .map(|(k, v)| (k.clone(), f(v)))
-        .collect()
+    let others = map.iter().filter(|(k, _)| !POLICIES.iter().any(|(p, _)| p == k));
+    known.chain(others).map(|(k, v)| (k.clone(), f(v))).collect()
 }
 
 /// Runs of finite values as polylines; NaN (no forecast yet) breaks the line.
@@ -671,10 +617,7 @@ fn true_runs(flags: &[bool], x: &[f64], x_end: f64, min_width: f64) -> Vec<(f64,
     if let Some(a) = open {
         spans.push((a, x_end));
     }
-    spans
-        .into_iter()
-        .map(|(a, b)| (a, b.max(a + min_width)))
-        .collect()
+    spans.into_iter().map(|(a, b)| (a, b.max(a + min_width))).collect()
 }
 
 // ---------------------------------------------------------------- charts
@@ -686,11 +629,7 @@ static FONTS: Once = Once::new();
 fn register_fonts() {
     FONTS.call_once(|| {
         // A failure here surfaces as a font error from the first chart, which is mapped there.
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
         let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
     });
 }
@@ -707,12 +646,7 @@ fn svg(height: u32, draw: impl FnOnce(&Area) -> DrawResult<()>) -> Result<String
     Ok(buf)
 }
 
-fn cartesian<'a, 'b>(
-    area: &'a Area<'b>,
-    x: Range<f64>,
-    y: Range<f64>,
-    x_labels: bool,
-) -> DrawResult<Chart<'a, 'b>> {
+fn cartesian<'a, 'b>(area: &'a Area<'b>, x: Range<f64>, y: Range<f64>, x_labels: bool) -> DrawResult<Chart<'a, 'b>> {
     Ok(ChartBuilder::on(area)
         .margin(10)
         .margin_right(24)
@@ -722,11 +656,7 @@ fn cartesian<'a, 'b>(
 }
 
 fn mesh<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, s: &Sampled, y_desc: &str) -> DrawResult<()> {
-    let decimals = if s.x_range.end - s.x_range.start < 6.0 {
-        1
-    } else {
-        0
-    };
+    let decimals = if s.x_range.end - s.x_range.start < 6.0 { 1 } else { 0 };
     let x_fmt = move |v: &f64| format!("{v:.decimals$}");
     let y_fmt = |v: &f64| trim(*v);
     chart
@@ -764,11 +694,7 @@ fn box_key(color: RGBAColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
 }
 
 fn policy_color(name: &str, index: usize) -> RGBColor {
-    const OTHERS: [RGBColor; 3] = [
-        RGBColor(204, 121, 167),
-        RGBColor(86, 180, 233),
-        RGBColor(120, 120, 120),
-    ];
+    const OTHERS: [RGBColor; 3] = [RGBColor(204, 121, 167), RGBColor(86, 180, 233), RGBColor(120, 120, 120)];
     match name {
         "predictive" => RGBColor(0, 114, 178),
         "reactive_hpa" => RGBColor(230, 159, 0),
@@ -843,20 +769,12 @@ fn demand_chart(s: &Sampled) -> Result<String> {
         }
         let clamped = |v: &[f64]| {
             v.iter()
-                .map(|&d| {
-                    if d.is_finite() {
-                        clamp(d, &y)
-                    } else {
-                        f64::NAN
-                    }
-                })
+                .map(|&d| if d.is_finite() { clamp(d, &y) } else { f64::NAN })
                 .collect::<Vec<_>>()
         };
         // Demand last: the observed truth stays visible where the forecast matches it.
-        for (values, color, width, label) in [
-            (&s.forecast, FORECAST, 2, "forecast"),
-            (&s.demand, DEMAND, 1, "demand"),
-        ] {
+        for (values, color, width, label) in [(&s.forecast, FORECAST, 2, "forecast"), (&s.demand, DEMAND, 1, "demand")]
+        {
             let style = color.stroke_width(width);
             chart
                 .draw_series(
@@ -879,20 +797,11 @@ fn replica_chart(s: &Sampled, capacity: f64) -> Result<String> {
             Vec::new()
         };
         let peak = finite_max(s.replicas.iter().flat_map(|(_, v)| v).chain(&needed));
-        let mut chart = cartesian(
-            root,
-            s.x_range.clone(),
-            axis(0.0, (peak * 1.1).max(peak + 1.0)),
-            true,
-        )?;
+        let mut chart = cartesian(root, s.x_range.clone(), axis(0.0, (peak * 1.1).max(peak + 1.0)), true)?;
         mesh(&mut chart, s, "replicas")?;
         let grey = BLACK.mix(0.35).stroke_width(1);
         chart
-            .draw_series(
-                line_runs(&s.x, &needed)
-                    .into_iter()
-                    .map(|r| PathElement::new(r, grey)),
-            )?
+            .draw_series(line_runs(&s.x, &needed).into_iter().map(|r| PathElement::new(r, grey)))?
             .label("demand ÷ capacity")
             .legend(line_key(grey));
         // Wider lines first, so a policy that matches another still shows as a stripe around it.
@@ -970,11 +879,7 @@ fn draw_lanes(area: &Area, s: &Sampled) -> DrawResult<()> {
 /// Latency axis: up to four times the SLO, so one overload spike does not hide the rest.
 fn latency_axis(s: &Sampled, slo: f64) -> f64 {
     let seen = finite_max(s.p95.iter().flat_map(|(_, v)| v));
-    let slo = if slo.is_finite() && slo > 0.0 {
-        slo
-    } else {
-        0.0
-    };
+    let slo = if slo.is_finite() && slo > 0.0 { slo } else { 0.0 };
     let mut top = if seen.is_finite() {
         seen.max(slo * 1.5)
     } else {
@@ -997,11 +902,7 @@ fn draw_latency(area: &Area, s: &Sampled, slo: f64) -> DrawResult<()> {
             .map(|&v| if v.is_nan() { v } else { v.min(cap) })
             .collect();
         chart
-            .draw_series(
-                line_runs(&s.x, &pinned)
-                    .into_iter()
-                    .map(|r| PathElement::new(r, style)),
-            )?
+            .draw_series(line_runs(&s.x, &pinned).into_iter().map(|r| PathElement::new(r, style)))?
             .label(name.as_str())
             .legend(line_key(policy_color(name, i).stroke_width(3)));
     }
@@ -1052,10 +953,8 @@ mod tests {
     }
 
     fn report(names: &[&str], ticks: usize) -> EvalReport {
-        let services: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .map(|n| (n.to_string(), service(ticks)))
-            .collect();
+        let services: serde_json::Map<String, serde_json::Value> =
+            names.iter().map(|n| (n.to_string(), service(ticks))).collect();
         let value = json!({
             "schema_version": 1, "input": "traffic.csv",
             "policies": {"predictive": summary(12.5, 1234.5, 17), "reactive_hpa": summary(340.0, 1100.25, 96),
@@ -1098,10 +997,7 @@ mod tests {
                 .map(|i| (tl.demand[i.saturating_sub(lag)] / 50.0).ceil() as u32)
                 .collect();
             let violation: Vec<bool> = (0..ticks).map(|i| lag > 0 && i % 97 < 5).collect();
-            let latency = violation
-                .iter()
-                .map(|&v| if v { None } else { Some(0.1) })
-                .collect();
+            let latency = violation.iter().map(|&v| if v { None } else { Some(0.1) }).collect();
             tl.replicas.insert(k.into(), reps.clone());
             tl.ready.insert(k.into(), reps);
             tl.violation.insert(k.into(), violation);
@@ -1111,10 +1007,7 @@ mod tests {
     }
 
     fn timelines(names: &[&str], ticks: usize) -> BTreeMap<String, Timeline> {
-        names
-            .iter()
-            .map(|n| (n.to_string(), timeline(ticks)))
-            .collect()
+        names.iter().map(|n| (n.to_string(), timeline(ticks))).collect()
     }
 
     fn render_ok(names: &[&str], ticks: usize) -> String {
@@ -1142,10 +1035,7 @@ mod tests {
         for value in [
             "12.5", "1234.5", "17", "340.0", "1100.2", "96", "0.0", "1000.0", "300", "50.0%",
         ] {
-            assert!(
-                summary.contains(&format!("<td>{value}")),
-                "summary lacks {value}"
-            );
+            assert!(summary.contains(&format!("<td>{value}")), "summary lacks {value}");
         }
         assert_eq!(summary.matches("class=\"best\"").count(), 1);
         assert!(summary.contains("<tr class=\"best\"><th scope=\"row\">oracle"));
@@ -1171,16 +1061,11 @@ mod tests {
     #[test]
     fn service_tables_mark_selected_model_and_derived_settings() {
         let html = render_ok(&["api"], 100);
-        assert!(html.contains(
-            "<tr class=\"selected\"><th scope=\"row\">ets<span class=\"tag\">selected</span>"
-        ));
+        assert!(html.contains("<tr class=\"selected\"><th scope=\"row\">ets<span class=\"tag\">selected</span>"));
         assert!(html.contains("failed: no &lt;seasonal&gt; period"));
         assert!(html.contains("0.810"));
         assert!(html.contains("<td>0.25 s<span class=\"tag derived\">derived</span>"));
-        assert!(
-            html.contains("<td>1m30s</td>"),
-            "startup is given, not derived"
-        );
+        assert!(html.contains("<td>1m30s</td>"), "startup is given, not derived");
         assert!(html.contains("<td>50<span class=\"tag derived\">derived</span>"));
         assert!(html.contains("<li>slo_latency = modelled p95 at 90% &lt;utilization&gt;</li>"));
         assert!(html.contains("25 issue(s)"));
@@ -1224,15 +1109,8 @@ mod tests {
     #[test]
     fn demand_axis_follows_demand_when_forecast_is_missing() {
         let mut tl = timeline(100);
-        let no_forecast = [
-            &mut tl.forecast,
-            &mut tl.forecast_upper_80,
-            &mut tl.forecast_upper_95,
-        ];
-        no_forecast
-            .into_iter()
-            .flatten()
-            .for_each(|f| *f = f64::NAN);
+        let no_forecast = [&mut tl.forecast, &mut tl.forecast_upper_80, &mut tl.forecast_upper_95];
+        no_forecast.into_iter().flatten().for_each(|f| *f = f64::NAN);
         let s = Sampled::new(&tl, START, START + 100 * TICK, TICK);
         assert_eq!(demand_axis(&s), 0.0..2500.0 * 1.05);
         tl.forecast_upper_95[50] = 1e6;
@@ -1269,10 +1147,7 @@ mod tests {
         let oracle = &s.violation.iter().find(|(k, _)| k == "oracle").unwrap().1;
         assert_eq!(oracle.iter().filter(|&&v| v).count(), 1);
         assert_eq!(
-            s.replicas
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .collect::<Vec<_>>(),
+            s.replicas.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
             ["predictive", "reactive_hpa", "oracle"]
         );
         assert!((s.x_end - 14.0 * 24.0).abs() < 1e-9);
@@ -1298,12 +1173,7 @@ mod tests {
             true_runs(&[true, false, true, true], &x, 4.0, 0.01),
             vec![(0.0, 1.0), (2.0, 4.0)]
         );
-        let polys = bands(
-            &x,
-            &[f64::NAN, 1.0, 1.0, -5.0],
-            &[f64::NAN, 2.0, 3.0, 4.0],
-            &(0.0..3.5),
-        );
+        let polys = bands(&x, &[f64::NAN, 1.0, 1.0, -5.0], &[f64::NAN, 2.0, 3.0, 4.0], &(0.0..3.5));
         assert_eq!(
             polys,
             vec![vec![

@@ -13,8 +13,8 @@ use crate::observe::load_series;
 use crate::plan::{ForecastWindow, PlanConfig};
 use crate::reactive::hpa::HpaUtilization;
 use crate::series::{Cleaned, GapPolicy, Series};
-use crate::simulate::{oracle_schedule, run, DemandCurve, SimConfig, SimRun};
-use crate::train::backtest::{backtest, BacktestConfig};
+use crate::simulate::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
+use crate::train::backtest::{BacktestConfig, backtest};
 use crate::{Error, Result};
 use report::{EvalReport, EvalSettings, Policies, ServiceReport, Timeline};
 use std::collections::BTreeMap;
@@ -55,7 +55,10 @@ impl EvalOptions {
     pub fn validate(&self) -> Result<()> {
         if let Some(c) = self.capacity_per_replica {
             if !(c.is_finite() && c > 0.0) {
-                return Err(Error::config("--capacity-per-replica", format!("must be a positive number, got {c}")));
+                return Err(Error::config(
+                    "--capacity-per-replica",
+                    format!("must be a positive number, got {c}"),
+                ));
             }
         }
         if let Some(s) = self.slo_latency {
@@ -64,7 +67,10 @@ impl EvalOptions {
             }
         }
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
-            return Err(Error::config("quantile", format!("must be in (0, 1), got {}", self.quantile)));
+            return Err(Error::config(
+                "quantile",
+                format!("must be in (0, 1), got {}", self.quantile),
+            ));
         }
         if !(self.target_utilization > 0.0 && self.target_utilization <= 1.0) {
             return Err(Error::config("target_utilization", "must be in (0, 1]"));
@@ -122,8 +128,15 @@ pub fn settings_for(series: &Series, train_end: usize, opts: &EvalOptions) -> Ev
 fn control_config(policy: PolicyKind, s: &EvalSettings) -> ControlConfig {
     ControlConfig {
         policy,
-        plan: PlanConfig { quantile: s.quantile, capacity_per_replica: s.capacity_per_replica, target_utilization: s.target_utilization },
-        hpa: HpaUtilization { target_utilization: s.target_utilization, tolerance: 0.1 },
+        plan: PlanConfig {
+            quantile: s.quantile,
+            capacity_per_replica: s.capacity_per_replica,
+            target_utilization: s.target_utilization,
+        },
+        hpa: HpaUtilization {
+            target_utilization: s.target_utilization,
+            tolerance: 0.1,
+        },
         governor: GovernorConfig::hpa_default(s.min_replicas, s.max_replicas),
         lead_seconds: s.startup_seconds + s.tick_seconds,
     }
@@ -165,7 +178,11 @@ impl Reforecaster<'_> {
             }
         }
         let step = self.series.step;
-        self.current.as_ref().map(|(origin, f)| ForecastWindow { forecast: f, origin: *origin, step })
+        self.current.as_ref().map(|(origin, f)| ForecastWindow {
+            forecast: f,
+            origin: *origin,
+            step,
+        })
     }
 
     fn fail(&mut self, now: i64, e: Error) {
@@ -187,14 +204,22 @@ fn forecast_at(w: Option<ForecastWindow<'_>>, t: i64) -> [f64; 5] {
     }
     let (i, frac) = (pos.floor() as usize, pos.fract());
     let lerp = |v: &[f64]| v[i] * (1.0 - frac) + v[i + 1] * frac;
-    [lerp(&f.point), lerp(&f.lower_80), lerp(&f.upper_80), lerp(&f.lower_95), lerp(&f.upper_95)]
+    [
+        lerp(&f.point),
+        lerp(&f.lower_80),
+        lerp(&f.upper_80),
+        lerp(&f.lower_95),
+        lerp(&f.upper_95),
+    ]
 }
 
 /// Evaluates one cleaned series.
 pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(ServiceReport, Timeline)> {
     let series = &cleaned.series;
     let n = series.len();
-    let replay_len = ((n as f64 * 0.2).ceil() as usize).min((MAX_REPLAY_SECONDS / series.step) as usize).max(1);
+    let replay_len = ((n as f64 * 0.2).ceil() as usize)
+        .min((MAX_REPLAY_SECONDS / series.step) as usize)
+        .max(1);
     let train_end = n - replay_len.min(n);
     if train_end < 16 {
         return Err(Error::Invalid(format!(
@@ -215,7 +240,8 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     let queue = QueueModel::new(s.capacity_per_replica, WORKERS_PER_REPLICA);
     let demand = DemandCurve { series };
     let start = series.time_at(train_end);
-    let initial = ((demand.at(start) / (s.capacity_per_replica * s.target_utilization)).ceil() as u32).clamp(s.min_replicas, s.max_replicas);
+    let initial = ((demand.at(start) / (s.capacity_per_replica * s.target_utilization)).ceil() as u32)
+        .clamp(s.min_replicas, s.max_replicas);
     let sim = SimConfig {
         start,
         end: series.time_at(n - 1) + 1,
@@ -254,14 +280,23 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s));
     let reac = run(&sim, demand, |obs| reactive.decide(obs, None).desired_replicas);
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
-    let oracle_sim = SimConfig { initial_replicas: sched.first().copied().unwrap_or(initial), ..sim };
-    let orac = run(&oracle_sim, demand, |obs| sched[((obs.now - sim.start) / sim.tick) as usize]);
+    let oracle_sim = SimConfig {
+        initial_replicas: sched.first().copied().unwrap_or(initial),
+        ..sim
+    };
+    let orac = run(&oracle_sim, demand, |obs| {
+        sched[((obs.now - sim.start) / sim.tick) as usize]
+    });
 
     for (name, r) in [("predictive", &pred), ("reactive_hpa", &reac), ("oracle", &orac)] {
         add_run(&mut timeline, name, r);
     }
     let report = ServiceReport {
-        policies: Policies { predictive: pred.summary, reactive_hpa: reac.summary, oracle: orac.summary },
+        policies: Policies {
+            predictive: pred.summary,
+            reactive_hpa: reac.summary,
+            oracle: orac.summary,
+        },
         forecast,
         settings,
         replay_start: start,
@@ -281,10 +316,20 @@ fn add_run(t: &mut Timeline, name: &str, r: &SimRun) {
 }
 
 /// Evaluates every series of `input`, using up to `threads` threads.
-pub fn evaluate_all(input: &Path, loaded: &[Cleaned], opts: &EvalOptions) -> Result<(EvalReport, BTreeMap<String, Timeline>)> {
+pub fn evaluate_all(
+    input: &Path,
+    loaded: &[Cleaned],
+    opts: &EvalOptions,
+) -> Result<(EvalReport, BTreeMap<String, Timeline>)> {
     opts.validate()?;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(loaded.len()).max(1);
-    let chunks: Vec<Vec<&Cleaned>> = (0..threads).map(|k| loaded.iter().skip(k).step_by(threads).collect()).collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(loaded.len())
+        .max(1);
+    let chunks: Vec<Vec<&Cleaned>> = (0..threads)
+        .map(|k| loaded.iter().skip(k).step_by(threads).collect())
+        .collect();
     let results: Vec<Result<Vec<(String, ServiceReport, Timeline)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .iter()
@@ -297,7 +342,13 @@ pub fn evaluate_all(input: &Path, loaded: &[Cleaned], opts: &EvalOptions) -> Res
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("evaluation thread panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Invalid("evaluation thread panicked".into())))
+            })
+            .collect()
     });
     let mut services = BTreeMap::new();
     let mut timelines = BTreeMap::new();
@@ -311,7 +362,10 @@ pub fn evaluate_all(input: &Path, loaded: &[Cleaned], opts: &EvalOptions) -> Res
     for s in services.values() {
         totals = totals.merge(&s.policies);
     }
-    let first = services.values().next().ok_or_else(|| Error::Invalid("no series to evaluate".into()))?;
+    let first = services
+        .values()
+        .next()
+        .ok_or_else(|| Error::Invalid("no series to evaluate".into()))?;
     let report = EvalReport {
         schema_version: REPORT_SCHEMA_VERSION,
         input: input.display().to_string(),
@@ -326,7 +380,11 @@ pub fn evaluate_all(input: &Path, loaded: &[Cleaned], opts: &EvalOptions) -> Res
 pub fn write_outputs(out: &Path, report: &EvalReport, timelines: &BTreeMap<String, Timeline>) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let json = serde_json::to_string_pretty(report).map_err(|e| Error::Invalid(e.to_string()))?;
-    let paths = [out.join("report.json"), out.join("timeline.csv"), out.join("report.html")];
+    let paths = [
+        out.join("report.json"),
+        out.join("timeline.csv"),
+        out.join("report.html"),
+    ];
     std::fs::write(&paths[0], json).map_err(|e| Error::io(&paths[0], e))?;
     std::fs::write(&paths[1], timeline_csv(timelines)).map_err(|e| Error::io(&paths[1], e))?;
     let page = html::render(report, timelines)?;
@@ -337,12 +395,20 @@ pub fn write_outputs(out: &Path, report: &EvalReport, timelines: &BTreeMap<Strin
 /// One row per service and tick; documented in docs/evaluate.md.
 pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
     const POLICIES: [&str; 3] = ["predictive", "reactive_hpa", "oracle"];
-    let mut out = String::from("service,time,demand,forecast,forecast_lower_80,forecast_upper_80,forecast_lower_95,forecast_upper_95");
+    let mut out = String::from(
+        "service,time,demand,forecast,forecast_lower_80,forecast_upper_80,forecast_lower_95,forecast_upper_95",
+    );
     for p in POLICIES {
         out.push_str(&format!(",{p}_replicas,{p}_ready,{p}_violation,{p}_p95_seconds"));
     }
     out.push('\n');
-    let num = |x: f64| if x.is_finite() { format!("{x:.6}") } else { String::new() };
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.6}")
+        } else {
+            String::new()
+        }
+    };
     for (name, t) in timelines {
         for i in 0..t.time.len() {
             out.push_str(&format!(
@@ -356,9 +422,26 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
                 num(t.forecast_upper_95[i])
             ));
             for p in POLICIES {
-                let get = |m: &BTreeMap<String, Vec<u32>>| m.get(p).and_then(|v| v.get(i)).map(|x| x.to_string()).unwrap_or_default();
-                let viol = t.violation.get(p).and_then(|v| v.get(i)).map(|b| (*b as u8).to_string()).unwrap_or_default();
-                let lat = t.p95_latency.get(p).and_then(|v| v.get(i)).copied().flatten().map(num).unwrap_or_default();
+                let get = |m: &BTreeMap<String, Vec<u32>>| {
+                    m.get(p)
+                        .and_then(|v| v.get(i))
+                        .map(|x| x.to_string())
+                        .unwrap_or_default()
+                };
+                let viol = t
+                    .violation
+                    .get(p)
+                    .and_then(|v| v.get(i))
+                    .map(|b| (*b as u8).to_string())
+                    .unwrap_or_default();
+                let lat = t
+                    .p95_latency
+                    .get(p)
+                    .and_then(|v| v.get(i))
+                    .copied()
+                    .flatten()
+                    .map(num)
+                    .unwrap_or_default();
                 out.push_str(&format!(",{},{},{viol},{lat}", get(&t.replicas), get(&t.ready)));
             }
             out.push('\n');

@@ -1,7 +1,7 @@
 //! augurs AutoETS without seasonality (augurs' AutoETS does not fit seasonal forms;
 //! seasonality comes from MSTL). The chosen form is frozen into the artifact.
 
-use super::{from_augurs, Fitted, Forecast, Forecaster, ModelSpec};
+use super::{Fitted, Forecast, Forecaster, ModelSpec, from_augurs};
 use crate::{Error, Result};
 use augurs::ets::{AutoETS, FittedAutoETS};
 use augurs::{Fit, Predict};
@@ -20,7 +20,8 @@ impl Ets {
     }
 
     fn model(&self) -> Result<AutoETS> {
-        let mut m = AutoETS::new(1, self.spec.as_str()).map_err(|e| Error::model("ets", format!("spec {:?}: {e}", self.spec)))?;
+        let mut m = AutoETS::new(1, self.spec.as_str())
+            .map_err(|e| Error::model("ets", format!("spec {:?}: {e}", self.spec)))?;
         if let Some(d) = self.damped {
             m = m.damped(d).map_err(|e| Error::model("ets", e.to_string()))?;
         }
@@ -41,7 +42,10 @@ struct FittedEts {
 
 impl Fitted for FittedEts {
     fn predict(&self, horizon: usize) -> Result<Forecast> {
-        let f = self.fitted.predict(horizon, 0.95).map_err(|e| Error::model("ets", e.to_string()))?;
+        let f = self
+            .fitted
+            .predict(horizon, 0.95)
+            .map_err(|e| Error::model("ets", e.to_string()))?;
         from_augurs("ets", f)
     }
 
@@ -61,7 +65,9 @@ mod tests {
     #[test]
     fn tracks_a_linear_trend() {
         // y = 10 + 0.5 t with a little deterministic wiggle: the forecast continues the line.
-        let y: Vec<f64> = (0..120).map(|t| 10.0 + 0.5 * t as f64 + 0.1 * ((t * 7 % 5) as f64 - 2.0)).collect();
+        let y: Vec<f64> = (0..120)
+            .map(|t| 10.0 + 0.5 * t as f64 + 0.1 * ((t * 7 % 5) as f64 - 2.0))
+            .collect();
         let fitted = Ets::new("ZZN", None).fit(&y).unwrap();
         let f = fitted.predict(10).unwrap();
         for (h, p) in f.point.iter().enumerate() {
@@ -72,7 +78,10 @@ mod tests {
         }
         // The frozen form refits to the same forecast.
         let frozen = fitted.frozen_spec();
-        assert!(matches!(&frozen, ModelSpec::Ets { spec, .. } if spec.len() == 3 && !spec.contains('Z')), "{frozen:?}");
+        assert!(
+            matches!(&frozen, ModelSpec::Ets { spec, .. } if spec.len() == 3 && !spec.contains('Z')),
+            "{frozen:?}"
+        );
         let again = frozen.fit(&y).unwrap().predict(10).unwrap();
         for (a, b) in again.point.iter().zip(&f.point) {
             assert!((a - b).abs() / b.abs() < 1e-6);

@@ -1,7 +1,7 @@
 //! Accuracy scores. MASE is scaled by the in-sample seasonal-naive MAE (Hyndman & Koehler 2006).
 
-use super::naive::seasonal_naive_mae;
 use super::Forecast;
+use super::naive::seasonal_naive_mae;
 
 /// Mean absolute scaled error of `pred` against `actual`, scaled by the seasonal naive MAE
 /// (period `m`) on `train`. Returns None when the scale is zero (a constant history).
@@ -33,7 +33,14 @@ pub fn smape(actual: &[f64], pred: &[f64]) -> f64 {
 /// Fractions of actuals inside the 80% and 95% intervals.
 pub fn coverage(actual: &[f64], f: &Forecast) -> (f64, f64) {
     let n = actual.len().max(1) as f64;
-    let inside = |lo: &[f64], hi: &[f64]| actual.iter().enumerate().filter(|&(i, a)| *a >= lo[i] && *a <= hi[i]).count() as f64 / n;
+    let inside = |lo: &[f64], hi: &[f64]| {
+        actual
+            .iter()
+            .enumerate()
+            .filter(|&(i, a)| *a >= lo[i] && *a <= hi[i])
+            .count() as f64
+            / n
+    };
     (inside(&f.lower_80, &f.upper_80), inside(&f.lower_95, &f.upper_95))
 }
 

@@ -36,7 +36,13 @@ impl Forecast {
 
     /// Gaussian intervals from a point forecast and per-step standard deviations.
     pub fn from_sigma(point: Vec<f64>, sigma: &[f64]) -> Forecast {
-        let band = |z: f64, sign: f64| point.iter().zip(sigma).map(|(p, s)| p + sign * z * s).collect::<Vec<_>>();
+        let band = |z: f64, sign: f64| {
+            point
+                .iter()
+                .zip(sigma)
+                .map(|(p, s)| p + sign * z * s)
+                .collect::<Vec<_>>()
+        };
         Forecast {
             lower_80: band(Z80, -1.0),
             upper_80: band(Z80, 1.0),
@@ -55,20 +61,54 @@ impl Forecast {
 
     /// True if any value is NaN or infinite.
     pub fn has_non_finite(&self) -> bool {
-        [&self.point, &self.lower_80, &self.upper_80, &self.lower_95, &self.upper_95]
-            .iter()
-            .any(|v| v.iter().any(|x| !x.is_finite()))
+        [
+            &self.point,
+            &self.lower_80,
+            &self.upper_80,
+            &self.lower_95,
+            &self.upper_95,
+        ]
+        .iter()
+        .any(|v| v.iter().any(|x| !x.is_finite()))
     }
 }
 
 /// Inverse standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
     let p = p.clamp(1e-12, 1.0 - 1e-12);
-    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-    let tail = |q: f64| (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0);
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
     if p < 0.02425 {
         tail((-2.0 * p.ln()).sqrt())
     } else if p > 1.0 - 0.02425 {
@@ -133,10 +173,16 @@ pub trait Fitted: Send {
 
 fn check_input(family: &str, y: &[f64]) -> Result<()> {
     if y.len() < 4 {
-        return Err(crate::Error::model(family, format!("need at least 4 points, got {}", y.len())));
+        return Err(crate::Error::model(
+            family,
+            format!("need at least 4 points, got {}", y.len()),
+        ));
     }
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-        return Err(crate::Error::model(family, format!("non-finite training value at index {i}")));
+        return Err(crate::Error::model(
+            family,
+            format!("non-finite training value at index {i}"),
+        ));
     }
     Ok(())
 }
@@ -147,7 +193,12 @@ pub(crate) fn from_augurs(family: &str, f: augurs::Forecast) -> Result<Forecast>
         .intervals
         .ok_or_else(|| crate::Error::model(family, "model returned no prediction intervals"))?;
     let z = normal_quantile(0.5 + iv.level / 2.0);
-    let sigma: Vec<f64> = iv.upper.iter().zip(&iv.lower).map(|(u, l)| ((u - l) / (2.0 * z)).max(0.0)).collect();
+    let sigma: Vec<f64> = iv
+        .upper
+        .iter()
+        .zip(&iv.lower)
+        .map(|(u, l)| ((u - l) / (2.0 * z)).max(0.0))
+        .collect();
     Ok(Forecast::from_sigma(f.point, &sigma))
 }
 
@@ -158,7 +209,13 @@ mod tests {
     #[test]
     fn normal_quantile_reference_values() {
         // Reference values from the standard normal table.
-        for (p, z) in [(0.5, 0.0), (0.9, 1.281_551_565_5), (0.975, 1.959_963_985), (0.05, -1.644_853_627), (0.999, 3.090_232_306)] {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.9, 1.281_551_565_5),
+            (0.975, 1.959_963_985),
+            (0.05, -1.644_853_627),
+            (0.999, 3.090_232_306),
+        ] {
             assert!((normal_quantile(p) - z).abs() < 1e-6, "p={p}");
         }
     }
@@ -172,7 +229,10 @@ mod tests {
 
     #[test]
     fn spec_round_trips_and_rejects_unknown() {
-        let s = ModelSpec::Mstl { periods: vec![24, 168], trend_spec: "ZZN".into() };
+        let s = ModelSpec::Mstl {
+            periods: vec![24, 168],
+            trend_spec: "ZZN".into(),
+        };
         let j = serde_json::to_string(&s).unwrap();
         assert_eq!(j, r#"{"family":"mstl","periods":[24,168],"trend_spec":"ZZN"}"#);
         assert_eq!(serde_json::from_str::<ModelSpec>(&j).unwrap(), s);

@@ -1,9 +1,9 @@
 //! augurs MSTL: one STL pass per seasonal period (daily, weekly), AutoETS on the trend.
 
-use super::{from_augurs, Fitted, Forecast, Forecaster, ModelSpec};
+use super::{Fitted, Forecast, Forecaster, ModelSpec, from_augurs};
 use crate::{Error, Result};
-use augurs::ets::trend::AutoETSTrendModel;
 use augurs::ets::AutoETS;
+use augurs::ets::trend::AutoETSTrendModel;
 use augurs::mstl::{FittedMSTLModel, MSTLModel};
 use augurs::{Fit, Predict};
 
@@ -24,11 +24,20 @@ impl Mstl {
 impl Forecaster for Mstl {
     fn fit(&self, y: &[f64]) -> Result<Box<dyn Fitted>> {
         // STL needs two full cycles of each period; drop the ones the history cannot support.
-        let periods: Vec<usize> = self.periods.iter().copied().filter(|&p| p >= 2 && y.len() >= 2 * p).collect();
+        let periods: Vec<usize> = self
+            .periods
+            .iter()
+            .copied()
+            .filter(|&p| p >= 2 && y.len() >= 2 * p)
+            .collect();
         if periods.is_empty() {
             return Err(Error::model(
                 "mstl",
-                format!("history of {} points is shorter than two cycles of every period {:?}", y.len(), self.periods),
+                format!(
+                    "history of {} points is shorter than two cycles of every period {:?}",
+                    y.len(),
+                    self.periods
+                ),
             ));
         }
         let trend = AutoETS::new(1, self.trend_spec.as_str())
@@ -51,7 +60,10 @@ struct FittedMstl {
 
 impl Fitted for FittedMstl {
     fn predict(&self, horizon: usize) -> Result<Forecast> {
-        let f = self.fitted.predict(horizon, 0.95).map_err(|e| Error::model("mstl", e.to_string()))?;
+        let f = self
+            .fitted
+            .predict(horizon, 0.95)
+            .map_err(|e| Error::model("mstl", e.to_string()))?;
         from_augurs("mstl", f)
     }
 

@@ -64,13 +64,22 @@ impl GovernorConfig {
             scale_up: Direction {
                 stabilization_seconds: 0,
                 policies: vec![
-                    RatePolicy::Pods { value: 4, period_seconds: 15 },
-                    RatePolicy::Percent { value: 100, period_seconds: 15 },
+                    RatePolicy::Pods {
+                        value: 4,
+                        period_seconds: 15,
+                    },
+                    RatePolicy::Percent {
+                        value: 100,
+                        period_seconds: 15,
+                    },
                 ],
             },
             scale_down: Direction {
                 stabilization_seconds: 300,
-                policies: vec![RatePolicy::Percent { value: 100, period_seconds: 15 }],
+                policies: vec![RatePolicy::Percent {
+                    value: 100,
+                    period_seconds: 15,
+                }],
             },
         }
     }
@@ -91,15 +100,30 @@ pub struct Governed {
 }
 
 fn step(name: &str, value: u32, reason: Reason) -> Step {
-    Step { step: name.into(), value, reason }
+    Step {
+        step: name.into(),
+        value,
+        reason,
+    }
 }
 
 impl GovernorConfig {
     fn longest_window(&self) -> i64 {
-        let periods = self.scale_up.policies.iter().chain(&self.scale_down.policies).map(|p| match p {
-            RatePolicy::Pods { period_seconds, .. } | RatePolicy::Percent { period_seconds, .. } => *period_seconds,
-        });
-        periods.chain([self.scale_up.stabilization_seconds, self.scale_down.stabilization_seconds]).max().unwrap_or(0)
+        let periods = self
+            .scale_up
+            .policies
+            .iter()
+            .chain(&self.scale_down.policies)
+            .map(|p| match p {
+                RatePolicy::Pods { period_seconds, .. } | RatePolicy::Percent { period_seconds, .. } => *period_seconds,
+            });
+        periods
+            .chain([
+                self.scale_up.stabilization_seconds,
+                self.scale_down.stabilization_seconds,
+            ])
+            .max()
+            .unwrap_or(0)
     }
 
     /// Governs `recommended` at `now` given `current` replicas; records the recommendation and,
@@ -113,9 +137,19 @@ impl GovernorConfig {
 
         // Stabilization: down to the highest recommendation in the down window,
         // up to the lowest in the up window.
-        let in_window = |secs: i64| state.recommendations.iter().filter(move |(t, _)| *t > now - secs || *t == now).map(|(_, r)| *r);
-        let up_floor = in_window(self.scale_up.stabilization_seconds).min().unwrap_or(recommended);
-        let down_ceiling = in_window(self.scale_down.stabilization_seconds).max().unwrap_or(recommended);
+        let in_window = |secs: i64| {
+            state
+                .recommendations
+                .iter()
+                .filter(move |(t, _)| *t > now - secs || *t == now)
+                .map(|(_, r)| *r)
+        };
+        let up_floor = in_window(self.scale_up.stabilization_seconds)
+            .min()
+            .unwrap_or(recommended);
+        let down_ceiling = in_window(self.scale_down.stabilization_seconds)
+            .max()
+            .unwrap_or(recommended);
         let mut v = recommended;
         let mut reason = Reason::DesiredWithinRange;
         if v < current && down_ceiling > v {
@@ -129,11 +163,31 @@ impl GovernorConfig {
 
         // Rate limits, measured from the replica count at the start of each period.
         let (limited, reason) = if v > current {
-            let limit = self.scale_up.policies.iter().map(|p| up_limit(p, current, now, &state.events)).max().unwrap_or(i64::MAX);
-            if v as i64 > limit { (limit.max(current as i64) as u32, Reason::ScaleUpLimit) } else { (v, Reason::DesiredWithinRange) }
+            let limit = self
+                .scale_up
+                .policies
+                .iter()
+                .map(|p| up_limit(p, current, now, &state.events))
+                .max()
+                .unwrap_or(i64::MAX);
+            if v as i64 > limit {
+                (limit.max(current as i64) as u32, Reason::ScaleUpLimit)
+            } else {
+                (v, Reason::DesiredWithinRange)
+            }
         } else if v < current {
-            let limit = self.scale_down.policies.iter().map(|p| down_limit(p, current, now, &state.events)).min().unwrap_or(i64::MIN);
-            if (v as i64) < limit { (limit.min(current as i64) as u32, Reason::ScaleDownLimit) } else { (v, Reason::DesiredWithinRange) }
+            let limit = self
+                .scale_down
+                .policies
+                .iter()
+                .map(|p| down_limit(p, current, now, &state.events))
+                .min()
+                .unwrap_or(i64::MIN);
+            if (v as i64) < limit {
+                (limit.min(current as i64) as u32, Reason::ScaleDownLimit)
+            } else {
+                (v, Reason::DesiredWithinRange)
+            }
         } else {
             (v, Reason::DesiredWithinRange)
         };
@@ -150,7 +204,10 @@ impl GovernorConfig {
         if bounded != current {
             state.events.push((now, bounded as i64 - current as i64));
         }
-        Governed { desired: bounded, steps }
+        Governed {
+            desired: bounded,
+            steps,
+        }
     }
 }
 
@@ -205,16 +262,51 @@ mod tests {
         }
         let cases = vec![
             // default scale-up: max(4 pods, 100%) per 15 s → from 2, at most 6
-            Case { name: "up limited by 4 pods", ticks: vec![(0, 2, 10)], want: 6, reason: Reason::ScaleUpLimit },
+            Case {
+                name: "up limited by 4 pods",
+                ticks: vec![(0, 2, 10)],
+                want: 6,
+                reason: Reason::ScaleUpLimit,
+            },
             // from 8, 100% allows 16
-            Case { name: "up limited by 100%", ticks: vec![(0, 8, 30)], want: 16, reason: Reason::ScaleUpLimit },
-            Case { name: "max bound", ticks: vec![(0, 16, 25)], want: 20, reason: Reason::TooManyReplicas },
-            Case { name: "min bound", ticks: vec![(0, 1, 0)], want: 1, reason: Reason::TooFewReplicas },
+            Case {
+                name: "up limited by 100%",
+                ticks: vec![(0, 8, 30)],
+                want: 16,
+                reason: Reason::ScaleUpLimit,
+            },
+            Case {
+                name: "max bound",
+                ticks: vec![(0, 16, 25)],
+                want: 20,
+                reason: Reason::TooManyReplicas,
+            },
+            Case {
+                name: "min bound",
+                ticks: vec![(0, 1, 0)],
+                want: 1,
+                reason: Reason::TooFewReplicas,
+            },
             // a recommendation of 8 at t=0 keeps 8 until 300 s have passed
-            Case { name: "down stabilized", ticks: vec![(0, 8, 8), (100, 8, 2)], want: 8, reason: Reason::ScaleDownStabilized },
-            Case { name: "down after window", ticks: vec![(0, 8, 8), (301, 8, 2)], want: 2, reason: Reason::DesiredWithinRange },
+            Case {
+                name: "down stabilized",
+                ticks: vec![(0, 8, 8), (100, 8, 2)],
+                want: 8,
+                reason: Reason::ScaleDownStabilized,
+            },
+            Case {
+                name: "down after window",
+                ticks: vec![(0, 8, 8), (301, 8, 2)],
+                want: 2,
+                reason: Reason::DesiredWithinRange,
+            },
             // second scale-up inside the same 15 s period counts the first event
-            Case { name: "rate over events", ticks: vec![(0, 2, 6), (5, 6, 20)], want: 6, reason: Reason::ScaleUpLimit },
+            Case {
+                name: "rate over events",
+                ticks: vec![(0, 2, 6), (5, 6, 20)],
+                want: 6,
+                reason: Reason::ScaleUpLimit,
+            },
         ];
         for c in cases {
             let mut st = GovernorState::default();
@@ -224,7 +316,12 @@ mod tests {
             }
             let out = last.unwrap();
             assert_eq!(out.desired, c.want, "{}: {:?}", c.name, out.steps);
-            assert!(out.steps.iter().any(|s| s.reason == c.reason), "{}: {:?}", c.name, out.steps);
+            assert!(
+                out.steps.iter().any(|s| s.reason == c.reason),
+                "{}: {:?}",
+                c.name,
+                out.steps
+            );
         }
     }
 

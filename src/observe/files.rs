@@ -7,7 +7,7 @@
 //! CSV and Parquet (by extension `.parquet`) both work. Cells are parsed here, not by
 //! polars, so that a bad cell is reported with its line.
 
-use crate::series::{regularize, Cleaned, GapPolicy, RawPoint};
+use crate::series::{Cleaned, GapPolicy, RawPoint, regularize};
 use crate::timefmt::parse_timestamp;
 use crate::{Error, Result};
 use polars::prelude::*;
@@ -26,12 +26,24 @@ pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
     if !path.exists() {
         return Err(Error::data(path, None, "file not found"));
     }
-    let is_parquet = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let df = if is_parquet { read_parquet(path)? } else { read_csv(path)? };
+    let is_parquet = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let df = if is_parquet {
+        read_parquet(path)?
+    } else {
+        read_csv(path)?
+    };
     // CSV has a header line, so row i is line i + 2; Parquet rows count from 1.
     let line_offset = if is_parquet { 1 } else { 2 };
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    let find = |cands: &[&str]| names.iter().find(|n| cands.contains(&n.trim().to_ascii_lowercase().as_str())).cloned();
+    let find = |cands: &[&str]| {
+        names
+            .iter()
+            .find(|n| cands.contains(&n.trim().to_ascii_lowercase().as_str()))
+            .cloned()
+    };
     let (Some(tcol), Some(vcol)) = (find(&TIME_NAMES), find(&VALUE_NAMES)) else {
         return Err(Error::data(
             path,
@@ -44,13 +56,20 @@ pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
     let values = value_column(path, &df, &vcol, line_offset)?;
     let services: Vec<Option<String>> = match &scol {
         Some(c) => {
-            let col = df.column(c).and_then(|c| c.cast(&DataType::String)).map_err(|e| Error::data(path, None, e.to_string()))?;
+            let col = df
+                .column(c)
+                .and_then(|c| c.cast(&DataType::String))
+                .map_err(|e| Error::data(path, None, e.to_string()))?;
             let ca = col.str().map_err(|e| Error::data(path, None, e.to_string()))?;
             ca.iter().map(|s| s.map(str::to_string)).collect()
         }
         None => vec![None; df.height()],
     };
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("series").to_string();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("series")
+        .to_string();
     let mut per_service: BTreeMap<String, Vec<RawPoint>> = BTreeMap::new();
     for (i, ((time, value), service)) in times.into_iter().zip(values).zip(services).enumerate() {
         let line = i + line_offset;
@@ -59,12 +78,18 @@ pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
             (Some(_), Some(s)) if !s.trim().is_empty() => s.trim().to_string(),
             (Some(c), _) => return Err(Error::data(path, Some(line), format!("column {c}: empty service name"))),
         };
-        per_service.entry(name).or_default().push(RawPoint { line, time, value });
+        per_service
+            .entry(name)
+            .or_default()
+            .push(RawPoint { line, time, value });
     }
     if per_service.is_empty() {
         return Err(Error::data(path, None, "no data rows"));
     }
-    per_service.into_iter().map(|(name, rows)| regularize(path, &name, rows, policy)).collect()
+    per_service
+        .into_iter()
+        .map(|(name, rows)| regularize(path, &name, rows, policy))
+        .collect()
 }
 
 fn read_csv(path: &Path) -> Result<DataFrame> {
@@ -94,20 +119,32 @@ fn time_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> R
                 TimeUnit::Microseconds => 1_000_000,
                 TimeUnit::Milliseconds => 1_000,
             };
-            let ints = col.cast(&DataType::Int64).map_err(|e| Error::data(path, None, e.to_string()))?;
+            let ints = col
+                .cast(&DataType::Int64)
+                .map_err(|e| Error::data(path, None, e.to_string()))?;
             let ca = ints.i64().map_err(|e| Error::data(path, None, e.to_string()))?;
             ca.iter()
                 .enumerate()
-                .map(|(i, v)| v.map(|v| v.div_euclid(div)).ok_or_else(|| bad(i, "missing timestamp".into())))
+                .map(|(i, v)| {
+                    v.map(|v| v.div_euclid(div))
+                        .ok_or_else(|| bad(i, "missing timestamp".into()))
+                })
                 .collect()
         }
         dt if dt.is_integer() => {
-            let ints = col.cast(&DataType::Int64).map_err(|e| Error::data(path, None, e.to_string()))?;
+            let ints = col
+                .cast(&DataType::Int64)
+                .map_err(|e| Error::data(path, None, e.to_string()))?;
             let ca = ints.i64().map_err(|e| Error::data(path, None, e.to_string()))?;
-            ca.iter().enumerate().map(|(i, v)| v.ok_or_else(|| bad(i, "missing timestamp".into()))).collect()
+            ca.iter()
+                .enumerate()
+                .map(|(i, v)| v.ok_or_else(|| bad(i, "missing timestamp".into())))
+                .collect()
         }
         _ => {
-            let text = col.cast(&DataType::String).map_err(|e| Error::data(path, None, e.to_string()))?;
+            let text = col
+                .cast(&DataType::String)
+                .map_err(|e| Error::data(path, None, e.to_string()))?;
             let ca = text.str().map_err(|e| Error::data(path, None, e.to_string()))?;
             ca.iter()
                 .enumerate()
@@ -131,17 +168,25 @@ fn value_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> 
         }
     };
     if col.dtype().is_primitive_numeric() {
-        let f = col.cast(&DataType::Float64).map_err(|e| Error::data(path, None, e.to_string()))?;
+        let f = col
+            .cast(&DataType::Float64)
+            .map_err(|e| Error::data(path, None, e.to_string()))?;
         let ca = f.f64().map_err(|e| Error::data(path, None, e.to_string()))?;
         return ca.iter().enumerate().map(|(i, v)| check(i, v)).collect();
     }
-    let text = col.cast(&DataType::String).map_err(|e| Error::data(path, None, e.to_string()))?;
+    let text = col
+        .cast(&DataType::String)
+        .map_err(|e| Error::data(path, None, e.to_string()))?;
     let ca = text.str().map_err(|e| Error::data(path, None, e.to_string()))?;
     ca.iter()
         .enumerate()
         .map(|(i, v)| {
             let s = v.unwrap_or("").trim();
-            if s.is_empty() || s.eq_ignore_ascii_case("nan") || s.eq_ignore_ascii_case("null") || s.eq_ignore_ascii_case("na") {
+            if s.is_empty()
+                || s.eq_ignore_ascii_case("nan")
+                || s.eq_ignore_ascii_case("null")
+                || s.eq_ignore_ascii_case("na")
+            {
                 return Ok(None);
             }
             let x: f64 = s.parse().map_err(|_| bad(i, format!("non-numeric value {s:?}")))?;
@@ -165,7 +210,11 @@ mod tests {
     fn nab_shape_and_aliases() {
         let d = tempfile::tempdir().unwrap();
         for header in ["timestamp,value", "ts,y"] {
-            let p = write(d.path(), "a.csv", &format!("{header}\n2014-07-01 00:00:00,1\n2014-07-01 00:05:00,2.5\n2014-07-01 00:10:00,3\n"));
+            let p = write(
+                d.path(),
+                "a.csv",
+                &format!("{header}\n2014-07-01 00:00:00,1\n2014-07-01 00:05:00,2.5\n2014-07-01 00:10:00,3\n"),
+            );
             let s = load_series(&p, GapPolicy::default()).unwrap();
             assert_eq!(s.len(), 1);
             assert_eq!(s[0].series.name, "a");
@@ -177,7 +226,11 @@ mod tests {
     #[test]
     fn long_format_splits_services() {
         let d = tempfile::tempdir().unwrap();
-        let p = write(d.path(), "l.csv", "service,timestamp,value\nb,0,1\na,0,5\nb,60,2\na,60,6\n");
+        let p = write(
+            d.path(),
+            "l.csv",
+            "service,timestamp,value\nb,0,1\na,0,5\nb,60,2\na,60,6\n",
+        );
         let s = load_series(&p, GapPolicy::default()).unwrap();
         let names: Vec<_> = s.iter().map(|c| c.series.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
@@ -188,18 +241,29 @@ mod tests {
     fn errors_name_file_and_line() {
         let d = tempfile::tempdir().unwrap();
         let cases = [
-            ("timestamp,value\n2014-07-01 00:00:00,1\n2014-07-01 00:05:00,abc\n", "bad.csv:3: column value: non-numeric value \"abc\""),
-            ("timestamp,value\nnot-a-time,1\n2014-07-01 00:05:00,2\n", "bad.csv:2: column timestamp: cannot parse timestamp"),
+            (
+                "timestamp,value\n2014-07-01 00:00:00,1\n2014-07-01 00:05:00,abc\n",
+                "bad.csv:3: column value: non-numeric value \"abc\"",
+            ),
+            (
+                "timestamp,value\nnot-a-time,1\n2014-07-01 00:05:00,2\n",
+                "bad.csv:2: column timestamp: cannot parse timestamp",
+            ),
             ("when,count\n1,2\n", "bad.csv:1: wrong columns"),
             ("timestamp,value\n0,NaN\n60,nan\n", "every value is NaN"),
-            ("timestamp,value\n0,1\n60,inf\n", "bad.csv:3: column value: infinite value"),
+            (
+                "timestamp,value\n0,1\n60,inf\n",
+                "bad.csv:3: column value: infinite value",
+            ),
         ];
         for (body, want) in cases {
             let p = write(d.path(), "bad.csv", body);
             let err = load_series(&p, GapPolicy::default()).unwrap_err().to_string();
             assert!(err.contains(want), "want {want:?} in {err:?}");
         }
-        let err = load_series(&d.path().join("missing.csv"), GapPolicy::default()).unwrap_err().to_string();
+        let err = load_series(&d.path().join("missing.csv"), GapPolicy::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing.csv: file not found"), "{err}");
     }
 
@@ -213,7 +277,9 @@ mod tests {
             "value" => [1.0f64, f64::NAN, 3.0],
         )
         .unwrap();
-        ParquetWriter::new(std::fs::File::create(&p).unwrap()).finish(&mut df).unwrap();
+        ParquetWriter::new(std::fs::File::create(&p).unwrap())
+            .finish(&mut df)
+            .unwrap();
         let s = load_series(&p, GapPolicy::default()).unwrap();
         assert_eq!(s[0].series.values, vec![1.0, 2.0, 3.0]);
         assert_eq!(s[0].issues.len(), 2, "{:?}", s[0].issues);

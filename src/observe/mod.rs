@@ -2,4 +2,4 @@
 
 pub mod files;
 
-pub use files::{load_series, LoadedSeries};
+pub use files::{LoadedSeries, load_series};

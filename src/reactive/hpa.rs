@@ -53,8 +53,16 @@ mod tests {
 
     #[test]
     fn hpa_table() {
-        let h = HpaUtilization { target_utilization: 0.5, tolerance: 0.1 };
-        let v = |current, ready, usage| PodsView { current, ready, ready_usage: usage, per_pod_capacity: 1.0 };
+        let h = HpaUtilization {
+            target_utilization: 0.5,
+            tolerance: 0.1,
+        };
+        let v = |current, ready, usage| PodsView {
+            current,
+            ready,
+            ready_usage: usage,
+            per_pod_capacity: 1.0,
+        };
         // (view, expected) — cases from the Kubernetes HPA algorithm details
         let cases = [
             (v(4, 4, 4.0), Some(8)),  // 100% vs 50% target: double

@@ -1,3 +1,5 @@
-//! Reactive algorithms: what the Kubernetes HPA would recommend from current metrics.
+//! Reactive algorithms: what the Kubernetes HPA or Knative's KPA would recommend from
+//! current metrics. Pure: state and time come in as arguments.
 
 pub mod hpa;
+pub mod kpa;

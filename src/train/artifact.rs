@@ -82,7 +82,9 @@ fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn sync_dir(path: &Path) -> Result<()> {
-    fs::File::open(path).and_then(|d| d.sync_all()).map_err(|e| Error::io(path, e))
+    fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Existing version names of a service, oldest first (`v0001`, `v0002`, ...).
@@ -96,7 +98,9 @@ pub fn versions(models_dir: &Path, service: &str) -> Result<Vec<String>> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            name.strip_prefix('v').and_then(|n| n.parse::<u32>().ok()).map(|n| (n, name))
+            name.strip_prefix('v')
+                .and_then(|n| n.parse::<u32>().ok())
+                .map(|n| (n, name))
         })
         .collect();
     v.sort();
@@ -106,7 +110,9 @@ pub fn versions(models_dir: &Path, service: &str) -> Result<Vec<String>> {
 /// Writes a new version atomically and makes it active. Returns its directory.
 pub fn write(models_dir: &Path, service: &str, manifest_base: Manifest, state: &State) -> Result<PathBuf> {
     if service.is_empty() || service.contains(['/', '\\']) || service.starts_with('.') {
-        return Err(Error::Invalid(format!("service name {service:?} cannot name a model directory")));
+        return Err(Error::Invalid(format!(
+            "service name {service:?} cannot name a model directory"
+        )));
     }
     let svc_dir = models_dir.join(service);
     fs::create_dir_all(&svc_dir).map_err(|e| Error::io(&svc_dir, e))?;
@@ -169,7 +175,10 @@ pub fn load(dir: &Path) -> Result<Artifact> {
     match raw.get("schema_version").and_then(|v| v.as_u64()) {
         Some(v) if v == SCHEMA_VERSION as u64 => {}
         Some(v) => {
-            return Err(Error::artifact(&mpath, format!("schema_version {v} is not supported (this build reads {SCHEMA_VERSION})")));
+            return Err(Error::artifact(
+                &mpath,
+                format!("schema_version {v} is not supported (this build reads {SCHEMA_VERSION})"),
+            ));
         }
         None => return Err(Error::artifact(&mpath, "missing field schema_version")),
     }
@@ -180,11 +189,18 @@ pub fn load(dir: &Path) -> Result<Artifact> {
     if got != manifest.state_sha256 {
         return Err(Error::artifact(
             &spath,
-            format!("checksum mismatch: manifest says sha256 {}, file has {got}", manifest.state_sha256),
+            format!(
+                "checksum mismatch: manifest says sha256 {}, file has {got}",
+                manifest.state_sha256
+            ),
         ));
     }
     let state: State = serde_json::from_slice(&sbytes).map_err(|e| Error::artifact(&spath, e.to_string()))?;
-    Ok(Artifact { dir: dir.to_path_buf(), manifest, state })
+    Ok(Artifact {
+        dir: dir.to_path_buf(),
+        manifest,
+        state,
+    })
 }
 
 /// Loads the active version of a service.
@@ -197,11 +213,13 @@ pub fn load_active(models_dir: &Path, service: &str) -> Result<Artifact> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::backtest::{backtest, BacktestConfig};
     use crate::series::Series;
+    use crate::train::backtest::{BacktestConfig, backtest};
 
     fn sample(dir: &Path) -> PathBuf {
-        let y: Vec<f64> = (0..96).map(|t| 10.0 + (t % 24) as f64 + 0.1 * t as f64 + ((t * 7) % 3) as f64).collect();
+        let y: Vec<f64> = (0..96)
+            .map(|t| 10.0 + (t % 24) as f64 + 0.1 * t as f64 + ((t * 7) % 3) as f64)
+            .collect();
         let s = Series::new("svc", 0, 3600, y.clone());
         let bt = backtest(&s, &BacktestConfig::new(6)).unwrap();
         let spec = bt.selected_score().unwrap().spec.clone();
@@ -212,13 +230,23 @@ mod tests {
             family: spec.name().into(),
             params: spec.clone(),
             created_at: "now".into(),
-            data_window: DataWindow { start: 0, end: 96 * 3600, step: 3600, points: 96 },
+            data_window: DataWindow {
+                start: 0,
+                end: 96 * 3600,
+                step: 3600,
+                points: 96,
+            },
             data_fingerprint: s.fingerprint(),
             backtest: bt,
             state_file: String::new(),
             state_sha256: String::new(),
         };
-        let st = State { spec, step: 3600, history_start: 0, history: y };
+        let st = State {
+            spec,
+            step: 3600,
+            history_start: 0,
+            history: y,
+        };
         write(dir, "svc", m, &st).unwrap()
     }
 
@@ -250,7 +278,9 @@ mod tests {
 
         let dir = sample(d.path());
         let man = dir.join("manifest.json");
-        let m = fs::read_to_string(&man).unwrap().replace("\"schema_version\": 1", "\"schema_version\": 99");
+        let m = fs::read_to_string(&man)
+            .unwrap()
+            .replace("\"schema_version\": 1", "\"schema_version\": 99");
         fs::write(&man, m).unwrap();
         let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains("schema_version 99 is not supported"), "{err}");

@@ -1,8 +1,8 @@
 //! Rolling-origin backtests and per-series model selection by MASE.
 
+use crate::forecast::ModelSpec;
 use crate::forecast::metrics::{coverage, mase, smape};
 use crate::forecast::season::{detect_periods, primary_period};
-use crate::forecast::ModelSpec;
 use crate::series::Series;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -91,13 +91,21 @@ pub fn candidates(families: &[Family], periods: &[usize]) -> Vec<std::result::Re
     families
         .iter()
         .map(|f| match f {
-            Family::SeasonalNaive => Ok(ModelSpec::SeasonalNaive { period: primary_period(periods) }),
-            Family::Ets => Ok(ModelSpec::Ets { spec: "ZZN".into(), damped: None }),
+            Family::SeasonalNaive => Ok(ModelSpec::SeasonalNaive {
+                period: primary_period(periods),
+            }),
+            Family::Ets => Ok(ModelSpec::Ets {
+                spec: "ZZN".into(),
+                damped: None,
+            }),
             Family::Mstl if periods.is_empty() => Err(FailedModel {
                 name: "mstl".into(),
                 error: "no seasonal period detected".into(),
             }),
-            Family::Mstl => Ok(ModelSpec::Mstl { periods: periods.to_vec(), trend_spec: "ZZN".into() }),
+            Family::Mstl => Ok(ModelSpec::Mstl {
+                periods: periods.to_vec(),
+                trend_spec: "ZZN".into(),
+            }),
         })
         .collect()
 }
@@ -109,15 +117,25 @@ pub fn origins(n: usize, horizon: usize, folds: usize, test_fraction: f64, min_t
         return Err(Error::config("horizon", "horizon and folds must be at least 1"));
     }
     let last = n.checked_sub(horizon).filter(|&l| l >= min_train).ok_or_else(|| {
-        Error::Invalid(format!("series of {n} points is too short for a {horizon}-step horizon after {min_train} training points"))
+        Error::Invalid(format!(
+            "series of {n} points is too short for a {horizon}-step horizon after {min_train} training points"
+        ))
     })?;
-    let mut first = (n - (n as f64 * test_fraction).ceil() as usize).min(last).max(min_train);
+    let mut first = (n - (n as f64 * test_fraction).ceil() as usize)
+        .min(last)
+        .max(min_train);
     if first == last {
         // The horizon outgrows the test share: spread the origins over one horizon instead.
         first = last.saturating_sub(horizon).max(min_train);
     }
     Ok((0..folds)
-        .map(|j| if folds == 1 { last } else { first + (last - first) * j / (folds - 1) })
+        .map(|j| {
+            if folds == 1 {
+                last
+            } else {
+                first + (last - first) * j / (folds - 1)
+            }
+        })
         .collect())
 }
 
@@ -140,14 +158,22 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
         };
         match score(y, &spec, &origins, cfg, m) {
             Ok(s) => models.push(s),
-            Err(e) => failed.push(FailedModel { name: spec.name().into(), error: e.to_string() }),
+            Err(e) => failed.push(FailedModel {
+                name: spec.name().into(),
+                error: e.to_string(),
+            }),
         }
     }
     let selected = models
         .iter()
         .min_by(|a, b| a.mase.total_cmp(&b.mase))
         .map(|s| s.name.clone())
-        .ok_or_else(|| Error::Invalid(format!("series {:?}: every model family failed: {failed:?}", series.name)))?;
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "series {:?}: every model family failed: {failed:?}",
+                series.name
+            ))
+        })?;
     Ok(BacktestReport {
         horizon_steps: cfg.horizon,
         horizon_seconds: cfg.horizon as i64 * series.step,
@@ -180,7 +206,10 @@ fn score(y: &[f64], spec: &ModelSpec, origins: &[usize], cfg: &BacktestConfig, m
         c95.push(b);
     }
     if mases.is_empty() {
-        return Err(Error::model(spec.name(), "MASE undefined: the training data has no variation"));
+        return Err(Error::model(
+            spec.name(),
+            "MASE undefined: the training data has no variation",
+        ));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     Ok(ModelScore {
@@ -224,7 +253,11 @@ mod tests {
         let r = backtest(&s, &BacktestConfig::new(24)).unwrap();
         assert_eq!(r.folds, 3);
         assert_eq!(r.models.len(), 3, "{:?}", r.failed);
-        assert_ne!(r.selected, "ets", "a non-seasonal model cannot win on a daily cycle: {:?}", r.models);
+        assert_ne!(
+            r.selected, "ets",
+            "a non-seasonal model cannot win on a daily cycle: {:?}",
+            r.models
+        );
         let sel = r.selected_score().unwrap();
         assert!(sel.mase < 1.0, "{sel:?}");
     }

@@ -72,7 +72,11 @@ impl JobSpec {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         spec.validate().map_err(|e| match e {
-            Error::Config { field, message, .. } => Error::Config { path: Some(path.to_path_buf()), field, message },
+            Error::Config { field, message, .. } => Error::Config {
+                path: Some(path.to_path_buf()),
+                field,
+                message,
+            },
             other => other,
         })?;
         Ok(spec)
@@ -85,7 +89,10 @@ impl JobSpec {
             parse_duration("backtest.history", h)?;
         }
         if self.backtest.folds < 3 {
-            return Err(Error::config("backtest.folds", format!("must be at least 3, got {}", self.backtest.folds)));
+            return Err(Error::config(
+                "backtest.folds",
+                format!("must be at least 3, got {}", self.backtest.folds),
+            ));
         }
         if self.backtest.families.is_empty() {
             return Err(Error::config("backtest.families", "list at least one family"));
@@ -117,10 +124,22 @@ mod tests {
     fn config_errors_name_the_field() {
         let d = tempfile::tempdir().unwrap();
         let cases = [
-            ("name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='soon'\n", "backtest.horizon"),
-            ("name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\nfolds=2\n", "backtest.folds"),
-            ("name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\nfamilies=['prophet']\n", "prophet"),
-            ("name='x'\nbogus=1\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\n", "bogus"),
+            (
+                "name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='soon'\n",
+                "backtest.horizon",
+            ),
+            (
+                "name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\nfolds=2\n",
+                "backtest.folds",
+            ),
+            (
+                "name='x'\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\nfamilies=['prophet']\n",
+                "prophet",
+            ),
+            (
+                "name='x'\nbogus=1\n[source]\nkind='file'\npath='a.csv'\n[backtest]\nhorizon='1h'\n",
+                "bogus",
+            ),
             ("name='x'\n[source]\nkind='kafka'\n[backtest]\nhorizon='1h'\n", "kafka"),
         ];
         for (text, want) in cases {

@@ -4,11 +4,11 @@ pub mod artifact;
 pub mod backtest;
 pub mod job;
 
+use crate::Result;
 use crate::observe::load_series;
 use crate::series::{GapPolicy, Series};
-use crate::Result;
 use artifact::{DataWindow, Manifest, State};
-use backtest::{backtest, BacktestConfig, BacktestReport};
+use backtest::{BacktestConfig, BacktestReport, backtest};
 use std::path::{Path, PathBuf};
 
 /// What training one service produced.
@@ -62,7 +62,12 @@ pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path) ->
 /// Runs a job spec: load the source, train each selected service.
 pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
     let job::Source::File { path, max_gap_fill } = &spec.source;
-    let loaded = load_series(path, GapPolicy { max_gap_fill: *max_gap_fill })?;
+    let loaded = load_series(
+        path,
+        GapPolicy {
+            max_gap_fill: *max_gap_fill,
+        },
+    )?;
     let mut out = Vec::new();
     for cleaned in loaded {
         let s = &cleaned.series;
@@ -79,7 +84,10 @@ pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
         out.push(train_series(s, &cfg, &spec.models_dir)?);
     }
     if out.is_empty() {
-        return Err(crate::Error::config("services", format!("none of {:?} is in {}", spec.services, path.display())));
+        return Err(crate::Error::config(
+            "services",
+            format!("none of {:?} is in {}", spec.services, path.display()),
+        ));
     }
     Ok(out)
 }

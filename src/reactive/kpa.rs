@@ -1,0 +1,1 @@
+//! Knative KPA decider (in progress).

@@ -1,0 +1,1 @@
+//! Vertical recommender (in progress).
