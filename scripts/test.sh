@@ -11,4 +11,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 
+# The governor and KPA property suites run a million generated cases (our crate and proptest
+# are optimized in the dev profile, see Cargo.toml).
+export SCALE_PROPTEST_CASES="${SCALE_PROPTEST_CASES:-1000000}"
+
 cargo test --locked "$@"

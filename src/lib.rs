@@ -3,8 +3,10 @@
 //! The flow is observe → forecast → plan → govern → actuate; `evaluate` runs the
 //! same plan/govern path (see [`control`]) against a simulated cluster.
 
+pub mod actuate;
 pub mod capacity;
 pub mod control;
+pub mod decide;
 pub mod demo;
 pub mod error;
 pub mod evaluate;

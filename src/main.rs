@@ -78,6 +78,12 @@ enum Command {
         #[arg(long, default_value = "1h")]
         horizon: String,
     },
+    /// Replay ticks through the HPA or KPA engine and its governor; one JSON line per tick.
+    Decide {
+        /// Input JSON file, or - for stdin (docs/decide.md).
+        #[arg(long)]
+        input: String,
+    },
     /// Generate data sets.
     Datasets {
         #[command(subcommand)]
@@ -251,6 +257,19 @@ fn run(cli: Cli) -> Result<()> {
                 "forecast": f,
             });
             println!("{out}");
+        }
+        Command::Decide { input } => {
+            let text = if input == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::io("-", e))?;
+                s
+            } else {
+                std::fs::read_to_string(&input).map_err(|e| Error::io(&input, e))?
+            };
+            let source = if input == "-" { "stdin" } else { input.as_str() };
+            for line in scale::decide::run(source, &text)? {
+                println!("{line}");
+            }
         }
         Command::Datasets {
             command:

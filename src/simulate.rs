@@ -134,6 +134,7 @@ pub fn run(cfg: &SimConfig, demand: DemandCurve<'_>, mut policy: impl FnMut(Obse
             current_replicas: current,
             ready_replicas: ready,
             demand: Some(d),
+            metric_age_seconds: 0,
         });
         if desired != current {
             out.summary.scaling_actions += 1;

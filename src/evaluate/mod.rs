@@ -264,6 +264,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         failures: 0,
     };
     let mut timeline = Timeline::default();
+    let mut decisions = Vec::new();
     let mut predictive = Controller::new(control_config(PolicyKind::Predictive, s));
     let pred = run(&sim, demand, |obs| {
         let w = refc.at(obs.now);
@@ -275,10 +276,16 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         timeline.forecast_upper_80.push(fv[2]);
         timeline.forecast_lower_95.push(fv[3]);
         timeline.forecast_upper_95.push(fv[4]);
-        predictive.decide(obs, w).desired_replicas
+        let rec = predictive.decide(obs, w);
+        let n = applied(&rec);
+        if rec.applied {
+            tracing::debug!(service = %series.name, time = rec.time, from = rec.current_replicas, to = n, "scaled");
+            decisions.push(rec);
+        }
+        n
     });
     let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s));
-    let reac = run(&sim, demand, |obs| reactive.decide(obs, None).desired_replicas);
+    let reac = run(&sim, demand, |obs| applied(&reactive.decide(obs, None)));
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
     let oracle_sim = SimConfig {
         initial_replicas: sched.first().copied().unwrap_or(initial),
@@ -304,8 +311,18 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         training_points: train_end,
         data_issues: cleaned.issues.clone(),
         timeline: Timeline::default(),
+        decisions,
     };
     Ok((report, timeline))
+}
+
+/// The count the cluster ends up with: the decision if applied, else unchanged.
+fn applied(r: &crate::control::DecisionRecord) -> u32 {
+    if r.applied {
+        r.desired_replicas
+    } else {
+        r.current_replicas
+    }
 }
 
 fn add_run(t: &mut Timeline, name: &str, r: &SimRun) {
@@ -387,6 +404,16 @@ pub fn write_outputs(out: &Path, report: &EvalReport, timelines: &BTreeMap<Strin
     ];
     std::fs::write(&paths[0], json).map_err(|e| Error::io(&paths[0], e))?;
     std::fs::write(&paths[1], timeline_csv(timelines)).map_err(|e| Error::io(&paths[1], e))?;
+    let mut jsonl = String::new();
+    for (name, svc) in &report.services {
+        for d in &svc.decisions {
+            let line = serde_json::json!({"service": name, "decision": d});
+            jsonl.push_str(&line.to_string());
+            jsonl.push('\n');
+        }
+    }
+    let dpath = out.join("decisions.jsonl");
+    std::fs::write(&dpath, jsonl).map_err(|e| Error::io(&dpath, e))?;
     let page = html::render(report, timelines)?;
     std::fs::write(&paths[2], page).map_err(|e| Error::io(&paths[2], e))?;
     Ok(paths.to_vec())

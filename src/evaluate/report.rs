@@ -105,6 +105,9 @@ pub struct ServiceReport {
     pub data_issues: Vec<DataIssue>,
     #[serde(skip)]
     pub timeline: Timeline,
+    /// The predictive policy's applied decisions (written to decisions.jsonl).
+    #[serde(skip)]
+    pub decisions: Vec<crate::control::DecisionRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

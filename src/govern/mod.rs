@@ -1,28 +1,51 @@
-//! The governor: an ordered chain of clamps between a recommendation and the actuator.
-//! Each step records (value, reason). Semantics follow the HPA's `behavior`:
-//! scale-down stabilization over past recommendations, rate limits over past scale events
-//! within each policy's period, then min/max bounds. Pure: time and state come in.
+//! The governor: an ordered chain of clamps between recommendations and the actuator.
+//! Every step records (value, reason); together they are the decision record.
+//!
+//! Chain: staleness → forecast sanity → combine max(predictive, reactive) → HPA behavior
+//! (stabilization, rate limits, min/max; exact, see [`behavior`]) → budget → cooldown after
+//! failed actuations → mode (Off, ForecastOnly, Auto). Pure: time and state come in.
 
+pub mod behavior;
+
+use crate::plan::NoPlan;
+use behavior::{BehaviorConfig, BehaviorState, Limit, Stabilization, normalize};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reason {
     /// The value passed this step unchanged.
     DesiredWithinRange,
-    /// Raised to minReplicas.
     TooFewReplicas,
-    /// Lowered to maxReplicas.
     TooManyReplicas,
-    /// Limited by the scale-up rate policy.
     ScaleUpLimit,
-    /// Limited by the scale-down rate policy.
     ScaleDownLimit,
-    /// Held up by the highest recommendation inside the scale-down window.
     ScaleDownStabilized,
-    /// Held down by the lowest recommendation inside the scale-up window.
     ScaleUpStabilized,
-    /// No usable input: the current count is kept.
+    /// Neither a reactive nor a predictive recommendation: hold.
     NoRecommendation,
+    /// The target sits at zero replicas with minReplicas > 0: autoscaling is off.
+    ScalingDisabled,
+    /// A metric failed; the HPA holds rather than scale down on partial data.
+    InvalidMetrics,
+    /// Metrics older than the staleness bound: predictive off, no scale-down.
+    StaleMetrics,
+    /// The forecast was NaN, infinite, negative or absurdly wide.
+    ForecastDiscarded,
+    /// The forecast does not cover the lead window.
+    ForecastExpired,
+    /// The forecast asked for more than the reactive algorithm.
+    PredictiveAboveReactive,
+    /// The reactive recommendation held capacity above the forecast.
+    ReactiveFloor,
+    /// Forecast-driven scale-in (opt-in) took capacity below the reactive recommendation.
+    ForecastScaleIn,
+    /// Only a forecast: it may raise capacity but not lower it.
+    ForecastOnlyRaises,
+    BudgetExhausted,
+    ActuationCooldown,
+    ModeOff,
+    /// Dry run: recorded, not applied.
+    ForecastOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,324 +55,593 @@ pub struct Step {
     pub reason: Reason,
 }
 
-/// One rate policy: at most `value` pods, or `value` percent, per `period_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum RatePolicy {
-    Pods { value: u32, period_seconds: i64 },
-    Percent { value: u32, period_seconds: i64 },
+impl Step {
+    pub fn new(step: &str, value: u32, reason: Reason) -> Self {
+        Step {
+            step: step.into(),
+            value,
+            reason,
+        }
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Direction {
-    pub stabilization_seconds: i64,
-    /// Combined with Max: the policy allowing the largest change wins (the HPA default).
-    pub policies: Vec<RatePolicy>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Mode {
+    /// Decide nothing, apply nothing.
+    Off,
+    /// Decide and record, never apply (dry run).
+    ForecastOnly,
+    /// Decide and apply.
+    #[default]
+    Auto,
+}
+
+/// A cap on provisioned capacity per window (replica-hours; multiply by a price for cost).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub max_replica_hours: f64,
+    pub window_seconds: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GovernorConfig {
     pub min_replicas: u32,
     pub max_replicas: u32,
-    pub scale_up: Direction,
-    pub scale_down: Direction,
+    pub behavior: BehaviorConfig,
+    pub mode: Mode,
+    /// Metrics older than this disable the predictive path and any scale-down.
+    pub max_metric_age_seconds: i64,
+    /// Opt-in: let a forecast take capacity below the reactive recommendation.
+    pub forecast_scale_in: bool,
+    pub budget: Option<Budget>,
+    /// After a failed actuation, hold for this long.
+    pub failure_cooldown_seconds: i64,
 }
 
 impl GovernorConfig {
-    /// Kubernetes' default behavior: up by max(4 pods, 100%) per 15 s with no window;
-    /// down by 100% per 15 s after a 300 s stabilization window.
+    /// Kubernetes' default behavior, Auto mode, 2-minute staleness bound, 60 s cooldown.
     pub fn hpa_default(min_replicas: u32, max_replicas: u32) -> Self {
         GovernorConfig {
             min_replicas,
             max_replicas,
-            scale_up: Direction {
-                stabilization_seconds: 0,
-                policies: vec![
-                    RatePolicy::Pods {
-                        value: 4,
-                        period_seconds: 15,
-                    },
-                    RatePolicy::Percent {
-                        value: 100,
-                        period_seconds: 15,
-                    },
-                ],
-            },
-            scale_down: Direction {
-                stabilization_seconds: 300,
-                policies: vec![RatePolicy::Percent {
-                    value: 100,
-                    period_seconds: 15,
-                }],
-            },
+            behavior: BehaviorConfig::default(),
+            mode: Mode::Auto,
+            max_metric_age_seconds: 120,
+            forecast_scale_in: false,
+            budget: None,
+            failure_cooldown_seconds: 60,
         }
     }
 }
 
-/// Past recommendations and scale events, pruned to the longest window that reads them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GovernorState {
-    pub recommendations: Vec<(i64, u32)>,
-    /// (time, replica change) of applied scalings.
-    pub events: Vec<(i64, i64)>,
+    pub behavior: BehaviorState,
+    /// (time, provisioned replicas) for the budget.
+    pub usage: Vec<(i64, u32)>,
+    pub last_failure: Option<i64>,
+}
+
+impl GovernorState {
+    /// Reports an actuation outcome; failures start the cooldown.
+    pub fn record_actuation(&mut self, now: i64, ok: bool) {
+        if !ok {
+            self.last_failure = Some(now);
+        }
+    }
+
+    /// Replica-hours provisioned within `(now - window, now]`.
+    fn used(&self, now: i64, window: i64) -> f64 {
+        let from = now - window;
+        self.usage
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (w[0].0.max(from), w[1].0);
+                if b > a {
+                    w[0].1 as f64 * (b - a) as f64 / 3600.0
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>()
+            + self.usage.last().map_or(0.0, |&(t, r)| {
+                if now > t.max(from) {
+                    r as f64 * (now - t.max(from)) as f64 / 3600.0
+                } else {
+                    0.0
+                }
+            })
+    }
+}
+
+/// What the governor is asked to decide on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GovernorInput {
+    pub now: i64,
+    pub current: u32,
+    pub reactive: Option<u32>,
+    /// Age of the newest metric; None when metrics are missing.
+    pub metric_age_seconds: Option<i64>,
+    /// None when no forecast is configured.
+    pub predictive: Option<Result<u32, NoPlan>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Governed {
     pub desired: u32,
+    /// Whether the actuator should be called (Auto mode and a change).
+    pub apply: bool,
     pub steps: Vec<Step>,
 }
 
-fn step(name: &str, value: u32, reason: Reason) -> Step {
-    Step {
-        step: name.into(),
-        value,
-        reason,
-    }
-}
-
 impl GovernorConfig {
-    fn longest_window(&self) -> i64 {
-        let periods = self
-            .scale_up
-            .policies
-            .iter()
-            .chain(&self.scale_down.policies)
-            .map(|p| match p {
-                RatePolicy::Pods { period_seconds, .. } | RatePolicy::Percent { period_seconds, .. } => *period_seconds,
-            });
-        periods
-            .chain([
-                self.scale_up.stabilization_seconds,
-                self.scale_down.stabilization_seconds,
-            ])
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Governs `recommended` at `now` given `current` replicas; records the recommendation and,
-    /// when the result differs from `current`, the scale event.
-    pub fn govern(&self, now: i64, current: u32, recommended: u32, state: &mut GovernorState) -> Governed {
-        let keep = now - self.longest_window();
-        state.recommendations.retain(|(t, _)| *t > keep);
-        state.events.retain(|(t, _)| *t > keep);
-        state.recommendations.push((now, recommended));
-        let mut steps = vec![step("recommendation", recommended, Reason::DesiredWithinRange)];
-
-        // Stabilization: down to the highest recommendation in the down window,
-        // up to the lowest in the up window.
-        let in_window = |secs: i64| {
-            state
-                .recommendations
-                .iter()
-                .filter(move |(t, _)| *t > now - secs || *t == now)
-                .map(|(_, r)| *r)
-        };
-        let up_floor = in_window(self.scale_up.stabilization_seconds)
-            .min()
-            .unwrap_or(recommended);
-        let down_ceiling = in_window(self.scale_down.stabilization_seconds)
-            .max()
-            .unwrap_or(recommended);
-        let mut v = recommended;
-        let mut reason = Reason::DesiredWithinRange;
-        if v < current && down_ceiling > v {
-            v = down_ceiling.min(current);
-            reason = Reason::ScaleDownStabilized;
-        } else if v > current && up_floor < v {
-            v = up_floor.max(current);
-            reason = Reason::ScaleUpStabilized;
-        }
-        steps.push(step("stabilization", v, reason));
-
-        // Rate limits, measured from the replica count at the start of each period.
-        let (limited, reason) = if v > current {
-            let limit = self
-                .scale_up
-                .policies
-                .iter()
-                .map(|p| up_limit(p, current, now, &state.events))
-                .max()
-                .unwrap_or(i64::MAX);
-            if v as i64 > limit {
-                (limit.max(current as i64) as u32, Reason::ScaleUpLimit)
-            } else {
-                (v, Reason::DesiredWithinRange)
-            }
-        } else if v < current {
-            let limit = self
-                .scale_down
-                .policies
-                .iter()
-                .map(|p| down_limit(p, current, now, &state.events))
-                .min()
-                .unwrap_or(i64::MIN);
-            if (v as i64) < limit {
-                (limit.min(current as i64) as u32, Reason::ScaleDownLimit)
-            } else {
-                (v, Reason::DesiredWithinRange)
-            }
+    pub fn govern(&self, input: &GovernorInput, state: &mut GovernorState) -> Governed {
+        let mut steps = Vec::new();
+        let current = input.current;
+        let stale = input.metric_age_seconds.is_none_or(|a| a > self.max_metric_age_seconds);
+        let (reactive, predictive) = if stale {
+            steps.push(Step::new("staleness", current, Reason::StaleMetrics));
+            (None, None)
         } else {
-            (v, Reason::DesiredWithinRange)
+            (input.reactive, self.sane_forecast(input, &mut steps))
         };
-        steps.push(step("rate_limit", limited, reason));
-
-        let (bounded, reason) = if limited < self.min_replicas {
-            (self.min_replicas, Reason::TooFewReplicas)
-        } else if limited > self.max_replicas {
-            (self.max_replicas, Reason::TooManyReplicas)
+        let combined = self.combine(current, reactive, predictive, &mut steps);
+        let mut desired = match combined {
+            Some(rec) => self.behave(input.now, current, rec, state, &mut steps),
+            None => {
+                steps.push(Step::new("hold", current, Reason::NoRecommendation));
+                current
+            }
+        };
+        if stale && desired < current {
+            desired = current; // never scale down on stale or missing data
+        }
+        desired = self.budget(input, reactive, desired, state, &mut steps);
+        if state
+            .last_failure
+            .is_some_and(|t| input.now - t < self.failure_cooldown_seconds)
+            && desired != current
+        {
+            desired = current;
+            steps.push(Step::new("cooldown", desired, Reason::ActuationCooldown));
+        }
+        let apply = match self.mode {
+            Mode::Off => {
+                desired = current;
+                steps.push(Step::new("mode", desired, Reason::ModeOff));
+                false
+            }
+            Mode::ForecastOnly => {
+                steps.push(Step::new("mode", desired, Reason::ForecastOnly));
+                false
+            }
+            Mode::Auto => desired != current,
+        };
+        if apply {
+            state.behavior.record_scale(input.now, current, desired);
+        }
+        state.usage.push((input.now, if apply { desired } else { current }));
+        if let Some(b) = self.budget {
+            let keep = input.now - b.window_seconds;
+            // keep one sample before the window: it covers the window's start
+            let first = state.usage.iter().rposition(|(t, _)| *t <= keep).unwrap_or(0);
+            state.usage.drain(..first);
         } else {
-            (limited, Reason::DesiredWithinRange)
+            state.usage.clear();
+        }
+        Governed { desired, apply, steps }
+    }
+
+    fn sane_forecast(&self, input: &GovernorInput, steps: &mut Vec<Step>) -> Option<u32> {
+        match &input.predictive {
+            Some(Ok(p)) => Some(*p),
+            Some(Err(NoPlan::ForecastInsane(_))) => {
+                steps.push(Step::new("forecast", input.current, Reason::ForecastDiscarded));
+                None
+            }
+            Some(Err(NoPlan::ForecastExpired)) => {
+                steps.push(Step::new("forecast", input.current, Reason::ForecastExpired));
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn combine(
+        &self,
+        current: u32,
+        reactive: Option<u32>,
+        predictive: Option<u32>,
+        steps: &mut Vec<Step>,
+    ) -> Option<u32> {
+        let (v, reason) = match (reactive, predictive) {
+            (Some(r), Some(p)) if self.forecast_scale_in && p < r => (p, Reason::ForecastScaleIn),
+            (Some(r), Some(p)) if p > r => (p, Reason::PredictiveAboveReactive),
+            (Some(r), Some(_)) => (r, Reason::ReactiveFloor),
+            (None, Some(p)) => (p.max(current), Reason::ForecastOnlyRaises),
+            (Some(r), None) => (r, Reason::DesiredWithinRange),
+            (None, None) => return None,
         };
-        steps.push(step("bounds", bounded, reason));
-        if bounded != current {
-            state.events.push((now, bounded as i64 - current as i64));
+        steps.push(Step::new("combine", v, reason));
+        Some(v)
+    }
+
+    /// The HPA's own order: a count outside [min, max] goes straight to the bound; otherwise
+    /// stabilization then rate limits (which fold in the bounds).
+    fn behave(&self, now: i64, current: u32, rec: u32, state: &mut GovernorState, steps: &mut Vec<Step>) -> u32 {
+        if current > self.max_replicas {
+            steps.push(Step::new("bounds", self.max_replicas, Reason::TooManyReplicas));
+            return self.max_replicas;
         }
-        Governed {
-            desired: bounded,
-            steps,
+        if current < self.min_replicas {
+            steps.push(Step::new("bounds", self.min_replicas, Reason::TooFewReplicas));
+            return self.min_replicas;
         }
+        let n = normalize(
+            &self.behavior,
+            &mut state.behavior,
+            now,
+            self.min_replicas,
+            self.max_replicas,
+            current,
+            rec,
+        );
+        let stab = match n.stabilization {
+            Stabilization::ReadyForNewScale => Reason::DesiredWithinRange,
+            Stabilization::ScaleUpStabilized => Reason::ScaleUpStabilized,
+            Stabilization::ScaleDownStabilized => Reason::ScaleDownStabilized,
+        };
+        steps.push(Step::new("stabilization", n.stabilized, stab));
+        let limit = match n.limit {
+            Limit::DesiredWithinRange => Reason::DesiredWithinRange,
+            Limit::TooFewReplicas => Reason::TooFewReplicas,
+            Limit::TooManyReplicas => Reason::TooManyReplicas,
+            Limit::ScaleUpLimit => Reason::ScaleUpLimit,
+            Limit::ScaleDownLimit => Reason::ScaleDownLimit,
+        };
+        steps.push(Step::new("rate_limit", n.desired, limit));
+        n.desired
+    }
+
+    /// An exhausted budget stops forecast-driven growth; the reactive floor still holds.
+    fn budget(
+        &self,
+        input: &GovernorInput,
+        reactive: Option<u32>,
+        desired: u32,
+        state: &GovernorState,
+        steps: &mut Vec<Step>,
+    ) -> u32 {
+        let Some(b) = self.budget else { return desired };
+        if state.used(input.now, b.window_seconds) < b.max_replica_hours || desired <= input.current {
+            return desired;
+        }
+        let floor = reactive
+            .unwrap_or(input.current)
+            .max(input.current)
+            .clamp(self.min_replicas, self.max_replicas);
+        if desired > floor {
+            steps.push(Step::new("budget", floor, Reason::BudgetExhausted));
+            return floor;
+        }
+        desired
     }
 }
 
-fn period_of(p: &RatePolicy) -> i64 {
-    match *p {
-        RatePolicy::Pods { period_seconds, .. } | RatePolicy::Percent { period_seconds, .. } => period_seconds,
-    }
-}
-
-/// Replicas added (up) or removed (down) by events inside the policy's period.
-fn changed_in_period(p: &RatePolicy, now: i64, events: &[(i64, i64)], up: bool) -> i64 {
-    let period = period_of(p);
-    events
-        .iter()
-        .filter(|(t, d)| *t > now - period && if up { *d > 0 } else { *d < 0 })
-        .map(|(_, d)| d.abs())
-        .sum()
-}
-
-/// Highest count this policy allows: from the count at the period's start, plus its allowance.
-fn up_limit(p: &RatePolicy, current: u32, now: i64, events: &[(i64, i64)]) -> i64 {
-    let start = current as i64 - changed_in_period(p, now, events, true);
-    match *p {
-        RatePolicy::Pods { value, .. } => start + value as i64,
-        RatePolicy::Percent { value, .. } => (start as f64 * (1.0 + value as f64 / 100.0)).ceil() as i64,
-    }
-}
-
-/// Lowest count this policy allows.
-fn down_limit(p: &RatePolicy, current: u32, now: i64, events: &[(i64, i64)]) -> i64 {
-    let start = current as i64 + changed_in_period(p, now, events, false);
-    match *p {
-        RatePolicy::Pods { value, .. } => start - value as i64,
-        RatePolicy::Percent { value, .. } => (start as f64 * (1.0 - value as f64 / 100.0)).ceil() as i64,
-    }
+/// Proptest case count: `SCALE_PROPTEST_CASES` (CI runs 1,000,000), else 2,000.
+pub fn proptest_cases() -> u32 {
+    std::env::var("SCALE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::behavior::{
+        HpaBehavior, HpaScalingPolicy, HpaScalingRules, PolicyType, SelectPolicy, scale_down_limit, scale_up_limit,
+    };
     use super::*;
     use proptest::prelude::*;
 
-    #[test]
-    fn governor_table() {
-        let g = GovernorConfig::hpa_default(1, 20);
-        // (history of (time, current, recommended)) → expected final (desired, reason of the deciding step)
-        struct Case {
-            name: &'static str,
-            ticks: Vec<(i64, u32, u32)>,
-            want: u32,
-            reason: Reason,
-        }
-        let cases = vec![
-            // default scale-up: max(4 pods, 100%) per 15 s → from 2, at most 6
-            Case {
-                name: "up limited by 4 pods",
-                ticks: vec![(0, 2, 10)],
-                want: 6,
-                reason: Reason::ScaleUpLimit,
-            },
-            // from 8, 100% allows 16
-            Case {
-                name: "up limited by 100%",
-                ticks: vec![(0, 8, 30)],
-                want: 16,
-                reason: Reason::ScaleUpLimit,
-            },
-            Case {
-                name: "max bound",
-                ticks: vec![(0, 16, 25)],
-                want: 20,
-                reason: Reason::TooManyReplicas,
-            },
-            Case {
-                name: "min bound",
-                ticks: vec![(0, 1, 0)],
-                want: 1,
-                reason: Reason::TooFewReplicas,
-            },
-            // a recommendation of 8 at t=0 keeps 8 until 300 s have passed
-            Case {
-                name: "down stabilized",
-                ticks: vec![(0, 8, 8), (100, 8, 2)],
-                want: 8,
-                reason: Reason::ScaleDownStabilized,
-            },
-            Case {
-                name: "down after window",
-                ticks: vec![(0, 8, 8), (301, 8, 2)],
-                want: 2,
-                reason: Reason::DesiredWithinRange,
-            },
-            // second scale-up inside the same 15 s period counts the first event
-            Case {
-                name: "rate over events",
-                ticks: vec![(0, 2, 6), (5, 6, 20)],
-                want: 6,
-                reason: Reason::ScaleUpLimit,
-            },
-        ];
-        for c in cases {
-            let mut st = GovernorState::default();
-            let mut last = None;
-            for (t, cur, rec) in &c.ticks {
-                last = Some(g.govern(*t, *cur, *rec, &mut st));
-            }
-            let out = last.unwrap();
-            assert_eq!(out.desired, c.want, "{}: {:?}", c.name, out.steps);
-            assert!(
-                out.steps.iter().any(|s| s.reason == c.reason),
-                "{}: {:?}",
-                c.name,
-                out.steps
-            );
+    fn input(
+        now: i64,
+        current: u32,
+        reactive: Option<u32>,
+        age: Option<i64>,
+        predictive: Option<Result<u32, NoPlan>>,
+    ) -> GovernorInput {
+        GovernorInput {
+            now,
+            current,
+            reactive,
+            metric_age_seconds: age,
+            predictive,
         }
     }
 
+    fn reasons(g: &Governed) -> Vec<Reason> {
+        g.steps.iter().map(|s| s.reason).collect()
+    }
+
+    #[test]
+    fn governor_chain_table() {
+        let cfg = |f: &dyn Fn(&mut GovernorConfig)| {
+            let mut c = GovernorConfig::hpa_default(1, 50);
+            c.behavior.scale_down.stabilization_window_seconds = 0;
+            f(&mut c);
+            c
+        };
+        let insane = Some(Err(NoPlan::ForecastInsane("NaN".into())));
+        // (rule, config, input, expected desired, expected apply, a reason that must appear)
+        let cases: Vec<(&str, GovernorConfig, GovernorInput, u32, bool, Reason)> = vec![
+            (
+                "default is max(predictive, reactive): forecast above",
+                cfg(&|_| {}),
+                input(0, 5, Some(6), Some(0), Some(Ok(9))),
+                9,
+                true,
+                Reason::PredictiveAboveReactive,
+            ),
+            (
+                "a low forecast never takes capacity below the reactive recommendation",
+                cfg(&|_| {}),
+                input(0, 5, Some(8), Some(0), Some(Ok(2))),
+                8,
+                true,
+                Reason::ReactiveFloor,
+            ),
+            (
+                "forecast-driven scale-in is opt-in",
+                cfg(&|c| c.forecast_scale_in = true),
+                input(0, 5, Some(5), Some(0), Some(Ok(3))),
+                3,
+                true,
+                Reason::ForecastScaleIn,
+            ),
+            (
+                "stale metrics disable the predictive path and hold",
+                cfg(&|_| {}),
+                input(0, 5, Some(2), Some(600), Some(Ok(9))),
+                5,
+                false,
+                Reason::StaleMetrics,
+            ),
+            (
+                "missing metrics: hold, never scale down",
+                cfg(&|_| {}),
+                input(0, 5, None, None, Some(Ok(1))),
+                5,
+                false,
+                Reason::StaleMetrics,
+            ),
+            (
+                "a NaN/insane forecast is discarded; reactive decides",
+                cfg(&|_| {}),
+                input(0, 5, Some(7), Some(0), insane.clone()),
+                7,
+                true,
+                Reason::ForecastDiscarded,
+            ),
+            (
+                "an expired forecast is skipped",
+                cfg(&|_| {}),
+                input(0, 5, Some(4), Some(0), Some(Err(NoPlan::ForecastExpired))),
+                4,
+                true,
+                Reason::ForecastExpired,
+            ),
+            (
+                "a forecast alone may raise capacity",
+                cfg(&|_| {}),
+                input(0, 5, None, Some(0), Some(Ok(7))),
+                7,
+                true,
+                Reason::ForecastOnlyRaises,
+            ),
+            (
+                "a forecast alone may not lower capacity",
+                cfg(&|_| {}),
+                input(0, 5, None, Some(0), Some(Ok(2))),
+                5,
+                false,
+                Reason::ForecastOnlyRaises,
+            ),
+            (
+                "Off mode: nothing applied",
+                cfg(&|c| c.mode = Mode::Off),
+                input(0, 5, Some(9), Some(0), None),
+                5,
+                false,
+                Reason::ModeOff,
+            ),
+            (
+                "ForecastOnly mode: decided, recorded, not applied",
+                cfg(&|c| c.mode = Mode::ForecastOnly),
+                input(0, 5, Some(9), Some(0), None),
+                9,
+                false,
+                Reason::ForecastOnly,
+            ),
+            (
+                "bounds: maxReplicas",
+                cfg(&|_| {}),
+                input(0, 40, Some(80), Some(0), None),
+                50,
+                true,
+                Reason::TooManyReplicas,
+            ),
+            (
+                "bounds: a current count above max goes straight to max",
+                cfg(&|_| {}),
+                input(0, 60, Some(60), Some(0), None),
+                50,
+                true,
+                Reason::TooManyReplicas,
+            ),
+            (
+                "rate: default scale-up limit",
+                cfg(&|_| {}),
+                input(0, 2, Some(20), Some(0), None),
+                6,
+                true,
+                Reason::ScaleUpLimit,
+            ),
+        ];
+        for (doc, c, inp, want, apply, reason) in cases {
+            let g = c.govern(&inp, &mut GovernorState::default());
+            assert_eq!((g.desired, g.apply), (want, apply), "{doc}: {:?}", g.steps);
+            assert!(reasons(&g).contains(&reason), "{doc}: {:?}", g.steps);
+        }
+    }
+
+    #[test]
+    fn budget_and_cooldown() {
+        let mut c = GovernorConfig::hpa_default(1, 50);
+        c.budget = Some(Budget {
+            max_replica_hours: 10.0,
+            window_seconds: 3600,
+        });
+        let mut st = GovernorState::default();
+        // 20 replicas for 30 minutes uses the 10 replica-hour budget
+        c.govern(&input(0, 20, Some(20), Some(0), None), &mut st);
+        let g = c.govern(&input(1800, 20, Some(20), Some(0), Some(Ok(30))), &mut st);
+        assert_eq!(g.desired, 20, "forecast growth stops at the budget: {:?}", g.steps);
+        assert!(reasons(&g).contains(&Reason::BudgetExhausted));
+        let g = c.govern(&input(1801, 20, Some(24), Some(0), Some(Ok(30))), &mut st);
+        assert_eq!(g.desired, 24, "the reactive floor is never cut");
+
+        let c = GovernorConfig::hpa_default(1, 50);
+        let mut st = GovernorState::default();
+        st.record_actuation(100, false);
+        let g = c.govern(&input(130, 5, Some(9), Some(0), None), &mut st);
+        assert_eq!((g.desired, g.apply), (5, false), "cooldown after a failed actuation");
+        assert!(reasons(&g).contains(&Reason::ActuationCooldown));
+        let g = c.govern(&input(161, 5, Some(9), Some(0), None), &mut st);
+        assert_eq!(g.desired, 9, "cooldown over");
+    }
+
+    fn behavior_strategy() -> impl Strategy<Value = BehaviorConfig> {
+        let policy = (
+            prop_oneof![Just(PolicyType::Pods), Just(PolicyType::Percent)],
+            1i64..200,
+            1i64..120,
+        )
+            .prop_map(|(kind, value, period_seconds)| HpaScalingPolicy {
+                kind,
+                value,
+                period_seconds,
+            });
+        let select = prop_oneof![
+            Just(SelectPolicy::Max),
+            Just(SelectPolicy::Min),
+            Just(SelectPolicy::Disabled)
+        ];
+        let rules =
+            (0i64..400, select, proptest::collection::vec(policy, 1..3)).prop_map(|(w, s, p)| HpaScalingRules {
+                stabilization_window_seconds: Some(w),
+                select_policy: Some(s),
+                policies: Some(p),
+                tolerance: None,
+            });
+        prop_oneof![
+            Just(BehaviorConfig::default()),
+            (rules.clone(), rules).prop_map(|(u, d)| BehaviorConfig::from_spec(Some(&HpaBehavior {
+                scale_up: Some(u),
+                scale_down: Some(d)
+            }))
+            .unwrap()),
+        ]
+    }
+
+    type Tick = (i64, Option<u32>, Option<i64>, Option<u32>, bool);
+
+    fn tick_strategy() -> impl Strategy<Value = Tick> {
+        (
+            1i64..90,
+            proptest::option::weighted(0.9, 0u32..120),
+            proptest::option::weighted(0.9, 0i64..300),
+            proptest::option::of(0u32..120),
+            any::<bool>(),
+        )
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
-        /// Invariants: within [min, max]; no step beyond the rate policy; no scale-down
-        /// while a higher recommendation is inside the stabilization window.
+        #![proptest_config(ProptestConfig::with_cases(proptest_cases()))]
+
+        /// Invariants of the governor chain, checked at every tick of a random sequence:
+        /// within [min, max]; no step beyond the selected rate policy; no scale-down inside the
+        /// stabilization window; no scale-down on stale or missing data.
         #[test]
-        fn governor_invariants(min in 0u32..5, span in 0u32..40, ticks in proptest::collection::vec((1i64..120, 0u32..80), 1..40)) {
-            let g = GovernorConfig::hpa_default(min, min + span);
+        fn governor_invariants(
+            min in 1u32..6, span in 0u32..60, behavior in behavior_strategy(), scale_in in any::<bool>(),
+            ticks in proptest::collection::vec(tick_strategy(), 1..12),
+        ) {
+            let mut c = GovernorConfig::hpa_default(min, min + span);
+            c.behavior = behavior;
+            c.forecast_scale_in = scale_in;
             let mut st = GovernorState::default();
             let mut current = min;
             let mut now = 0;
-            let mut recs: Vec<(i64, u32)> = vec![];
-            for (dt, rec) in ticks {
+            for (dt, reactive, age, predictive, insane) in ticks {
                 now += dt;
-                recs.push((now, rec));
-                let out = g.govern(now, current, rec, &mut st);
-                prop_assert!(out.desired >= g.min_replicas && out.desired <= g.max_replicas);
-                if out.desired > current && current >= g.min_replicas {
-                    prop_assert!(out.desired as i64 <= (current as i64 + 4).max(2 * current as i64));
+                let pred = predictive.map(|p| if insane { Err(NoPlan::ForecastInsane("x".into())) } else { Ok(p) });
+                let before = st.clone();
+                let g = c.govern(&input(now, current, reactive, age, pred), &mut st);
+                prop_assert!(g.desired >= c.min_replicas && g.desired <= c.max_replicas, "bounds: {:?}", g.steps);
+                let mut seeded = before.behavior.clone();
+                seeded.maybe_init(&c.behavior, now, current);
+                if g.desired > current {
+                    let limit = scale_up_limit(&c.behavior.scale_up, &seeded, now, current).max(current as i64);
+                    prop_assert!(g.desired as i64 <= limit, "up rate: {} > {limit}", g.desired);
                 }
-                if out.desired < current && current <= g.max_replicas {
-                    let window_max = recs.iter().filter(|(t, _)| *t > now - 300).map(|(_, r)| *r).max().unwrap();
-                    prop_assert!(out.desired >= window_max.min(current).max(g.min_replicas).min(g.max_replicas));
+                if g.desired < current {
+                    let limit = scale_down_limit(&c.behavior.scale_down, &seeded, now, current).min(current as i64);
+                    prop_assert!(g.desired as i64 >= limit.max(c.min_replicas as i64), "down rate: {} < {limit}", g.desired);
+                    let w = c.behavior.scale_down.stabilization_window_seconds;
+                    let window_max = st.behavior.recommendations.iter().filter(|(t, _)| *t > now - w).map(|(_, r)| *r).max().unwrap_or(0);
+                    prop_assert!(g.desired >= window_max.min(current), "stabilization: {} < {window_max}", g.desired);
                 }
-                current = out.desired;
+                if age.is_none_or(|a| a > c.max_metric_age_seconds) {
+                    prop_assert!(g.desired >= current, "scaled down on stale data: {:?}", g.steps);
+                }
+                if g.apply {
+                    current = g.desired;
+                }
             }
+        }
+
+        /// ForecastOnly and Off never call the actuator, whatever the inputs.
+        #[test]
+        fn dry_modes_never_actuate(
+            mode in prop_oneof![Just(Mode::Off), Just(Mode::ForecastOnly)],
+            ticks in proptest::collection::vec((1i64..60, 0.0f64..500.0, 0u32..10), 1..12),
+        ) {
+            use crate::actuate::{Actuator, DryRun};
+            use crate::control::{ControlConfig, Controller, Observation, PolicyKind};
+            use crate::forecast::Forecast;
+            use crate::plan::{ForecastWindow, PlanConfig};
+            use crate::reactive::hpa::HpaUtilization;
+            let mut gov = GovernorConfig::hpa_default(1, 100);
+            gov.mode = mode;
+            let mut ctl = Controller::new(ControlConfig {
+                policy: PolicyKind::Predictive,
+                plan: PlanConfig { quantile: 0.9, capacity_per_replica: 10.0, target_utilization: 0.8 },
+                hpa: HpaUtilization { target_utilization: 0.8, tolerance: 0.1 },
+                governor: gov,
+                lead_seconds: 60,
+            });
+            let mut act = DryRun::new(3);
+            let f = Forecast::from_sigma(vec![300.0; 200], &[10.0; 200]);
+            let mut now = 0;
+            for (dt, demand, unready) in ticks {
+                now += dt;
+                let current = act.current();
+                let obs = Observation { now, current_replicas: current, ready_replicas: current.saturating_sub(unready), demand: Some(demand), metric_age_seconds: 0 };
+                let rec = ctl.tick(obs, Some(ForecastWindow { forecast: &f, origin: 0, step: 60 }), &mut act);
+                prop_assert!(!rec.applied);
+            }
+            prop_assert!(act.applied.is_empty());
         }
     }
 }
