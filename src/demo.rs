@@ -60,7 +60,7 @@ pub fn run(out: &Path, opts: &DemoOptions) -> Result<EvalReport> {
     for c in &loaded {
         let s = &c.series;
         let cfg = BacktestConfig::new((3600 / s.step).max(1) as usize);
-        let t = train_series(s, &cfg, &models)?;
+        let t = train_series(s, &cfg, &models, crate::train::Retention::default())?;
         tracing::info!(service = %t.service, selected = %t.report.selected, dir = %t.dir.display(), "trained");
     }
     let (report, timelines) = evaluate_all(&data, &loaded, &EvalOptions::default())?;

@@ -84,10 +84,30 @@ enum Command {
         #[arg(long)]
         input: String,
     },
+    /// Inspect trained model versions.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Generate data sets.
     Datasets {
         #[command(subcommand)]
         command: DatasetsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Every service: versions, selected family, backtest MASE, which is active.
+    List {
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+    },
+    /// One service: each version's manifest summary and promotion decision.
+    Show {
+        service: String,
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
     },
 }
 
@@ -115,6 +135,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -228,13 +249,19 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train { config } => {
             let spec = scale::train::job::JobSpec::load(&config)?;
             for t in scale::train::run_job(&spec)? {
-                let sel = t.report.selected_score();
+                let p = &t.promotion;
                 println!(
-                    "{}: {} mase {:.3} → {}",
+                    "{}: {} mase {:.3} → {} ({}: {})",
                     t.service,
                     t.report.selected,
-                    sel.map(|s| s.mase).unwrap_or(f64::NAN),
-                    t.dir.display()
+                    p.candidate_mase,
+                    t.dir.display(),
+                    if p.promoted {
+                        "promoted"
+                    } else {
+                        "rejected, last good version stays active"
+                    },
+                    p.reason
                 );
             }
         }
@@ -258,6 +285,12 @@ fn run(cli: Cli) -> Result<()> {
             });
             println!("{out}");
         }
+        Command::Models {
+            command: ModelsCommand::List { models },
+        } => models_list(&models)?,
+        Command::Models {
+            command: ModelsCommand::Show { service, models },
+        } => models_show(&models, &service)?,
         Command::Decide { input } => {
             let text = if input == "-" {
                 let mut s = String::new();
@@ -296,6 +329,84 @@ fn run(cli: Cli) -> Result<()> {
                 series.first().map_or(0, |s| s.len()),
                 output.display()
             );
+        }
+    }
+    Ok(())
+}
+
+fn services(models: &std::path::Path) -> Result<Vec<String>> {
+    let rd = std::fs::read_dir(models).map_err(|e| Error::io(models, e))?;
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn models_list(models: &std::path::Path) -> Result<()> {
+    use scale::train::artifact;
+    println!(
+        "{:<24} {:<8} {:<15} {:>8} {:<6}",
+        "service", "version", "family", "mase", "active"
+    );
+    for svc in services(models)? {
+        let active = artifact::active_version(models, &svc)?;
+        for v in artifact::versions(models, &svc)? {
+            let mark = if Some(&v) == active.as_ref() { "*" } else { "" };
+            match artifact::load(&models.join(&svc).join(&v)) {
+                Ok(a) => {
+                    let mase = a.manifest.backtest.selected_score().map_or(f64::NAN, |s| s.mase);
+                    println!("{svc:<24} {v:<8} {:<15} {mase:>8.3} {mark:<6}", a.manifest.family);
+                }
+                Err(e) => println!("{svc:<24} {v:<8} {:<15} {:>8} {mark:<6} ({e})", "unloadable", "-"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn models_show(models: &std::path::Path, service: &str) -> Result<()> {
+    use scale::train::artifact;
+    let versions = artifact::versions(models, service)?;
+    if versions.is_empty() {
+        return Err(Error::artifact(models.join(service), "no model versions"));
+    }
+    let active = artifact::active_version(models, service)?;
+    for v in versions {
+        let active_mark = if Some(&v) == active.as_ref() { " (active)" } else { "" };
+        println!("{service} {v}{active_mark}");
+        match artifact::load(&models.join(service).join(&v)) {
+            Ok(a) => {
+                let m = &a.manifest;
+                println!("  created   {}", m.created_at);
+                println!("  params    {}", serde_json::to_string(&m.params).unwrap_or_default());
+                println!(
+                    "  data      {} .. {} ({} points, step {}s) {}",
+                    scale::timefmt::format_timestamp(m.data_window.start),
+                    scale::timefmt::format_timestamp(m.data_window.end),
+                    m.data_window.points,
+                    m.data_window.step,
+                    m.data_fingerprint
+                );
+                for s in &m.backtest.models {
+                    let sel = if s.name == m.backtest.selected { "*" } else { " " };
+                    println!(
+                        "  {sel} {:<15} mase {:>7.3} smape {:>7.2} cov80 {:.2} cov95 {:.2}",
+                        s.name, s.mase, s.smape, s.coverage_80, s.coverage_95
+                    );
+                }
+                if let Some(p) = &m.promotion {
+                    println!(
+                        "  promotion {}: {}",
+                        if p.promoted { "promoted" } else { "rejected" },
+                        p.reason
+                    );
+                }
+            }
+            Err(e) => println!("  unloadable: {e}"),
         }
     }
     Ok(())

@@ -43,6 +43,23 @@ pub struct Manifest {
     pub backtest: BacktestReport,
     pub state_file: String,
     pub state_sha256: String,
+    /// Whether this version was made active, and why (absent in versions written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
+}
+
+/// The promotion decision: a candidate replaces the active version only if its backtest MASE,
+/// re-scored against the active version's spec on the same folds, is not worse by more than
+/// `margin` (relative).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Promotion {
+    pub promoted: bool,
+    pub candidate_mase: f64,
+    pub active_version: Option<String>,
+    pub active_mase: Option<f64>,
+    pub margin: f64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,7 +125,18 @@ pub fn versions(models_dir: &Path, service: &str) -> Result<Vec<String>> {
 }
 
 /// Writes a new version atomically and makes it active. Returns its directory.
+/// Writes a new version atomically; makes it active when `activate`. Returns its directory.
 pub fn write(models_dir: &Path, service: &str, manifest_base: Manifest, state: &State) -> Result<PathBuf> {
+    write_version(models_dir, service, manifest_base, state, true)
+}
+
+pub fn write_version(
+    models_dir: &Path,
+    service: &str,
+    manifest_base: Manifest,
+    state: &State,
+    activate: bool,
+) -> Result<PathBuf> {
     if service.is_empty() || service.contains(['/', '\\']) || service.starts_with('.') {
         return Err(Error::Invalid(format!(
             "service name {service:?} cannot name a model directory"
@@ -141,7 +169,9 @@ pub fn write(models_dir: &Path, service: &str, manifest_base: Manifest, state: &
     let dest = svc_dir.join(&version);
     fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     sync_dir(&svc_dir)?;
-    set_active(models_dir, service, &version)?;
+    if activate {
+        set_active(models_dir, service, &version)?;
+    }
     Ok(dest)
 }
 
@@ -163,6 +193,23 @@ pub fn active_version(models_dir: &Path, service: &str) -> Result<Option<String>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(versions(models_dir, service)?.pop()),
         Err(e) => Err(Error::io(p, e)),
     }
+}
+
+/// Removes the oldest versions beyond `keep`, never the active one. Returns the removed names.
+pub fn prune(models_dir: &Path, service: &str, keep: usize) -> Result<Vec<String>> {
+    let active = active_version(models_dir, service)?;
+    let all = versions(models_dir, service)?;
+    let excess = all.len().saturating_sub(keep.max(1));
+    let mut removed = Vec::new();
+    for v in all.into_iter().take(excess) {
+        if Some(&v) == active.as_ref() {
+            continue;
+        }
+        let dir = models_dir.join(service).join(&v);
+        fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        removed.push(v);
+    }
+    Ok(removed)
 }
 
 /// Loads and verifies one version directory.
@@ -240,6 +287,7 @@ mod tests {
             backtest: bt,
             state_file: String::new(),
             state_sha256: String::new(),
+            promotion: None,
         };
         let st = State {
             spec,

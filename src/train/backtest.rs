@@ -186,6 +186,22 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
     })
 }
 
+/// Scores one spec on the given origins: how a candidate and the active version are compared.
+pub fn score_on(
+    series: &Series,
+    spec: &ModelSpec,
+    report: &BacktestReport,
+    cfg: &BacktestConfig,
+) -> Result<ModelScore> {
+    score(
+        &series.values,
+        spec,
+        &report.origins,
+        cfg,
+        primary_period(&report.periods),
+    )
+}
+
 fn score(y: &[f64], spec: &ModelSpec, origins: &[usize], cfg: &BacktestConfig, m: usize) -> Result<ModelScore> {
     let (mut mases, mut smapes, mut c80, mut c95, mut ms) = (vec![], vec![], vec![], vec![], vec![]);
     for &o in origins {

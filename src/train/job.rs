@@ -23,6 +23,19 @@ pub struct JobSpec {
     /// Cron schedule for the retraining CronJob; `scale train` itself runs once.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// A new version is promoted unless its MASE is worse than the active one's by more than this.
+    #[serde(default = "default_margin")]
+    pub promotion_margin: f64,
+    /// Versions kept per service (the active one is always kept).
+    #[serde(default = "default_keep")]
+    pub keep_versions: usize,
+}
+
+fn default_margin() -> f64 {
+    0.05
+}
+fn default_keep() -> usize {
+    5
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +109,15 @@ impl JobSpec {
         }
         if self.backtest.families.is_empty() {
             return Err(Error::config("backtest.families", "list at least one family"));
+        }
+        if !(self.promotion_margin >= 0.0 && self.promotion_margin.is_finite()) {
+            return Err(Error::config(
+                "promotion_margin",
+                format!("must be a non-negative number, got {}", self.promotion_margin),
+            ));
+        }
+        if self.keep_versions == 0 {
+            return Err(Error::config("keep_versions", "must be at least 1"));
         }
         if self.name.trim().is_empty() {
             return Err(Error::config("name", "must not be empty"));

@@ -1,4 +1,5 @@
-//! Train: backtest candidate families per service, select by MASE, write artifacts.
+//! Train: backtest candidate families per service, select by MASE, write artifacts, and
+//! promote a new version only if it is not worse than the active one (last-good fallback).
 
 pub mod artifact;
 pub mod backtest;
@@ -7,9 +8,27 @@ pub mod job;
 use crate::Result;
 use crate::observe::load_series;
 use crate::series::{GapPolicy, Series};
-use artifact::{DataWindow, Manifest, State};
-use backtest::{BacktestConfig, BacktestReport, backtest};
+use artifact::{DataWindow, Manifest, Promotion, State};
+use backtest::{BacktestConfig, BacktestReport, backtest, score_on};
 use std::path::{Path, PathBuf};
+
+/// How new versions replace old ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    /// Relative MASE margin: a candidate up to this much worse is still promoted.
+    pub promotion_margin: f64,
+    /// Versions kept per service (the active one is always kept).
+    pub keep_versions: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            promotion_margin: 0.05,
+            keep_versions: 5,
+        }
+    }
+}
 
 /// What training one service produced.
 #[derive(Debug, Clone)]
@@ -17,16 +36,73 @@ pub struct Trained {
     pub service: String,
     pub report: BacktestReport,
     pub dir: PathBuf,
+    pub promotion: Promotion,
+    pub pruned: Vec<String>,
 }
 
-/// Backtests, selects and writes an artifact for one series.
-pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path) -> Result<Trained> {
+/// Compares the candidate with the active version on the candidate's folds.
+fn decide_promotion(
+    series: &Series,
+    cfg: &BacktestConfig,
+    report: &BacktestReport,
+    models_dir: &Path,
+    margin: f64,
+) -> Promotion {
+    let candidate = report.selected_score().map_or(f64::INFINITY, |s| s.mase);
+    let promote = |reason: String, version, mase| Promotion {
+        promoted: true,
+        candidate_mase: candidate,
+        active_version: version,
+        active_mase: mase,
+        margin,
+        reason,
+    };
+    let active = match artifact::load_active(models_dir, &series.name) {
+        Ok(a) => a,
+        Err(e)
+            if artifact::versions(models_dir, &series.name)
+                .map(|v| v.is_empty())
+                .unwrap_or(true) =>
+        {
+            return promote(format!("first version ({e})"), None, None);
+        }
+        Err(e) => {
+            tracing::warn!(service = %series.name, "active version does not load, promoting the candidate: {e}");
+            return promote(format!("active version does not load: {e}"), None, None);
+        }
+    };
+    let version = Some(active.manifest.version.clone());
+    let active_mase = match score_on(series, &active.state.spec, report, cfg) {
+        Ok(s) => s.mase,
+        Err(e) => return promote(format!("active spec fails on the new data: {e}"), version, None),
+    };
+    if candidate <= active_mase * (1.0 + margin) {
+        promote(
+            format!("MASE {candidate:.4} is within {margin} of the active {active_mase:.4}"),
+            version,
+            Some(active_mase),
+        )
+    } else {
+        Promotion {
+            promoted: false,
+            candidate_mase: candidate,
+            active_version: version,
+            active_mase: Some(active_mase),
+            margin,
+            reason: format!("MASE {candidate:.4} is worse than the active {active_mase:.4} by more than {margin}"),
+        }
+    }
+}
+
+/// Backtests, selects, writes a version and promotes it if it is not worse than the active one.
+pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, retention: Retention) -> Result<Trained> {
     let report = backtest(series, cfg)?;
     let chosen = report.selected_score().expect("selected model is scored").spec.clone();
     // Fit once on the full window to freeze searched forms (e.g. the ETS type) into the artifact.
     let window_start = series.len().saturating_sub(cfg.max_train);
     let history = series.values[window_start..].to_vec();
     let frozen = chosen.fit(&history)?.frozen_spec();
+    let promotion = decide_promotion(series, cfg, &report, models_dir, retention.promotion_margin);
     let manifest = Manifest {
         schema_version: artifact::SCHEMA_VERSION,
         service: series.name.clone(),
@@ -44,6 +120,7 @@ pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path) ->
         backtest: report.clone(),
         state_file: String::new(),
         state_sha256: String::new(),
+        promotion: Some(promotion.clone()),
     };
     let state = State {
         spec: frozen,
@@ -51,15 +128,30 @@ pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path) ->
         history_start: series.time_at(window_start),
         history,
     };
-    let dir = artifact::write(models_dir, &series.name, manifest, &state)?;
+    let dir = artifact::write_version(models_dir, &series.name, manifest, &state, promotion.promoted)?;
+    if promotion.promoted {
+        tracing::info!(service = %series.name, dir = %dir.display(), "promoted: {}", promotion.reason);
+    } else {
+        tracing::warn!(
+            service = %series.name,
+            candidate_mase = promotion.candidate_mase,
+            active_mase = promotion.active_mase,
+            active = ?promotion.active_version,
+            "rejected, last good version stays active: {}",
+            promotion.reason
+        );
+    }
+    let pruned = artifact::prune(models_dir, &series.name, retention.keep_versions)?;
     Ok(Trained {
         service: series.name.clone(),
         report,
         dir,
+        promotion,
+        pruned,
     })
 }
 
-/// Runs a job spec: load the source, train each selected service.
+/// Runs a job spec: load the source, train each selected service, with a progress bar.
 pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
     let job::Source::File { path, max_gap_fill } = &spec.source;
     let loaded = load_series(
@@ -68,12 +160,25 @@ pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
             max_gap_fill: *max_gap_fill,
         },
     )?;
+    let selected: Vec<_> = loaded
+        .iter()
+        .filter(|c| spec.services.is_empty() || spec.services.contains(&c.series.name))
+        .collect();
+    if selected.is_empty() {
+        return Err(crate::Error::config(
+            "services",
+            format!("none of {:?} is in {}", spec.services, path.display()),
+        ));
+    }
+    let bar = indicatif::ProgressBar::new(selected.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} training [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let mut out = Vec::new();
-    for cleaned in loaded {
+    for cleaned in selected {
         let s = &cleaned.series;
-        if !spec.services.is_empty() && !spec.services.contains(&s.name) {
-            continue;
-        }
+        bar.set_message(s.name.clone());
         for issue in &cleaned.issues {
             tracing::warn!(service = %s.name, line = issue.line, kind = ?issue.kind, "{}", issue.detail);
         }
@@ -81,13 +186,86 @@ pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
         cfg.folds = spec.backtest.folds;
         cfg.families = spec.backtest.families.clone();
         cfg.max_train = (spec.history_seconds() / s.step).max(8) as usize;
-        out.push(train_series(s, &cfg, &spec.models_dir)?);
+        let retention = Retention {
+            promotion_margin: spec.promotion_margin,
+            keep_versions: spec.keep_versions,
+        };
+        out.push(train_series(s, &cfg, &spec.models_dir, retention)?);
+        bar.inc(1);
     }
-    if out.is_empty() {
-        return Err(crate::Error::config(
-            "services",
-            format!("none of {:?} is in {}", spec.services, path.display()),
-        ));
-    }
+    bar.finish_and_clear();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::backtest::Family;
+
+    fn seasonal(n: usize) -> Series {
+        let y = (0..n)
+            .map(|t| 100.0 + 30.0 * ((t % 24) as f64 - 12.0).abs() + ((t * 13) % 7) as f64)
+            .collect();
+        Series::new("svc", 0, 3600, y)
+    }
+
+    #[test]
+    fn worse_model_is_rejected_and_last_good_stays_active() {
+        let d = tempfile::tempdir().unwrap();
+        let s = seasonal(24 * 21);
+        let good = BacktestConfig::new(24);
+        let t1 = train_series(&s, &good, d.path(), Retention::default()).unwrap();
+        assert!(t1.promotion.promoted);
+        // only the non-seasonal family: much worse on a daily cycle
+        let mut worse = BacktestConfig::new(24);
+        worse.families = vec![Family::Ets];
+        let t2 = train_series(&s, &worse, d.path(), Retention::default()).unwrap();
+        assert!(!t2.promotion.promoted, "{:?}", t2.promotion);
+        assert!(t2.promotion.candidate_mase > t2.promotion.active_mase.unwrap());
+        assert_eq!(artifact::active_version(d.path(), "svc").unwrap().unwrap(), "v0001");
+        assert_eq!(
+            artifact::load_active(d.path(), "svc").unwrap().manifest.family,
+            t1.report.selected
+        );
+        // the rejected version is kept for inspection, with the decision in its manifest
+        let rejected = artifact::load(&d.path().join("svc/v0002")).unwrap();
+        assert_eq!(rejected.manifest.promotion.unwrap().promoted, false);
+        // an equal or better one is promoted
+        let t3 = train_series(&s, &good, d.path(), Retention::default()).unwrap();
+        assert!(t3.promotion.promoted);
+        assert_eq!(artifact::active_version(d.path(), "svc").unwrap().unwrap(), "v0003");
+    }
+
+    #[test]
+    fn keeps_n_versions_and_never_the_active_one() {
+        let d = tempfile::tempdir().unwrap();
+        let s = seasonal(24 * 14);
+        let cfg = BacktestConfig::new(12);
+        let keep = Retention {
+            promotion_margin: 0.05,
+            keep_versions: 2,
+        };
+        for _ in 0..4 {
+            train_series(&s, &cfg, d.path(), keep).unwrap();
+        }
+        assert_eq!(artifact::versions(d.path(), "svc").unwrap(), ["v0003", "v0004"]);
+    }
+
+    #[test]
+    fn crash_between_write_and_rename_leaves_the_old_version_loadable() {
+        let d = tempfile::tempdir().unwrap();
+        let s = seasonal(24 * 14);
+        train_series(&s, &BacktestConfig::new(12), d.path(), Retention::default()).unwrap();
+        // what a crash mid-write leaves: a temporary directory with a partial manifest
+        let tmp = d.path().join("svc/.tmp-v0002-999");
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("manifest.json"), "{\"schema_version\": 1, \"serv").unwrap();
+        assert_eq!(artifact::versions(d.path(), "svc").unwrap(), ["v0001"]);
+        let a = artifact::load_active(d.path(), "svc").unwrap();
+        assert_eq!(a.manifest.version, "v0001");
+        assert_eq!(a.state.forecast(&[], 6).unwrap().len(), 6);
+        // and the next write still succeeds
+        let t = train_series(&s, &BacktestConfig::new(12), d.path(), Retention::default()).unwrap();
+        assert!(t.dir.ends_with("svc/v0002"));
+    }
 }
