@@ -5,6 +5,7 @@
 
 pub mod actuate;
 pub mod capacity;
+pub mod capacity_fit;
 pub mod control;
 pub mod decide;
 pub mod demo;

@@ -273,7 +273,7 @@ fn run(cli: Cli) -> Result<()> {
             let art = scale::train::artifact::load_active(&models, &service)?;
             let step = art.state.step;
             let steps = ((parse_duration("--horizon", &horizon)? + step - 1) / step).max(1) as usize;
-            let f = art.state.forecast(&[], steps)?;
+            let f = art.forecast(&[], steps)?;
             let origin = art.state.history_start + art.state.history.len() as i64 * step;
             let out = serde_json::json!({
                 "service": service,

@@ -153,6 +153,8 @@ struct Reforecaster<'a> {
     next_at: i64,
     current: Option<(i64, Forecast)>,
     failures: usize,
+    /// The selected model's conformal multipliers, applied to every forecast.
+    conformal: Option<crate::forecast::conformal::Conformal>,
 }
 
 impl Reforecaster<'_> {
@@ -170,7 +172,13 @@ impl Reforecaster<'_> {
                         self.frozen = true;
                     }
                     match fitted.predict(self.horizon) {
-                        Ok(f) => self.current = Some((s.time_at(seen), f)),
+                        Ok(f) => {
+                            let f = match &self.conformal {
+                                Some(c) => f.calibrated(c),
+                                None => f,
+                            };
+                            self.current = Some((s.time_at(seen), f))
+                        }
                         Err(e) => self.fail(now, e),
                     }
                 }
@@ -235,7 +243,8 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     let mut bt_cfg = BacktestConfig::new(horizon);
     bt_cfg.max_train = (28 * 86_400 / series.step).max(64) as usize;
     let forecast = backtest(&history, &bt_cfg)?;
-    let spec = forecast.selected_score().expect("selected is scored").spec.clone();
+    let selected = forecast.selected_score().expect("selected is scored");
+    let (spec, conformal) = (selected.spec.clone(), selected.conformal);
 
     let queue = QueueModel::new(s.capacity_per_replica, WORKERS_PER_REPLICA);
     let demand = DemandCurve { series };
@@ -255,6 +264,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     let mut refc = Reforecaster {
         series,
         spec,
+        conformal,
         frozen: false,
         horizon,
         max_train: bt_cfg.max_train,

@@ -2,8 +2,12 @@
 //! point forecasts with 80% and 95% intervals. Fitting and predicting are separate types,
 //! as in augurs, so a fitted model cannot be used before it exists.
 
+pub mod conformal;
+pub mod ensemble;
 pub mod ets;
+pub mod linear;
 pub mod metrics;
+pub mod mlp;
 pub mod mstl;
 pub mod naive;
 pub mod season;
@@ -52,11 +56,17 @@ impl Forecast {
         }
     }
 
-    /// The `q` quantile at step `i`, reading the 95% interval as Gaussian
-    /// (exact for the Gaussian families; a documented approximation otherwise).
+    /// The `q` quantile at step `i`: read off the 80% band for central quantiles (p90 is its
+    /// upper edge) and off the 95% band in the tails, Gaussian in between.
     pub fn quantile(&self, i: usize, q: f64) -> f64 {
-        let sigma = ((self.upper_95[i] - self.lower_95[i]) / (2.0 * Z95)).max(0.0);
-        self.point[i] + normal_quantile(q) * sigma
+        let z = normal_quantile(q);
+        let (hi, lo, zb) = if z.abs() <= Z80 {
+            (self.upper_80[i], self.lower_80[i], Z80)
+        } else {
+            (self.upper_95[i], self.lower_95[i], Z95)
+        };
+        let sigma = ((hi - lo) / (2.0 * zb)).max(0.0);
+        self.point[i] + z * sigma
     }
 
     /// True if any value is NaN or infinite.
@@ -135,6 +145,26 @@ pub enum ModelSpec {
     },
     /// augurs MSTL with an AutoETS trend; one period per seasonality (e.g. daily and weekly).
     Mstl { periods: Vec<usize>, trend_spec: String },
+    /// linfa elastic net (ridge by default) on lags, and Fourier terms for each season.
+    Linear {
+        lags: Vec<usize>,
+        /// Seasonal periods in steps; `fourier_terms` sine/cosine pairs each.
+        periods: Vec<usize>,
+        fourier_terms: usize,
+        /// Regularization strength (linfa `penalty`).
+        alpha: f64,
+        /// 0 = ridge, 1 = lasso.
+        l1_ratio: f64,
+    },
+    /// A small candle MLP on input windows, trained on CPU with a fixed seed.
+    Mlp {
+        window: usize,
+        hidden: usize,
+        epochs: usize,
+        seed: u64,
+    },
+    /// A weighted mean of member forecasts; weights from backtest errors.
+    Ensemble { members: Vec<ensemble::Member> },
 }
 
 impl ModelSpec {
@@ -144,6 +174,9 @@ impl ModelSpec {
             ModelSpec::SeasonalNaive { .. } => "seasonal_naive",
             ModelSpec::Ets { .. } => "ets",
             ModelSpec::Mstl { .. } => "mstl",
+            ModelSpec::Linear { .. } => "linear",
+            ModelSpec::Mlp { .. } => "mlp",
+            ModelSpec::Ensemble { .. } => "ensemble",
         }
     }
 
@@ -154,6 +187,38 @@ impl ModelSpec {
             ModelSpec::SeasonalNaive { period } => naive::SeasonalNaive::new(*period).fit(y),
             ModelSpec::Ets { spec, damped } => ets::Ets::new(spec, *damped).fit(y),
             ModelSpec::Mstl { periods, trend_spec } => mstl::Mstl::new(periods.clone(), trend_spec).fit(y),
+            ModelSpec::Linear {
+                lags,
+                periods,
+                fourier_terms,
+                alpha,
+                l1_ratio,
+            } => linear::Linear::new(lags.clone(), periods.clone(), *fourier_terms, *alpha, *l1_ratio).fit(y),
+            ModelSpec::Mlp {
+                window,
+                hidden,
+                epochs,
+                seed,
+            } => mlp::Mlp::new(*window, *hidden, *epochs, *seed).fit(y),
+            ModelSpec::Ensemble { members } => ensemble::Ensemble::new(members.clone()).fit(y),
+        }
+    }
+
+    /// Rebuilds a fitted model from stored weights where the family has them (the MLP),
+    /// conditioning on `y`; other families refit on `y`.
+    pub fn restore(&self, y: &[f64], weights: Option<&[u8]>) -> Result<Box<dyn Fitted>> {
+        check_input(self.name(), y)?;
+        match (self, weights) {
+            (
+                ModelSpec::Mlp {
+                    window,
+                    hidden,
+                    epochs,
+                    seed,
+                },
+                Some(w),
+            ) => mlp::Mlp::new(*window, *hidden, *epochs, *seed).restore(y, w),
+            _ => self.fit(y),
         }
     }
 }
@@ -169,6 +234,10 @@ pub trait Fitted: Send {
     fn predict(&self, horizon: usize) -> Result<Forecast>;
     /// The spec that refits this model without searching again (e.g. the ETS form AutoETS chose).
     fn frozen_spec(&self) -> ModelSpec;
+    /// Learned weights to store in the artifact (safetensors bytes), for families that have them.
+    fn weights(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 fn check_input(family: &str, y: &[f64]) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Observe: where series come from. Files now; Prometheus and traces plug in beside them.
 
 pub mod files;
+pub mod spans;
 
 pub use files::{LoadedSeries, load_series};

@@ -5,6 +5,7 @@
 //! A version directory is written under a temporary name, fsynced and renamed, so a crash
 //! never leaves a half-written version that loads. `ACTIVE` names the version in use.
 
+use crate::forecast::conformal::Conformal;
 use crate::forecast::{Forecast, ModelSpec};
 use crate::train::backtest::BacktestReport;
 use crate::{Error, Result};
@@ -18,6 +19,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 const MANIFEST: &str = "manifest.json";
 const STATE: &str = "state.json";
 const ACTIVE: &str = "ACTIVE";
+const WEIGHTS: &str = "weights.safetensors";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataWindow {
@@ -70,14 +72,37 @@ pub struct State {
     /// Unix seconds of `history[0]`.
     pub history_start: i64,
     pub history: Vec<f64>,
+    /// Conformal interval multipliers from the backtest (absent: the family's own intervals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal: Option<Conformal>,
+    /// Learned weights stored beside the state (the MLP), with their checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<WeightsRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsRef {
+    pub file: String,
+    pub sha256: String,
 }
 
 impl State {
     /// Forecasts `horizon` steps after `recent` (or after the stored history when `recent`
-    /// is empty), refitting the frozen spec.
-    pub fn forecast(&self, recent: &[f64], horizon: usize) -> Result<Forecast> {
+    /// is empty): restores stored weights or refits the frozen spec, then applies the
+    /// conformal intervals.
+    pub fn forecast_with(&self, weights: Option<&[u8]>, recent: &[f64], horizon: usize) -> Result<Forecast> {
         let y = if recent.is_empty() { &self.history[..] } else { recent };
-        self.spec.fit(y)?.predict(horizon)
+        let f = self.spec.restore(y, weights)?.predict(horizon)?;
+        Ok(match &self.conformal {
+            Some(c) => f.calibrated(c),
+            None => f,
+        })
+    }
+
+    /// As [`Self::forecast_with`] for families without stored weights.
+    pub fn forecast(&self, recent: &[f64], horizon: usize) -> Result<Forecast> {
+        self.forecast_with(None, recent, horizon)
     }
 }
 
@@ -86,6 +111,14 @@ pub struct Artifact {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub state: State,
+    /// Verified weight bytes, if the state references any.
+    pub weights: Option<Vec<u8>>,
+}
+
+impl Artifact {
+    pub fn forecast(&self, recent: &[f64], horizon: usize) -> Result<Forecast> {
+        self.state.forecast_with(self.weights.as_deref(), recent, horizon)
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -124,10 +157,9 @@ pub fn versions(models_dir: &Path, service: &str) -> Result<Vec<String>> {
     Ok(v.into_iter().map(|(_, n)| n).collect())
 }
 
-/// Writes a new version atomically and makes it active. Returns its directory.
 /// Writes a new version atomically; makes it active when `activate`. Returns its directory.
 pub fn write(models_dir: &Path, service: &str, manifest_base: Manifest, state: &State) -> Result<PathBuf> {
-    write_version(models_dir, service, manifest_base, state, true)
+    write_version(models_dir, service, manifest_base, state, None, true)
 }
 
 pub fn write_version(
@@ -135,6 +167,7 @@ pub fn write_version(
     service: &str,
     manifest_base: Manifest,
     state: &State,
+    weights: Option<&[u8]>,
     activate: bool,
 ) -> Result<PathBuf> {
     if service.is_empty() || service.contains(['/', '\\']) || service.starts_with('.') {
@@ -150,7 +183,12 @@ pub fn write_version(
         .unwrap_or(0)
         + 1;
     let version = format!("v{next:04}");
-    let state_bytes = serde_json::to_vec_pretty(state).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut state = state.clone();
+    state.weights = weights.map(|w| WeightsRef {
+        file: WEIGHTS.into(),
+        sha256: sha256_hex(w),
+    });
+    let state_bytes = serde_json::to_vec_pretty(&state).map_err(|e| Error::Invalid(e.to_string()))?;
     let manifest = Manifest {
         version: version.clone(),
         service: service.to_string(),
@@ -163,6 +201,9 @@ pub fn write_version(
     let tmp = svc_dir.join(format!(".tmp-{version}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    if let Some(w) = weights {
+        write_file_synced(&tmp.join(WEIGHTS), w)?;
+    }
     write_file_synced(&tmp.join(STATE), &state_bytes)?;
     write_file_synced(&tmp.join(MANIFEST), &manifest_bytes)?;
     sync_dir(&tmp)?;
@@ -243,10 +284,26 @@ pub fn load(dir: &Path) -> Result<Artifact> {
         ));
     }
     let state: State = serde_json::from_slice(&sbytes).map_err(|e| Error::artifact(&spath, e.to_string()))?;
+    let weights = match &state.weights {
+        Some(w) => {
+            let wpath = dir.join(&w.file);
+            let bytes = fs::read(&wpath).map_err(|e| Error::io(&wpath, e))?;
+            let got = sha256_hex(&bytes);
+            if got != w.sha256 {
+                return Err(Error::artifact(
+                    &wpath,
+                    format!("checksum mismatch: state says sha256 {}, file has {got}", w.sha256),
+                ));
+            }
+            Some(bytes)
+        }
+        None => None,
+    };
     Ok(Artifact {
         dir: dir.to_path_buf(),
         manifest,
         state,
+        weights,
     })
 }
 
@@ -294,6 +351,8 @@ mod tests {
             step: 3600,
             history_start: 0,
             history: y,
+            conformal: None,
+            weights: None,
         };
         write(dir, "svc", m, &st).unwrap()
     }

@@ -1,8 +1,10 @@
 //! Rolling-origin backtests and per-series model selection by MASE.
 
-use crate::forecast::ModelSpec;
+use crate::forecast::conformal::{Conformal, calibrate, lofo_coverage, scores};
+use crate::forecast::ensemble::{Member, combine, inverse_error_weights};
 use crate::forecast::metrics::{coverage, mase, smape};
 use crate::forecast::season::{detect_periods, primary_period};
+use crate::forecast::{Forecast, ModelSpec};
 use crate::series::Series;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -15,10 +17,14 @@ pub enum Family {
     SeasonalNaive,
     Ets,
     Mstl,
+    Linear,
+    /// Opt-in: the candle network costs far more to fit than the others.
+    Mlp,
 }
 
 impl Family {
-    pub const ALL: [Family; 3] = [Family::SeasonalNaive, Family::Ets, Family::Mstl];
+    /// The default candidates (the MLP is opt-in).
+    pub const ALL: [Family; 4] = [Family::SeasonalNaive, Family::Ets, Family::Mstl, Family::Linear];
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +63,14 @@ pub struct ModelScore {
     /// Mean wall time of one fit plus one predict, in milliseconds.
     pub fit_predict_ms: f64,
     pub spec: ModelSpec,
+    /// Conformal multipliers from all folds' residuals (applied to forecasts in use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal: Option<Conformal>,
+    /// Coverage of the family's own (uncalibrated) intervals, for comparison.
+    #[serde(default)]
+    pub native_coverage_80: f64,
+    #[serde(default)]
+    pub native_coverage_95: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +120,23 @@ pub fn candidates(families: &[Family], periods: &[usize]) -> Vec<std::result::Re
                 periods: periods.to_vec(),
                 trend_spec: "ZZN".into(),
             }),
+            Family::Linear => {
+                let mut lags = vec![1, 2, 3];
+                lags.extend(periods.iter().copied());
+                Ok(ModelSpec::Linear {
+                    lags,
+                    periods: periods.to_vec(),
+                    fourier_terms: 3,
+                    alpha: 0.001,
+                    l1_ratio: 0.0,
+                })
+            }
+            Family::Mlp => Ok(ModelSpec::Mlp {
+                window: primary_period(periods).clamp(8, 48),
+                hidden: 32,
+                epochs: 200,
+                seed: 42,
+            }),
         })
         .collect()
 }
@@ -148,6 +179,7 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
     let origins = origins(y.len(), cfg.horizon, cfg.folds, cfg.test_fraction, min_train)?;
     let mut models = Vec::new();
     let mut failed = Vec::new();
+    let mut fold_forecasts = Vec::new();
     for cand in candidates(&cfg.families, &periods) {
         let spec = match cand {
             Ok(s) => s,
@@ -157,12 +189,18 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
             }
         };
         match score(y, &spec, &origins, cfg, m) {
-            Ok(s) => models.push(s),
+            Ok((s, folds)) => {
+                fold_forecasts.push(folds);
+                models.push(s)
+            }
             Err(e) => failed.push(FailedModel {
                 name: spec.name().into(),
                 error: e.to_string(),
             }),
         }
+    }
+    if models.len() >= 2 {
+        models.push(ensemble_score(y, &origins, cfg, m, &models, &fold_forecasts));
     }
     let selected = models
         .iter()
@@ -200,26 +238,58 @@ pub fn score_on(
         cfg,
         primary_period(&report.periods),
     )
+    .map(|(s, _)| s)
 }
 
-fn score(y: &[f64], spec: &ModelSpec, origins: &[usize], cfg: &BacktestConfig, m: usize) -> Result<ModelScore> {
-    let (mut mases, mut smapes, mut c80, mut c95, mut ms) = (vec![], vec![], vec![], vec![], vec![]);
+/// Per-fold forecasts of one family, kept to score ensembles without refitting.
+type Folds = Vec<Forecast>;
+
+fn score(
+    y: &[f64],
+    spec: &ModelSpec,
+    origins: &[usize],
+    cfg: &BacktestConfig,
+    m: usize,
+) -> Result<(ModelScore, Folds)> {
+    let mut folds = Vec::with_capacity(origins.len());
+    let mut ms = Vec::new();
     for &o in origins {
         let train = &y[o.saturating_sub(cfg.max_train)..o];
-        let actual = &y[o..o + cfg.horizon];
         let t0 = Instant::now();
         let f = spec.fit(train)?.predict(cfg.horizon)?;
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
         if f.has_non_finite() {
             return Err(Error::model(spec.name(), format!("non-finite forecast at origin {o}")));
         }
+        folds.push(f);
+    }
+    let mean_ms = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+    let score = summarize(y, spec, origins, cfg, m, &folds, mean_ms)?;
+    Ok((score, folds))
+}
+
+/// Scores fold forecasts: MASE, sMAPE, native and conformal (leave-one-fold-out) coverage.
+fn summarize(
+    y: &[f64],
+    spec: &ModelSpec,
+    origins: &[usize],
+    cfg: &BacktestConfig,
+    m: usize,
+    folds: &[Forecast],
+    ms: f64,
+) -> Result<ModelScore> {
+    let (mut mases, mut smapes, mut c80, mut c95, mut fold_scores) = (vec![], vec![], vec![], vec![], vec![]);
+    for (&o, f) in origins.iter().zip(folds) {
+        let train = &y[o.saturating_sub(cfg.max_train)..o];
+        let actual = &y[o..o + cfg.horizon];
         if let Some(v) = mase(train, m, actual, &f.point) {
             mases.push(v);
         }
         smapes.push(smape(actual, &f.point));
-        let (a, b) = coverage(actual, &f);
+        let (a, b) = coverage(actual, f);
         c80.push(a);
         c95.push(b);
+        fold_scores.push(scores(actual, f));
     }
     if mases.is_empty() {
         return Err(Error::model(
@@ -228,14 +298,60 @@ fn score(y: &[f64], spec: &ModelSpec, origins: &[usize], cfg: &BacktestConfig, m
         ));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let all: Vec<f64> = fold_scores.iter().flatten().copied().collect();
+    let conformal = calibrate(&all);
+    let (cov80, cov95) = lofo_coverage(&fold_scores).unwrap_or((mean(&c80), mean(&c95)));
     Ok(ModelScore {
         name: spec.name().into(),
         mase: mean(&mases),
         smape: mean(&smapes),
-        coverage_80: mean(&c80),
-        coverage_95: mean(&c95),
-        fit_predict_ms: mean(&ms),
+        coverage_80: cov80,
+        coverage_95: cov95,
+        fit_predict_ms: ms,
         spec: spec.clone(),
+        conformal,
+        native_coverage_80: mean(&c80),
+        native_coverage_95: mean(&c95),
+    })
+}
+
+/// The inverse-MASE weighted ensemble of the best three families, scored on their folds.
+fn ensemble_score(
+    y: &[f64],
+    origins: &[usize],
+    cfg: &BacktestConfig,
+    m: usize,
+    models: &[ModelScore],
+    folds: &[Folds],
+) -> ModelScore {
+    let mut order: Vec<usize> = (0..models.len()).collect();
+    order.sort_by(|a, b| models[*a].mase.total_cmp(&models[*b].mase));
+    order.truncate(3);
+    let weights = inverse_error_weights(&order.iter().map(|&i| models[i].mase).collect::<Vec<_>>());
+    let members: Vec<Member> = order
+        .iter()
+        .zip(&weights)
+        .map(|(&i, w)| Member {
+            spec: models[i].spec.clone(),
+            weight: *w,
+        })
+        .collect();
+    let combined: Vec<Forecast> = (0..origins.len())
+        .map(|k| combine(&order.iter().map(|&i| &folds[i][k]).collect::<Vec<_>>(), &weights))
+        .collect();
+    let ms = order.iter().map(|&i| models[i].fit_predict_ms).sum();
+    let spec = ModelSpec::Ensemble { members };
+    summarize(y, &spec, origins, cfg, m, &combined, ms).unwrap_or_else(|_| ModelScore {
+        name: "ensemble".into(),
+        mase: f64::INFINITY,
+        smape: f64::NAN,
+        coverage_80: 0.0,
+        coverage_95: 0.0,
+        fit_predict_ms: ms,
+        spec,
+        conformal: None,
+        native_coverage_80: 0.0,
+        native_coverage_95: 0.0,
     })
 }
 
@@ -268,7 +384,21 @@ mod tests {
         let s = Series::new("s", 0, 3600, y);
         let r = backtest(&s, &BacktestConfig::new(24)).unwrap();
         assert_eq!(r.folds, 3);
-        assert_eq!(r.models.len(), 3, "{:?}", r.failed);
+        let names: Vec<&str> = r.models.iter().map(|m| m.name.as_str()).collect();
+        for want in ["seasonal_naive", "ets", "mstl", "ensemble"] {
+            assert!(names.contains(&want), "{want} missing: {names:?} {:?}", r.failed);
+        }
+        // the ensemble's members are the best three, weights summing to 1
+        let ens = r.models.iter().find(|m| m.name == "ensemble").unwrap();
+        let ModelSpec::Ensemble { members } = &ens.spec else {
+            panic!("ensemble spec")
+        };
+        assert!((members.iter().map(|m| m.weight).sum::<f64>() - 1.0).abs() < 1e-9);
+        // every scored family carries conformal multipliers, 95% wider than 80%
+        for m in &r.models {
+            let c = m.conformal.unwrap();
+            assert!(c.q95 >= c.q80 && c.q80 > 0.0, "{m:?}");
+        }
         assert_ne!(
             r.selected, "ets",
             "a non-seasonal model cannot win on a daily cycle: {:?}",

@@ -101,7 +101,10 @@ pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, re
     // Fit once on the full window to freeze searched forms (e.g. the ETS type) into the artifact.
     let window_start = series.len().saturating_sub(cfg.max_train);
     let history = series.values[window_start..].to_vec();
-    let frozen = chosen.fit(&history)?.frozen_spec();
+    let fitted = chosen.fit(&history)?;
+    let frozen = fitted.frozen_spec();
+    let weights = fitted.weights();
+    let conformal = report.selected_score().and_then(|s| s.conformal);
     let promotion = decide_promotion(series, cfg, &report, models_dir, retention.promotion_margin);
     let manifest = Manifest {
         schema_version: artifact::SCHEMA_VERSION,
@@ -127,8 +130,17 @@ pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, re
         step: series.step,
         history_start: series.time_at(window_start),
         history,
+        conformal,
+        weights: None,
     };
-    let dir = artifact::write_version(models_dir, &series.name, manifest, &state, promotion.promoted)?;
+    let dir = artifact::write_version(
+        models_dir,
+        &series.name,
+        manifest,
+        &state,
+        weights.as_deref(),
+        promotion.promoted,
+    )?;
     if promotion.promoted {
         tracing::info!(service = %series.name, dir = %dir.display(), "promoted: {}", promotion.reason);
     } else {
@@ -263,7 +275,7 @@ mod tests {
         assert_eq!(artifact::versions(d.path(), "svc").unwrap(), ["v0001"]);
         let a = artifact::load_active(d.path(), "svc").unwrap();
         assert_eq!(a.manifest.version, "v0001");
-        assert_eq!(a.state.forecast(&[], 6).unwrap().len(), 6);
+        assert_eq!(a.forecast(&[], 6).unwrap().len(), 6);
         // and the next write still succeeds
         let t = train_series(&s, &BacktestConfig::new(12), d.path(), Retention::default()).unwrap();
         assert!(t.dir.ends_with("svc/v0002"));
