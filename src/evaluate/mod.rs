@@ -146,6 +146,8 @@ fn control_config(policy: PolicyKind, s: &EvalSettings) -> ControlConfig {
 struct Reforecaster<'a> {
     series: &'a Series,
     spec: ModelSpec,
+    /// The spec as selected, before freezing.
+    original: ModelSpec,
     frozen: bool,
     horizon: usize,
     max_train: usize,
@@ -165,7 +167,12 @@ impl Reforecaster<'_> {
             // points observed by `now`
             let seen = (((now - s.start) / s.step) + 1).clamp(0, s.len() as i64) as usize;
             let hist = &s.values[seen.saturating_sub(self.max_train)..seen];
-            match self.spec.fit(hist) {
+            // A frozen form can stop fitting as data moves on: fall back to the searched spec.
+            let fit = self
+                .spec
+                .fit(hist)
+                .or_else(|e| if self.frozen { self.original.fit(hist) } else { Err(e) });
+            match fit {
                 Ok(fitted) => {
                     if !self.frozen {
                         self.spec = fitted.frozen_spec();
@@ -263,6 +270,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
 
     let mut refc = Reforecaster {
         series,
+        original: spec.clone(),
         spec,
         conformal,
         frozen: false,

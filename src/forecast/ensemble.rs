@@ -55,11 +55,25 @@ impl Forecaster for Ensemble {
         if self.members.is_empty() {
             return Err(Error::model("ensemble", "no members"));
         }
-        let fitted = self.members.iter().map(|m| m.spec.fit(y)).collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(FittedEnsemble {
-            fitted,
-            weights: self.members.iter().map(|m| m.weight).collect(),
-        }))
+        // A member that fails on this window drops out; the rest are reweighted.
+        let mut fitted = Vec::new();
+        let mut weights = Vec::new();
+        let mut first_err = None;
+        for m in &self.members {
+            match m.spec.fit(y) {
+                Ok(f) => {
+                    fitted.push(f);
+                    weights.push(m.weight);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if fitted.is_empty() {
+            return Err(first_err.unwrap_or_else(|| Error::model("ensemble", "no members")));
+        }
+        Ok(Box::new(FittedEnsemble { fitted, weights }))
     }
 }
 
@@ -70,12 +84,33 @@ struct FittedEnsemble {
 
 impl Fitted for FittedEnsemble {
     fn predict(&self, horizon: usize) -> Result<Forecast> {
-        let fs = self
-            .fitted
+        // A member whose forecast fails or is not finite drops out; the rest are reweighted.
+        let mut fs = Vec::new();
+        let mut ws = Vec::new();
+        let mut first_err = None;
+        for (f, w) in self.fitted.iter().zip(&self.weights) {
+            match f.predict(horizon) {
+                Ok(p) if !p.has_non_finite() => {
+                    fs.push(p);
+                    ws.push(*w);
+                }
+                Ok(_) => {
+                    first_err.get_or_insert(Error::model("ensemble", "member forecast not finite"));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if fs.is_empty() {
+            return Err(first_err.unwrap_or_else(|| Error::model("ensemble", "no members")));
+        }
+        let total: f64 = ws.iter().sum();
+        let ws: Vec<f64> = ws
             .iter()
-            .map(|f| f.predict(horizon))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(combine(&fs.iter().collect::<Vec<_>>(), &self.weights))
+            .map(|w| if total > 0.0 { w / total } else { 1.0 / fs.len() as f64 })
+            .collect();
+        Ok(combine(&fs.iter().collect::<Vec<_>>(), &ws))
     }
 
     fn frozen_spec(&self) -> ModelSpec {
@@ -134,5 +169,28 @@ mod tests {
             ]
         );
         assert_eq!(f.frozen_spec(), spec);
+    }
+
+    #[test]
+    fn a_failing_member_drops_out() {
+        let y: Vec<f64> = (0..48).map(|t| 10.0 + (t % 24) as f64).collect();
+        let spec = ModelSpec::Ensemble {
+            members: vec![
+                Member {
+                    spec: ModelSpec::SeasonalNaive { period: 24 },
+                    weight: 0.5,
+                },
+                // MSTL with a period longer than half the data cannot fit
+                Member {
+                    spec: ModelSpec::Mstl {
+                        periods: vec![100],
+                        trend_spec: "ZZN".into(),
+                    },
+                    weight: 0.5,
+                },
+            ],
+        };
+        let p = spec.fit(&y).unwrap().predict(2).unwrap();
+        assert_eq!(p.point, vec![10.0, 11.0], "the surviving member carries full weight");
     }
 }
