@@ -52,29 +52,30 @@ impl Ensemble {
 
 impl Forecaster for Ensemble {
     fn fit(&self, y: &[f64]) -> Result<Box<dyn Fitted>> {
-        if self.members.is_empty() {
-            return Err(Error::model("ensemble", "no members"));
-        }
-        // A member that fails on this window drops out; the rest are reweighted.
-        let mut fitted = Vec::new();
-        let mut weights = Vec::new();
-        let mut first_err = None;
-        for m in &self.members {
-            match m.spec.fit(y) {
-                Ok(f) => {
-                    fitted.push(f);
-                    weights.push(m.weight);
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        if fitted.is_empty() {
-            return Err(first_err.unwrap_or_else(|| Error::model("ensemble", "no members")));
-        }
+        let (fitted, weights) = survivors(self.members.iter().map(|m| (m.spec.fit(y), m.weight)))?;
         Ok(Box::new(FittedEnsemble { fitted, weights }))
     }
+}
+
+/// Members that succeeded, with their weights; a member that fails on this window drops out.
+/// Errs with the first failure only when none is left.
+fn survivors<T>(results: impl Iterator<Item = (Result<T>, f64)>) -> Result<(Vec<T>, Vec<f64>)> {
+    let (mut ok, mut weights, mut first_err) = (Vec::new(), Vec::new(), None);
+    for (r, w) in results {
+        match r {
+            Ok(v) => {
+                ok.push(v);
+                weights.push(w);
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if ok.is_empty() {
+        return Err(first_err.unwrap_or_else(|| Error::model("ensemble", "no members")));
+    }
+    Ok((ok, weights))
 }
 
 struct FittedEnsemble {
@@ -84,27 +85,20 @@ struct FittedEnsemble {
 
 impl Fitted for FittedEnsemble {
     fn predict(&self, horizon: usize) -> Result<Forecast> {
-        // A member whose forecast fails or is not finite drops out; the rest are reweighted.
-        let mut fs = Vec::new();
-        let mut ws = Vec::new();
-        let mut first_err = None;
-        for (f, w) in self.fitted.iter().zip(&self.weights) {
-            match f.predict(horizon) {
-                Ok(p) if !p.has_non_finite() => {
-                    fs.push(p);
-                    ws.push(*w);
-                }
-                Ok(_) => {
-                    first_err.get_or_insert(Error::model("ensemble", "member forecast not finite"));
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
+        let finite = |p: Forecast| {
+            if p.has_non_finite() {
+                Err(Error::model("ensemble", "member forecast not finite"))
+            } else {
+                Ok(p)
             }
-        }
-        if fs.is_empty() {
-            return Err(first_err.unwrap_or_else(|| Error::model("ensemble", "no members")));
-        }
+        };
+        let (fs, ws) = survivors(
+            self.fitted
+                .iter()
+                .zip(&self.weights)
+                .map(|(f, w)| (f.predict(horizon).and_then(finite), *w)),
+        )?;
+        // weights of the members left are renormalized to sum to 1
         let total: f64 = ws.iter().sum();
         let ws: Vec<f64> = ws
             .iter()

@@ -8,7 +8,7 @@
 pub mod behavior;
 
 use crate::plan::NoPlan;
-use behavior::{BehaviorConfig, BehaviorState, Limit, Stabilization, normalize};
+use behavior::{BehaviorConfig, BehaviorState, Limit, Normalized, Stabilization, normalize};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,20 +286,7 @@ impl GovernorConfig {
             current,
             rec,
         );
-        let stab = match n.stabilization {
-            Stabilization::ReadyForNewScale => Reason::DesiredWithinRange,
-            Stabilization::ScaleUpStabilized => Reason::ScaleUpStabilized,
-            Stabilization::ScaleDownStabilized => Reason::ScaleDownStabilized,
-        };
-        steps.push(Step::new("stabilization", n.stabilized, stab));
-        let limit = match n.limit {
-            Limit::DesiredWithinRange => Reason::DesiredWithinRange,
-            Limit::TooFewReplicas => Reason::TooFewReplicas,
-            Limit::TooManyReplicas => Reason::TooManyReplicas,
-            Limit::ScaleUpLimit => Reason::ScaleUpLimit,
-            Limit::ScaleDownLimit => Reason::ScaleDownLimit,
-        };
-        steps.push(Step::new("rate_limit", n.desired, limit));
+        steps.extend(normalized_steps(&n));
         n.desired
     }
 
@@ -326,6 +313,36 @@ impl GovernorConfig {
         }
         desired
     }
+}
+
+impl From<Limit> for Reason {
+    fn from(l: Limit) -> Self {
+        match l {
+            Limit::DesiredWithinRange => Reason::DesiredWithinRange,
+            Limit::TooFewReplicas => Reason::TooFewReplicas,
+            Limit::TooManyReplicas => Reason::TooManyReplicas,
+            Limit::ScaleUpLimit => Reason::ScaleUpLimit,
+            Limit::ScaleDownLimit => Reason::ScaleDownLimit,
+        }
+    }
+}
+
+impl From<Stabilization> for Reason {
+    fn from(s: Stabilization) -> Self {
+        match s {
+            Stabilization::ReadyForNewScale => Reason::DesiredWithinRange,
+            Stabilization::ScaleUpStabilized => Reason::ScaleUpStabilized,
+            Stabilization::ScaleDownStabilized => Reason::ScaleDownStabilized,
+        }
+    }
+}
+
+/// The decision-record steps of one behavior normalization: stabilization, then rate limit.
+pub fn normalized_steps(n: &Normalized) -> [Step; 2] {
+    [
+        Step::new("stabilization", n.stabilized, n.stabilization.into()),
+        Step::new("rate_limit", n.desired, n.limit.into()),
+    ]
 }
 
 /// Proptest case count: `SCALE_PROPTEST_CASES` (CI runs 1,000,000), else 2,000.

@@ -2,8 +2,8 @@
 //! count, the replica calculation across metrics, then `behavior` normalization; scale
 //! events are recorded when the count changes. State carries across ticks.
 
-use crate::govern::behavior::{BehaviorConfig, BehaviorState, Limit, Stabilization, normalize};
-use crate::govern::{Reason, Step};
+use crate::govern::behavior::{BehaviorConfig, BehaviorState, Stabilization, normalize};
+use crate::govern::{Reason, Step, normalized_steps};
 use crate::reactive::hpa::{ControllerOptions, HpaSpec, MetricProposal, MetricsView, Tolerance, replicas_for_metrics};
 use serde::Serialize;
 
@@ -101,29 +101,11 @@ impl HpaController {
         d.steps
             .push(Step::new("recommendation", recommended, Reason::DesiredWithinRange));
         let n = normalize(&self.behavior, &mut self.state, now, min, max, current, recommended);
-        let stab_reason = match n.stabilization {
-            Stabilization::ReadyForNewScale => Reason::DesiredWithinRange,
-            Stabilization::ScaleUpStabilized => Reason::ScaleUpStabilized,
-            Stabilization::ScaleDownStabilized => Reason::ScaleDownStabilized,
-        };
-        d.steps.push(Step::new("stabilization", n.stabilized, stab_reason));
-        d.steps.push(Step::new("rate_limit", n.desired, Reason::from(n.limit)));
+        d.steps.extend(normalized_steps(&n));
         d.able_to_scale = Some(n.stabilization);
         d.condition = format!("{:?}", n.limit);
         d.desired_replicas = n.desired;
         self.state.record_scale(now, current, n.desired);
         d
-    }
-}
-
-impl From<Limit> for Reason {
-    fn from(l: Limit) -> Self {
-        match l {
-            Limit::DesiredWithinRange => Reason::DesiredWithinRange,
-            Limit::TooFewReplicas => Reason::TooFewReplicas,
-            Limit::TooManyReplicas => Reason::TooManyReplicas,
-            Limit::ScaleUpLimit => Reason::ScaleUpLimit,
-            Limit::ScaleDownLimit => Reason::ScaleDownLimit,
-        }
     }
 }
