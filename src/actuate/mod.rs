@@ -1,6 +1,15 @@
 //! Actuators: where governed decisions go. One file per target; the dry-run one records.
+//!
+//! Two shapes: the synchronous [`Actuator`] that the simulator and replay drive, and the async
+//! [`ScaleTarget`] that live targets (Kubernetes, Knative, cloud VM groups) implement. [`apply`]
+//! is the one place that turns a desired count into calls on a live target: read, compare,
+//! write, with retries by error class.
 
 pub mod dry_run;
+
+use std::time::Duration;
+
+use serde::Serialize;
 
 pub use dry_run::DryRun;
 
@@ -10,4 +19,277 @@ pub trait Actuator {
     fn current(&self) -> u32;
     /// Sets the replica count; an error message on failure (the governor then cools down).
     fn apply(&mut self, replicas: u32) -> Result<(), String>;
+}
+
+/// What a live target reports about its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScaleReading {
+    /// Desired/spec replicas as the target's API holds them now.
+    pub replicas: u32,
+    /// The target's own bounds where it has them (ASG min/max, MIG none).
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+}
+
+/// Why a call to a live target failed; the class decides whether [`apply`] retries.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ActuateError {
+    /// 409: someone else wrote first. Re-read and retry.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 429 or a provider's throttling code. Back off and retry.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// 5xx. Back off and retry.
+    #[error("server error {status}: {message}")]
+    Server { status: u16, message: String },
+    /// Other 4xx (404, 403, 422 ...): the decision fails with the API's message.
+    #[error("rejected {status}: {message}")]
+    Rejected { status: u16, message: String },
+    /// Connection, TLS or timeout. Back off and retry.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// Refused before any call (e.g. above the target's own maximum).
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+impl ActuateError {
+    /// Maps an HTTP status and message to its class.
+    pub fn from_status(status: u16, message: impl Into<String>) -> Self {
+        let message = message.into();
+        match status {
+            409 => ActuateError::Conflict(message),
+            429 => ActuateError::Throttled(message),
+            500..=599 => ActuateError::Server { status, message },
+            _ => ActuateError::Rejected { status, message },
+        }
+    }
+
+    fn retry(&self) -> Retry {
+        match self {
+            ActuateError::Conflict(_) => Retry::Reread,
+            ActuateError::Throttled(_) | ActuateError::Server { .. } | ActuateError::Transport(_) => {
+                Retry::Backoff
+            }
+            ActuateError::Rejected { .. } | ActuateError::Refused(_) => Retry::Never,
+        }
+    }
+}
+
+enum Retry {
+    Reread,
+    Backoff,
+    Never,
+}
+
+/// A live target whose replica count SCALE sets.
+#[async_trait::async_trait]
+pub trait ScaleTarget: Send + Sync {
+    /// A short, stable id for logs and records, e.g. `deployment/default/web`.
+    fn describe(&self) -> String;
+    async fn read(&self) -> Result<ScaleReading, ActuateError>;
+    async fn write(&self, replicas: u32) -> Result<(), ActuateError>;
+}
+
+/// Retries with jittered exponential backoff.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Calls to `write` at most (reads are not counted).
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+    /// Seed for the jitter, so a run is reproducible.
+    pub seed: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+            seed: 0x5ca1e,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before retry `n` (0-based): base·2ⁿ capped at max, times a jitter in [0.5, 1).
+    pub fn delay(&self, n: u32) -> Duration {
+        let exp = self.base.saturating_mul(1u32.checked_shl(n.min(20)).unwrap_or(u32::MAX));
+        let capped = exp.min(self.max);
+        let mut rng = crate::synth::Rng::new(self.seed ^ u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        capped.mul_f64(0.5 + 0.5 * rng.uniform())
+    }
+}
+
+/// What happened to one decision at a live target; goes into the decision record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The target already had the desired count: nothing was written.
+    Unchanged { replicas: u32 },
+    Applied { from: u32, to: u32, attempts: u32 },
+    Failed { error: String, attempts: u32 },
+}
+
+/// Reads, compares and writes `desired`, retrying by error class: 409 re-reads, 429/5xx/transport
+/// back off, other errors fail at once. Never writes when the target already matches, so a
+/// repeated decision is a no-op.
+pub async fn apply(target: &dyn ScaleTarget, desired: u32, policy: &RetryPolicy) -> Outcome {
+    let mut writes = 0u32;
+    let mut backoffs = 0u32;
+    loop {
+        let reading = match target.read().await {
+            Ok(r) => r,
+            Err(e) => match e.retry() {
+                Retry::Never => return Outcome::Failed { error: e.to_string(), attempts: writes },
+                _ if backoffs + 1 >= policy.attempts => {
+                    return Outcome::Failed { error: e.to_string(), attempts: writes };
+                }
+                _ => {
+                    tokio::time::sleep(policy.delay(backoffs)).await;
+                    backoffs += 1;
+                    continue;
+                }
+            },
+        };
+        if reading.replicas == desired {
+            return if writes == 0 {
+                Outcome::Unchanged { replicas: desired }
+            } else {
+                Outcome::Applied { from: reading.replicas, to: desired, attempts: writes }
+            };
+        }
+        if let Some(max) = reading.max.filter(|&m| desired > m) {
+            return Outcome::Failed {
+                error: ActuateError::Refused(format!("{desired} replicas is above the target's maximum {max}"))
+                    .to_string(),
+                attempts: writes,
+            };
+        }
+        writes += 1;
+        match target.write(desired).await {
+            Ok(()) => return Outcome::Applied { from: reading.replicas, to: desired, attempts: writes },
+            Err(e) => {
+                let retry = e.retry();
+                if matches!(retry, Retry::Never) || writes >= policy.attempts {
+                    return Outcome::Failed { error: e.to_string(), attempts: writes };
+                }
+                if matches!(retry, Retry::Backoff) {
+                    tokio::time::sleep(policy.delay(backoffs)).await;
+                    backoffs += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A target that answers from a script of write results, and records every call.
+    struct Scripted {
+        replicas: Mutex<u32>,
+        max: Option<u32>,
+        writes: Mutex<Vec<Result<(), ActuateError>>>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ScaleTarget for Scripted {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        async fn read(&self) -> Result<ScaleReading, ActuateError> {
+            self.calls.lock().unwrap().push("read".into());
+            Ok(ScaleReading { replicas: *self.replicas.lock().unwrap(), min: None, max: self.max })
+        }
+        async fn write(&self, replicas: u32) -> Result<(), ActuateError> {
+            self.calls.lock().unwrap().push(format!("write {replicas}"));
+            let mut script = self.writes.lock().unwrap();
+            let result = if script.is_empty() { Ok(()) } else { script.remove(0) };
+            if result.is_ok() {
+                *self.replicas.lock().unwrap() = replicas;
+            }
+            result
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn apply_by_error_class() {
+        let conflict = || Err(ActuateError::from_status(409, "modified"));
+        let throttled = || Err(ActuateError::from_status(429, "slow down"));
+        let server = || Err(ActuateError::from_status(503, "unavailable"));
+        let not_found = || Err(ActuateError::from_status(404, "deployments.apps \"web\" not found"));
+        // (start, max, script, desired, expected outcome, expected calls)
+        let cases: Vec<(u32, Option<u32>, Vec<Result<(), ActuateError>>, u32, Outcome, Vec<&str>)> = vec![
+            (3, None, vec![], 3, Outcome::Unchanged { replicas: 3 }, vec!["read"]),
+            (3, None, vec![], 5, Outcome::Applied { from: 3, to: 5, attempts: 1 }, vec!["read", "write 5"]),
+            (
+                3,
+                None,
+                vec![conflict()],
+                5,
+                Outcome::Applied { from: 3, to: 5, attempts: 2 },
+                vec!["read", "write 5", "read", "write 5"],
+            ),
+            (
+                3,
+                None,
+                vec![throttled(), server()],
+                4,
+                Outcome::Applied { from: 3, to: 4, attempts: 3 },
+                vec!["read", "write 4", "read", "write 4", "read", "write 4"],
+            ),
+            (
+                3,
+                None,
+                vec![not_found()],
+                4,
+                Outcome::Failed { error: "rejected 404: deployments.apps \"web\" not found".into(), attempts: 1 },
+                vec!["read", "write 4"],
+            ),
+            (
+                3,
+                Some(10),
+                vec![],
+                11,
+                Outcome::Failed { error: "refused: 11 replicas is above the target's maximum 10".into(), attempts: 0 },
+                vec!["read"],
+            ),
+            (
+                3,
+                None,
+                (0..5).map(|_| server()).collect(),
+                4,
+                Outcome::Failed { error: "server error 503: unavailable".into(), attempts: 5 },
+                ["read", "write 4"].repeat(5),
+            ),
+        ];
+        for (start, max, script, desired, want, want_calls) in cases {
+            let t = Scripted {
+                replicas: Mutex::new(start),
+                max,
+                writes: Mutex::new(script),
+                calls: Mutex::new(vec![]),
+            };
+            let got = apply(&t, desired, &RetryPolicy::default()).await;
+            assert_eq!(got, want);
+            assert_eq!(*t.calls.lock().unwrap(), want_calls);
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for n in 0..12 {
+            let d = p.delay(n);
+            let full = p.base.saturating_mul(1 << n).min(p.max);
+            assert!(d >= full / 2 && d < full, "delay {n}: {d:?} vs {full:?}");
+        }
+    }
 }
