@@ -62,6 +62,10 @@ enum Command {
         horizon: String,
         #[arg(long, default_value = ".")]
         output: PathBuf,
+        /// Also write each series exactly as backtested (after the gap policy) to
+        /// DIR/series/<name>.csv, so other tools can score the same data.
+        #[arg(long)]
+        write_series: bool,
     },
     /// Train per-service models from a job spec (training/<name>.toml) into models/.
     Train {
@@ -209,7 +213,12 @@ fn run(cli: Cli) -> Result<()> {
             print_summary(&report);
             println!("\nwrote {}/report.json, report.html, timeline.csv", output.display());
         }
-        Command::Backtest { input, horizon, output } => {
+        Command::Backtest {
+            input,
+            horizon,
+            output,
+            write_series,
+        } => {
             let horizon_secs = parse_duration("--horizon", &horizon)?;
             let loaded = scale::observe::load_series(&input, GapPolicy::default())?;
             let mut per_service = serde_json::Map::new();
@@ -230,6 +239,9 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 for f in &r.failed {
                     println!("  {:<15} failed: {}", f.name, f.error);
+                }
+                if write_series {
+                    write_series_csv(&output, s)?;
                 }
                 let v = serde_json::to_value(&r).map_err(|e| Error::Invalid(e.to_string()))?;
                 first.get_or_insert_with(|| v.clone());
@@ -435,4 +447,22 @@ fn print_summary(report: &EvalReport) {
     if report.services.len() > 1 {
         row("TOTAL", &report.policies);
     }
+}
+
+/// `DIR/series/<name>.csv` as `timestamp,value`; the name keeps only `[A-Za-z0-9._-]`.
+fn write_series_csv(dir: &std::path::Path, s: &scale::series::Series) -> Result<()> {
+    let dir = dir.join("series");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let safe: String = s
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
+    let mut text = String::from("timestamp,value\n");
+    for (i, v) in s.values.iter().enumerate() {
+        let t = s.start + i as i64 * s.step;
+        text.push_str(&format!("{},{v}\n", scale::timefmt::format_timestamp(t)));
+    }
+    let path = dir.join(format!("{safe}.csv"));
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }

@@ -11,6 +11,20 @@ pub struct PlanConfig {
     pub capacity_per_replica: f64,
     /// Utilization to provision for, as the HPA target.
     pub target_utilization: f64,
+    /// Load per replica at which the fitted latency model meets the SLO (`capacity_fit`). When
+    /// set it replaces `capacity_per_replica × target_utilization`: capacity comes from measured
+    /// latency, not a fixed guess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_per_replica_at_slo: Option<f64>,
+}
+
+impl PlanConfig {
+    /// Demand one replica is planned to carry.
+    pub fn per_replica(&self) -> f64 {
+        self.load_per_replica_at_slo
+            .filter(|l| l.is_finite() && *l > 0.0)
+            .unwrap_or(self.capacity_per_replica * self.target_utilization)
+    }
 }
 
 /// A forecast anchored in time: `forecast.point[i]` is the demand at `origin + i * step`.
@@ -66,7 +80,7 @@ pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Res
         }
         peak = peak.max(q);
     }
-    let per = cfg.capacity_per_replica * cfg.target_utilization;
+    let per = cfg.per_replica();
     Ok(Plan {
         replicas: (peak.max(0.0) / per).ceil() as u32,
         peak_demand: peak,
@@ -91,6 +105,7 @@ mod tests {
             quantile: 0.5,
             capacity_per_replica: 10.0,
             target_utilization: 0.5,
+            load_per_replica_at_slo: None,
         };
         let f = Forecast::from_sigma(vec![10.0, 20.0, 40.0, 30.0, 10.0, 10.0], &[1.0; 6]);
         // (now, lead, expected replicas): 5 rps per replica at 50% of 10
@@ -103,6 +118,14 @@ mod tests {
             );
         }
         assert_eq!(plan(300, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
+        // A fitted capacity replaces capacity × utilization: 8 rps per replica at the SLO.
+        let fitted = PlanConfig { load_per_replica_at_slo: Some(8.0), ..cfg };
+        assert_eq!(plan(0, 60, window(&f), &fitted).unwrap().replicas, 5);
+        // A useless fit (0, NaN) falls back to the fixed capacity.
+        for bad in [0.0, f64::NAN] {
+            let c = PlanConfig { load_per_replica_at_slo: Some(bad), ..cfg };
+            assert_eq!(plan(0, 60, window(&f), &c).unwrap().replicas, 8);
+        }
     }
 
     #[test]
@@ -114,6 +137,7 @@ mod tests {
                 quantile: q,
                 capacity_per_replica: 1.0,
                 target_utilization: 1.0,
+                load_per_replica_at_slo: None,
             };
             let r = plan(0, 60, window(&f), &cfg).unwrap().replicas;
             assert!(r >= last);
@@ -127,6 +151,7 @@ mod tests {
             quantile: 0.9,
             capacity_per_replica: 1.0,
             target_utilization: 1.0,
+            load_per_replica_at_slo: None,
         };
         let nan = Forecast::from_sigma(vec![f64::NAN; 3], &[1.0; 3]);
         let wide = Forecast::from_sigma(vec![1.0; 3], &[100.0; 3]);

@@ -191,6 +191,7 @@ fn write_service(
     )?;
     writeln!(h, "<div class=\"cols\"><div><h3>Settings</h3>")?;
     settings_table(h, &svc.settings)?;
+    capacity_note(h, svc.capacity.as_ref())?;
     writeln!(h, "</div><div><h3>Policies</h3>")?;
     policy_table(h, &svc.policies)?;
     writeln!(h, "</div></div>")?;
@@ -198,6 +199,24 @@ fn write_service(
     issues(h, &svc.data_issues)?;
     write_figures(h, s, charts)?;
     writeln!(h, "</section>")
+}
+
+/// What the fitted latency curve implies, next to the true value from the simulated cluster.
+fn capacity_note(h: &mut String, c: Option<&super::report::FittedCapacity>) -> fmt::Result {
+    let Some(c) = c else {
+        return writeln!(h, "<p class=\"note\">Capacity: fixed (no latency model could be fitted).</p>");
+    };
+    let fitted = c
+        .load_per_replica_at_slo
+        .map_or("none (even light load misses the SLO)".to_string(), trim);
+    let kind = if c.model.queue.is_some() { "M/M/c fit" } else { "isotonic fit" };
+    writeln!(
+        h,
+        "<p class=\"note capacity\">Planner capacity: <b>{fitted}</b> per replica at the SLO ({kind} of {} measurements from the {}); the simulated cluster's true value is {}.</p>",
+        c.model.observations,
+        esc(&c.measured_from),
+        trim(c.true_load_per_replica_at_slo)
+    )
 }
 
 fn settings_table(h: &mut String, s: &EvalSettings) -> fmt::Result {
@@ -349,7 +368,7 @@ fn write_figures(h: &mut String, s: &Sampled, charts: &[String; 3]) -> fmt::Resu
         ),
         (
             "SLO violations",
-            "Top: ticks at which each policy violated the SLO. Bottom: modelled p95 latency against the SLO (dashed); overload is drawn at the top of the axis.",
+            "Top: ticks at which each policy violated the SLO. Bottom: modelled p95 latency against the SLO (dashed), with the predictive policy's latency forecast (fitted latency curve at forecast demand over its replicas, short dashes); overload is drawn at the top of the axis.",
         ),
     ];
     writeln!(h, "<h3>Charts</h3>")?;
@@ -448,6 +467,8 @@ struct Sampled {
     violation: Vec<(String, Vec<bool>)>,
     /// Infinite where the policy was overloaded; NaN where unknown.
     p95: Vec<(String, Vec<f64>)>,
+    /// The predictive policy's latency forecast (worst per bucket); NaN where none.
+    predicted: Vec<f64>,
 }
 
 impl Sampled {
@@ -496,6 +517,10 @@ impl Sampled {
             p95: per_policy(&tl.p95_latency, |v| {
                 buckets.iter().map(|b| worst_latency(part(v, b))).collect()
             }),
+            predicted: buckets
+                .iter()
+                .map(|b| part(&tl.predicted_p95, b).iter().flatten().copied().fold(f64::NAN, f64::max))
+                .collect(),
         }
     }
 
@@ -905,6 +930,14 @@ fn draw_latency(area: &Area, s: &Sampled, slo: f64) -> DrawResult<()> {
             .draw_series(line_runs(&s.x, &pinned).into_iter().map(|r| PathElement::new(r, style)))?
             .label(name.as_str())
             .legend(line_key(policy_color(name, i).stroke_width(3)));
+    }
+    if s.predicted.iter().any(|v| v.is_finite()) {
+        let style = FORECAST.stroke_width(2);
+        let pinned: Vec<f64> = s.predicted.iter().map(|&v| v.min(cap)).collect();
+        chart
+            .draw_series(line_runs(&s.x, &pinned).into_iter().map(|r| DashedPathElement::new(r, 3, 3, style)))?
+            .label("predicted p95 (predictive)")
+            .legend(line_key(style));
     }
     if slo.is_finite() && slo > 0.0 && slo <= cap {
         let style = VIOLATION.stroke_width(2);

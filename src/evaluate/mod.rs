@@ -6,6 +6,7 @@ pub mod html;
 pub mod report;
 
 use crate::capacity::QueueModel;
+use crate::capacity_fit::CapacityModel;
 use crate::control::{ControlConfig, Controller, PolicyKind};
 use crate::forecast::{Forecast, ModelSpec};
 use crate::govern::GovernorConfig;
@@ -16,7 +17,7 @@ use crate::series::{Cleaned, GapPolicy, Series};
 use crate::simulate::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
 use crate::train::backtest::{BacktestConfig, backtest};
 use crate::{Error, Result};
-use report::{EvalReport, EvalSettings, Policies, ServiceReport, Timeline};
+use report::{EvalReport, EvalSettings, FittedCapacity, Policies, ServiceReport, Timeline};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -125,13 +126,14 @@ pub fn settings_for(series: &Series, train_end: usize, opts: &EvalOptions) -> Ev
     }
 }
 
-fn control_config(policy: PolicyKind, s: &EvalSettings) -> ControlConfig {
+fn control_config(policy: PolicyKind, s: &EvalSettings, at_slo: Option<f64>) -> ControlConfig {
     ControlConfig {
         policy,
         plan: PlanConfig {
             quantile: s.quantile,
             capacity_per_replica: s.capacity_per_replica,
             target_utilization: s.target_utilization,
+            load_per_replica_at_slo: at_slo,
         },
         hpa: HpaUtilization {
             target_utilization: s.target_utilization,
@@ -140,6 +142,53 @@ fn control_config(policy: PolicyKind, s: &EvalSettings) -> ControlConfig {
         governor: GovernorConfig::hpa_default(s.min_replicas, s.max_replicas),
         lead_seconds: s.startup_seconds + s.tick_seconds,
     }
+}
+
+/// Days of training history replayed through the reactive policy to measure latency.
+const CAPACITY_FIT_DAYS: i64 = 7;
+
+/// Learns the service's latency curve the way a live deployment would: the reactive policy runs
+/// the last days of *training* history on the simulated cluster, its per-tick (load per ready
+/// replica, p50, p95) measurements are fitted (`capacity_fit`), and the planner gets the load per
+/// replica at the SLO. Nothing from the replay window is used.
+fn fit_capacity(series: &Series, train_end: usize, s: &EvalSettings, sim: &SimConfig) -> Option<FittedCapacity> {
+    let from = train_end.saturating_sub((CAPACITY_FIT_DAYS * 86_400 / series.step) as usize);
+    if train_end < from + 2 {
+        return None;
+    }
+    let demand = DemandCurve { series };
+    let start = series.time_at(from);
+    let initial = ((demand.at(start) / (s.capacity_per_replica * s.target_utilization)).ceil() as u32)
+        .clamp(s.min_replicas, s.max_replicas);
+    let warm = SimConfig {
+        start,
+        end: series.time_at(train_end - 1) + 1,
+        initial_replicas: initial,
+        ..*sim
+    };
+    let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s, None));
+    let r = run(&warm, demand, |obs| applied(&reactive.decide(obs, None)));
+    let obs: Vec<crate::capacity_fit::Observation> = warm
+        .ticks()
+        .zip(r.ready.iter().zip(&r.p95))
+        .filter_map(|(t, (&ready, p95))| {
+            let p95 = (*p95)?;
+            (ready > 0 && p95.is_finite()).then(|| {
+                let load = demand.at(t) / ready as f64;
+                (load, sim.queue.latency_quantile(load, 0.5), p95)
+            })
+        })
+        .collect();
+    let model = CapacityModel::fit(&obs).ok()?;
+    Some(FittedCapacity {
+        load_per_replica_at_slo: model.capacity_at_slo(s.slo_latency_seconds),
+        true_load_per_replica_at_slo: sim.queue.max_load_at_slo(s.slo_latency_seconds),
+        model,
+        measured_from: format!(
+            "reactive policy on the last {} of training history",
+            crate::timefmt::format_duration(warm.end - warm.start)
+        ),
+    })
 }
 
 /// Re-forecasts on the history seen so far, every `reforecast_seconds`.
@@ -283,7 +332,10 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     };
     let mut timeline = Timeline::default();
     let mut decisions = Vec::new();
-    let mut predictive = Controller::new(control_config(PolicyKind::Predictive, s));
+    let capacity = fit_capacity(series, train_end, s, &sim);
+    let at_slo = capacity.as_ref().and_then(|c| c.load_per_replica_at_slo);
+    let latency_model = capacity.as_ref().map(|c| c.model.clone());
+    let mut predictive = Controller::new(control_config(PolicyKind::Predictive, s, at_slo));
     let pred = run(&sim, demand, |obs| {
         let w = refc.at(obs.now);
         let fv = forecast_at(w, obs.now);
@@ -294,6 +346,13 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         timeline.forecast_upper_80.push(fv[2]);
         timeline.forecast_lower_95.push(fv[3]);
         timeline.forecast_upper_95.push(fv[4]);
+        // The latency forecast: the fitted curve at forecast demand over the planned replicas.
+        timeline.predicted_p95.push(match &latency_model {
+            Some(m) if fv[0].is_finite() && obs.current_replicas > 0 => {
+                Some(m.p95_at(fv[0].max(0.0) / obs.current_replicas as f64)).filter(|v| v.is_finite())
+            }
+            _ => None,
+        });
         let rec = predictive.decide(obs, w);
         let n = applied(&rec);
         if rec.applied {
@@ -302,7 +361,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         }
         n
     });
-    let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s));
+    let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s, None));
     let reac = run(&sim, demand, |obs| applied(&reactive.decide(obs, None)));
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
     let oracle_sim = SimConfig {
@@ -324,6 +383,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         },
         forecast,
         settings,
+        capacity,
         replay_start: start,
         replay_end: series.end(),
         training_points: train_end,
@@ -446,7 +506,7 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
     for p in POLICIES {
         out.push_str(&format!(",{p}_replicas,{p}_ready,{p}_violation,{p}_p95_seconds"));
     }
-    out.push('\n');
+    out.push_str(",predicted_p95_seconds\n");
     let num = |x: f64| {
         if x.is_finite() {
             format!("{x:.6}")
@@ -489,7 +549,8 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
                     .unwrap_or_default();
                 out.push_str(&format!(",{},{},{viol},{lat}", get(&t.replicas), get(&t.ready)));
             }
-            out.push('\n');
+            let predicted = t.predicted_p95.get(i).copied().flatten().map(num).unwrap_or_default();
+            out.push_str(&format!(",{predicted}\n"));
         }
     }
     out

@@ -71,6 +71,17 @@ pub struct EvalSettings {
     pub derived: Vec<String>,
 }
 
+/// The latency curve learned from measurements and what it implies for planning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FittedCapacity {
+    /// Load per replica at which the fitted p95 meets the SLO (what the planner provisions for).
+    pub load_per_replica_at_slo: Option<f64>,
+    /// The same, from the simulated cluster's true latency model: how well the fit recovered it.
+    pub true_load_per_replica_at_slo: f64,
+    pub model: crate::capacity_fit::CapacityModel,
+    pub measured_from: String,
+}
+
 /// Per-tick trace of one service's replay, for charts and notebooks (also written as timeline.csv).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timeline {
@@ -91,6 +102,10 @@ pub struct Timeline {
     pub violation: BTreeMap<String, Vec<bool>>,
     /// Modelled p95 latency in seconds per policy (infinite when overloaded, written as null).
     pub p95_latency: BTreeMap<String, Vec<Option<f64>>>,
+    /// The predictive policy's latency forecast: fitted p95 at the forecast demand over its
+    /// provisioned replicas (null without a forecast or fitted model).
+    #[serde(default)]
+    pub predicted_p95: Vec<Option<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +113,9 @@ pub struct ServiceReport {
     pub policies: Policies,
     pub forecast: BacktestReport,
     pub settings: EvalSettings,
+    /// The latency/capacity model the predictive planner used (None: fixed capacity).
+    #[serde(default)]
+    pub capacity: Option<FittedCapacity>,
     /// Replay window, Unix seconds.
     pub replay_start: i64,
     pub replay_end: i64,

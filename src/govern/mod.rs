@@ -643,7 +643,12 @@ mod tests {
             gov.mode = mode;
             let mut ctl = Controller::new(ControlConfig {
                 policy: PolicyKind::Predictive,
-                plan: PlanConfig { quantile: 0.9, capacity_per_replica: 10.0, target_utilization: 0.8 },
+                plan: PlanConfig {
+                    quantile: 0.9,
+                    capacity_per_replica: 10.0,
+                    target_utilization: 0.8,
+                    load_per_replica_at_slo: None,
+                },
                 hpa: HpaUtilization { target_utilization: 0.8, tolerance: 0.1 },
                 governor: gov,
                 lead_seconds: 60,

@@ -31,8 +31,10 @@ impl Family {
 pub struct BacktestConfig {
     /// Steps ahead scored in each fold.
     pub horizon: usize,
-    /// At least 3 rolling origins.
+    /// Rolling origins: at least this many (≥ 3), more when the test share holds more
+    /// non-overlapping horizons, up to `max_folds` (short horizons get more residuals to calibrate).
     pub folds: usize,
+    pub max_folds: usize,
     /// The share of history, at the end, in which origins lie.
     pub test_fraction: f64,
     /// At most this many points before an origin are used to fit (bounds cost on long series).
@@ -45,6 +47,7 @@ impl BacktestConfig {
         BacktestConfig {
             horizon,
             folds: 3,
+            max_folds: 8,
             test_fraction: 0.2,
             max_train: 4 * 2016,
             families: Family::ALL.to_vec(),
@@ -62,6 +65,9 @@ pub struct ModelScore {
     pub coverage_95: f64,
     /// Mean wall time of one fit plus one predict, in milliseconds.
     pub fit_predict_ms: f64,
+    /// MASE of each fold, in origin order (null where undefined).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fold_mase: Vec<Option<f64>>,
     pub spec: ModelSpec,
     /// Conformal multipliers from all folds' residuals (applied to forecasts in use).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +98,13 @@ pub struct BacktestReport {
     pub models: Vec<ModelScore>,
     pub selected: String,
     pub failed: Vec<FailedModel>,
+    /// Points before each origin used to fit (the window is `[origin − max_train, origin)`).
+    #[serde(default)]
+    pub max_train: usize,
+    /// Out-of-sample score of the selection rule itself: each fold scored with the family
+    /// selected on the other folds. The selected family's `mase` is optimistic by construction.
+    #[serde(default)]
+    pub selection_mase: Option<f64>,
 }
 
 impl BacktestReport {
@@ -176,7 +189,7 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
     let periods = detect_periods(y, series.step);
     let m = primary_period(&periods);
     let min_train = (2 * m).max(8);
-    let origins = origins(y.len(), cfg.horizon, cfg.folds, cfg.test_fraction, min_train)?;
+    let origins = origins(y.len(), cfg.horizon, fold_count(y.len(), cfg), cfg.test_fraction, min_train)?;
     let mut models = Vec::new();
     let mut failed = Vec::new();
     let mut fold_forecasts = Vec::new();
@@ -202,16 +215,15 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
     if models.len() >= 2 {
         models.push(ensemble_score(y, &origins, cfg, m, &models, &fold_forecasts));
     }
-    let selected = models
-        .iter()
-        .min_by(|a, b| a.mase.total_cmp(&b.mase))
-        .map(|s| s.name.clone())
+    let selected = select(&models, None)
+        .map(|i| models[i].name.clone())
         .ok_or_else(|| {
             Error::Invalid(format!(
                 "series {:?}: every model family failed: {failed:?}",
                 series.name
             ))
         })?;
+    let selection_mase = selection_mase(&models, origins.len());
     Ok(BacktestReport {
         horizon_steps: cfg.horizon,
         horizon_seconds: cfg.horizon as i64 * series.step,
@@ -221,7 +233,42 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
         models,
         selected,
         failed,
+        max_train: cfg.max_train,
+        selection_mase,
     })
+}
+
+/// Folds for a series of `n` points: one per horizon that fits in the test share, within
+/// `[cfg.folds, cfg.max_folds]`.
+pub fn fold_count(n: usize, cfg: &BacktestConfig) -> usize {
+    let test = (n as f64 * cfg.test_fraction).ceil() as usize;
+    (test / cfg.horizon.max(1)).clamp(cfg.folds, cfg.max_folds.max(cfg.folds))
+}
+
+/// The lowest mean MASE, counting only folds other than `skip`.
+fn select(models: &[ModelScore], skip: Option<usize>) -> Option<usize> {
+    let score = |m: &ModelScore| {
+        if skip.is_none() {
+            return m.mase;
+        }
+        let v: Vec<f64> = m
+            .fold_mase
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| Some(*k) != skip)
+            .filter_map(|(_, x)| *x)
+            .collect();
+        if v.is_empty() { f64::INFINITY } else { v.iter().sum::<f64>() / v.len() as f64 }
+    };
+    (0..models.len()).min_by(|&a, &b| score(&models[a]).total_cmp(&score(&models[b])))
+}
+
+/// Leave-one-fold-out score of the selection rule (see `BacktestReport::selection_mase`).
+fn selection_mase(models: &[ModelScore], folds: usize) -> Option<f64> {
+    let picks: Vec<f64> = (0..folds)
+        .filter_map(|k| select(models, Some(k)).and_then(|i| models[i].fold_mase.get(k).copied().flatten()))
+        .collect();
+    (!picks.is_empty()).then(|| picks.iter().sum::<f64>() / picks.len() as f64)
 }
 
 /// Scores one spec on the given origins: how a candidate and the active version are compared.
@@ -279,10 +326,13 @@ fn summarize(
     ms: f64,
 ) -> Result<ModelScore> {
     let (mut mases, mut smapes, mut c80, mut c95, mut fold_scores) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut fold_mase = Vec::with_capacity(folds.len());
     for (&o, f) in origins.iter().zip(folds) {
         let train = &y[o.saturating_sub(cfg.max_train)..o];
         let actual = &y[o..o + cfg.horizon];
-        if let Some(v) = mase(train, m, actual, &f.point) {
+        let v = mase(train, m, actual, &f.point);
+        fold_mase.push(v);
+        if let Some(v) = v {
             mases.push(v);
         }
         smapes.push(smape(actual, &f.point));
@@ -308,6 +358,7 @@ fn summarize(
         coverage_80: cov80,
         coverage_95: cov95,
         fit_predict_ms: ms,
+        fold_mase,
         spec: spec.clone(),
         conformal,
         native_coverage_80: mean(&c80),
@@ -348,6 +399,7 @@ fn ensemble_score(
         coverage_80: 0.0,
         coverage_95: 0.0,
         fit_predict_ms: ms,
+        fold_mase: vec![],
         spec,
         conformal: None,
         native_coverage_80: 0.0,
@@ -377,13 +429,49 @@ mod tests {
     }
 
     #[test]
+    fn fold_count_table() {
+        // (n, horizon) → folds, within [3, 8]
+        for (n, h, want) in [(672, 24, 5), (4032, 12, 8), (4032, 288, 3), (100, 1, 8), (10, 5, 3)] {
+            assert_eq!(fold_count(n, &BacktestConfig::new(h)), want, "n={n} h={h}");
+        }
+    }
+
+    #[test]
+    fn selection_is_scored_out_of_sample() {
+        let m = |name: &str, folds: [f64; 3]| ModelScore {
+            name: name.into(),
+            mase: folds.iter().sum::<f64>() / 3.0,
+            smape: 0.0,
+            coverage_80: 0.0,
+            coverage_95: 0.0,
+            fit_predict_ms: 0.0,
+            fold_mase: folds.iter().map(|&x| Some(x)).collect(),
+            spec: ModelSpec::SeasonalNaive { period: 1 },
+            conformal: None,
+            native_coverage_80: 0.0,
+            native_coverage_95: 0.0,
+        };
+        // a wins folds 1 and 2, b wins fold 0: leaving fold 0 out picks a (0.5 on fold 0)
+        let models = [m("a", [0.5, 0.2, 0.2]), m("b", [0.1, 0.9, 0.9])];
+        // fold 0 → picked on {1,2}: a → 0.5; fold 1 → on {0,2}: a (0.35 vs 0.5) → 0.2; fold 2 → a → 0.2
+        let got = selection_mase(&models, 3).unwrap();
+        assert!((got - 0.3).abs() < 1e-12, "{got}");
+    }
+
+    #[test]
     fn selects_a_seasonal_model_on_seasonal_data() {
         let y: Vec<f64> = (0..24 * 28)
             .map(|t| 100.0 + 40.0 * (TAU * t as f64 / 24.0).sin() + 5.0 * ((t * 37 % 11) as f64 / 11.0 - 0.5))
             .collect();
         let s = Series::new("s", 0, 3600, y);
         let r = backtest(&s, &BacktestConfig::new(24)).unwrap();
-        assert_eq!(r.folds, 3);
+        // 20% of 672 points holds 5 one-day horizons
+        assert_eq!(r.folds, 5);
+        assert!(r.models.iter().all(|m| m.name == "ensemble" || m.fold_mase.len() == 5));
+        let sel = r.selection_mase.unwrap();
+        let all: Vec<f64> = r.models.iter().flat_map(|m| m.fold_mase.iter().flatten().copied()).collect();
+        let (lo, hi) = all.iter().fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        assert!(sel >= lo && sel <= hi, "{sel} outside [{lo}, {hi}]");
         let names: Vec<&str> = r.models.iter().map(|m| m.name.as_str()).collect();
         for want in ["seasonal_naive", "ets", "mstl", "ensemble"] {
             assert!(names.contains(&want), "{want} missing: {names:?} {:?}", r.failed);
