@@ -123,7 +123,7 @@ fn keda_external_scaler_serves_the_forecast() {
         assert_eq!(value["metricValue"].as_i64().unwrap(), want.ceil() as i64);
         assert_eq!(value["metricName"], "scale-forecast-hourly_sf_traffic");
         assert_eq!(got["isActive"], json!(want > 0.0));
-        assert_eq!(got["stream"], json!([want > 0.0; 3]), "{got}");
+        assert_eq!(got["stream"], json!(vec![want > 0.0; 3]), "{got}");
         assert_eq!(
             got["metricSpecs"],
             json!([{"metricName": "scale-forecast-hourly_sf_traffic", "targetSize": 251, "targetSizeFloat": 250.5}])
