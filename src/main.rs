@@ -98,6 +98,18 @@ enum Command {
         #[command(subcommand)]
         command: DatasetsCommand,
     },
+    /// Serve the forecast to KEDA as an external scaler (gRPC, docs/keda.md).
+    Keda {
+        /// Address to listen on; port 0 picks a free port (the bound address is printed).
+        #[arg(long, default_value = "0.0.0.0:9090")]
+        listen: String,
+        /// Models directory used when a ScaledObject sets no modelsDir.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// How often StreamIsActive pushes the current state.
+        #[arg(long, default_value = "30s")]
+        stream_interval: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -297,6 +309,11 @@ fn run(cli: Cli) -> Result<()> {
             });
             println!("{out}");
         }
+        Command::Keda {
+            listen,
+            models,
+            stream_interval,
+        } => keda(&listen, models, &stream_interval)?,
         Command::Models {
             command: ModelsCommand::List { models },
         } => models_list(&models)?,
@@ -465,4 +482,27 @@ fn write_series_csv(dir: &std::path::Path, s: &scale::series::Series) -> Result<
     }
     let path = dir.join(format!("{safe}.csv"));
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+fn keda(listen: &str, models: PathBuf, stream_interval: &str) -> Result<()> {
+    let interval = parse_duration("--stream-interval", stream_interval)?;
+    let scaler = std::sync::Arc::new(scale::keda::Scaler {
+        source: scale::keda::ForecastSource::new(models),
+        stream_interval: std::time::Duration::from_secs(interval as u64),
+    });
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::config("--listen", format!("cannot bind {listen}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| Error::io(listen, e))?;
+        // Tests and wrappers read this line to learn the port.
+        println!("scale keda listening on {addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        scale::keda::serve(listener, scaler, shutdown).await
+    })
 }
