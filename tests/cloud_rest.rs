@@ -387,7 +387,7 @@ async fn gcp_mig_errors_by_class() {
                 error: "server error 500: Internal error".into(),
                 attempts: 3,
             },
-            [get(), post()].repeat(3),
+            (0..3).flat_map(|_| [get(), post()]).collect(),
         ),
         // An Operation that comes back already failed fails the write with its own status.
         (
@@ -562,7 +562,7 @@ async fn azure_vmss_errors_by_class() {
                 error: "server error 503: ServiceUnavailable: Try again.".into(),
                 attempts: 3,
             },
-            [get(), patch()].repeat(3),
+            (0..3).flat_map(|_| [get(), patch()]).collect(),
         ),
         (
             vec![(
