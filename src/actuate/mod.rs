@@ -7,6 +7,15 @@
 
 pub mod dry_run;
 
+// Cloud VM groups (AWS, GCP, Azure) and what they share.
+pub mod aws_asg;
+pub mod aws_config;
+pub mod azure_vmss;
+pub mod cloud_http;
+pub mod gcp_mig;
+pub mod sigv4;
+pub mod xml;
+
 use std::time::Duration;
 
 use serde::Serialize;
