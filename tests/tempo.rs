@@ -151,7 +151,7 @@ async fn search(State(srv): State<Arc<Srv>>, Query(q): Query<HashMap<String, Str
         .map(|(id, spans)| (spans.iter().map(|s| s.start_ns).min().unwrap(), id, spans))
         .filter(|(t, _, _)| (start..end).contains(&(t / 1_000_000_000)))
         .collect();
-    hits.sort();
+    hits.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let traces: Vec<_> = hits
         .into_iter()
         .take(limit as usize)
