@@ -35,6 +35,14 @@ if [ ! -x "$SCALE_PY_VENV/bin/moto_server" ]; then
     "$1/bin/pip" install -q "moto[server]==5.2.5"' _ "$SCALE_PY_VENV"
 fi
 export SCALE_REQUIRE_INTEGRATION="${SCALE_REQUIRE_INTEGRATION:-1}"
+# tests/prometheus.rs backfills a TSDB with promtool and queries a real Prometheus (Debian package).
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "installing prometheus (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+# Integration tests fail (rather than skip) when their tools are missing.
+export SCALE_REQUIRE_INTEGRATION=1
 
 # The governor and KPA property suites run a million generated cases (our crate and proptest
 # are optimized in the dev profile, see Cargo.toml).

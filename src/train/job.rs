@@ -47,6 +47,8 @@ pub enum Source {
         #[serde(default = "default_max_gap")]
         max_gap_fill: usize,
     },
+    /// A Prometheus server: one PromQL query per service (docs/prometheus.md).
+    Prometheus(crate::observe::prometheus::PrometheusSource),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +100,9 @@ impl JobSpec {
     /// Checks values serde cannot; names the field at fault.
     pub fn validate(&self) -> Result<()> {
         parse_duration("backtest.horizon", &self.backtest.horizon)?;
+        if let Source::Prometheus(p) = &self.source {
+            p.validate()?;
+        }
         if let Some(h) = &self.backtest.history {
             parse_duration("backtest.history", h)?;
         }
@@ -163,6 +168,14 @@ mod tests {
                 "bogus",
             ),
             ("name='x'\n[source]\nkind='kafka'\n[backtest]\nhorizon='1h'\n", "kafka"),
+            (
+                "name='x'\n[source]\nkind='prometheus'\nurl='http://p:9090'\nhistory='1d'\nstep='5m'\n[source.queries]\n[backtest]\nhorizon='1h'\n",
+                "source.queries",
+            ),
+            (
+                "name='x'\n[source]\nkind='prometheus'\nurl='http://p:9090'\nhistory='1d'\nstep='5m'\nbogus=1\n[source.queries]\nweb='up'\n[backtest]\nhorizon='1h'\n",
+                "bogus",
+            ),
         ];
         for (text, want) in cases {
             let p = d.path().join("job.toml");

@@ -163,15 +163,37 @@ pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, re
     })
 }
 
+/// The source's cleaned series and a name for it in messages.
+fn load_source(source: &job::Source) -> Result<(crate::observe::LoadedSeries, String)> {
+    match source {
+        job::Source::File { path, max_gap_fill } => {
+            let policy = GapPolicy {
+                max_gap_fill: *max_gap_fill,
+            };
+            Ok((load_series(path, policy)?, path.display().to_string()))
+        }
+        job::Source::Prometheus(p) => {
+            let client = p.client()?;
+            let window = p.window(chrono::Utc::now().timestamp())?;
+            let policy = GapPolicy {
+                max_gap_fill: p.max_gap_fill,
+            };
+            // `scale train` is synchronous; one small runtime serves the queries.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| crate::Error::Invalid(format!("cannot start the async runtime: {e}")))?;
+            let loaded = rt.block_on(crate::observe::prometheus::load_services(
+                &client, &p.queries, window, policy,
+            ))?;
+            Ok((loaded, p.url.clone()))
+        }
+    }
+}
+
 /// Runs a job spec: load the source, train each selected service, with a progress bar.
 pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
-    let job::Source::File { path, max_gap_fill } = &spec.source;
-    let loaded = load_series(
-        path,
-        GapPolicy {
-            max_gap_fill: *max_gap_fill,
-        },
-    )?;
+    let (loaded, origin) = load_source(&spec.source)?;
     let selected: Vec<_> = loaded
         .iter()
         .filter(|c| spec.services.is_empty() || spec.services.contains(&c.series.name))
@@ -179,7 +201,7 @@ pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
     if selected.is_empty() {
         return Err(crate::Error::config(
             "services",
-            format!("none of {:?} is in {}", spec.services, path.display()),
+            format!("none of {:?} is in {origin}", spec.services),
         ));
     }
     let bar = indicatif::ProgressBar::new(selected.len() as u64);
