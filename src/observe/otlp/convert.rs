@@ -27,8 +27,9 @@ pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceReque
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
             .map_err(|e| format!("cannot decode protobuf ExportTraceServiceRequest: {e}")),
-        Encoding::Json => serde_json::from_slice(body)
-            .map_err(|e| format!("cannot decode OTLP/JSON ExportTraceServiceRequest: {e}")),
+        Encoding::Json => {
+            serde_json::from_slice(body).map_err(|e| format!("cannot decode OTLP/JSON ExportTraceServiceRequest: {e}"))
+        }
     }
 }
 
@@ -62,7 +63,10 @@ pub fn convert(req: &ExportTraceServiceRequest) -> Converted {
                     Ok(span) => out.spans.push(span),
                     Err(reason) => {
                         let e = reasons.entry(reason).or_insert_with(|| {
-                            (0, format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}] {:?}", span.name))
+                            (
+                                0,
+                                format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}] {:?}", span.name),
+                            )
                         });
                         e.0 += 1;
                         out.rejected += 1;
@@ -137,10 +141,13 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(s) if !s.trim().is_empty() => Some(s.as_str()),
-        _ => None,
-    })
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) if !s.trim().is_empty() => Some(s.as_str()),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -196,35 +203,103 @@ mod tests {
             ..Default::default()
         });
         let ok = span(1, 3, None, 2_000_000_000, 2_000_000_000);
-        let got = convert(&request(vec![kv("service.name", "cart"), kv("k8s.pod.name", "cart-0")], vec![err, ok]));
+        let got = convert(&request(
+            vec![kv("service.name", "cart"), kv("k8s.pod.name", "cart-0")],
+            vec![err, ok],
+        ));
         assert_eq!(got.rejected, 0);
         assert_eq!(got.error_message, "");
         let s = &got.spans[0];
         assert_eq!(s.trace_id, "01".repeat(16));
         assert_eq!(s.span_id, "0202020202020202");
         assert_eq!(s.parent_id.as_deref(), Some("0303030303030303"));
-        assert_eq!((s.service.as_str(), s.pod.as_str(), s.operation.as_str()), ("cart", "cart-0", "op2"));
+        assert_eq!(
+            (s.service.as_str(), s.pod.as_str(), s.operation.as_str()),
+            ("cart", "cart-0", "op2")
+        );
         assert_eq!((s.start_ns, s.duration, s.error), (1_000_000_000, 0.25, true));
-        assert_eq!((got.spans[1].parent_id.as_deref(), got.spans[1].duration, got.spans[1].error), (None, 0.0, false));
+        assert_eq!(
+            (
+                got.spans[1].parent_id.as_deref(),
+                got.spans[1].duration,
+                got.spans[1].error
+            ),
+            (None, 0.0, false)
+        );
         // No service.name → the OTel default; no pod → the service.
         let got = convert(&request(vec![], vec![span(1, 2, None, 5, 6)]));
-        assert_eq!((got.spans[0].service.as_str(), got.spans[0].pod.as_str()), (UNKNOWN_SERVICE, UNKNOWN_SERVICE));
+        assert_eq!(
+            (got.spans[0].service.as_str(), got.spans[0].pod.as_str()),
+            (UNKNOWN_SERVICE, UNKNOWN_SERVICE)
+        );
     }
 
     #[test]
     fn invalid_spans_are_rejected_and_named() {
         let good = span(1, 1, None, 10, 20);
         let cases: Vec<(OtlpSpan, &str)> = vec![
-            (OtlpSpan { trace_id: vec![], ..good.clone() }, "empty trace_id"),
-            (OtlpSpan { trace_id: vec![0; 16], ..good.clone() }, "all-zero trace_id"),
-            (OtlpSpan { trace_id: vec![1; 3], ..good.clone() }, "trace_id of 3 bytes (want 16)"),
-            (OtlpSpan { span_id: vec![], ..good.clone() }, "empty span_id"),
-            (OtlpSpan { span_id: vec![0; 8], ..good.clone() }, "all-zero span_id"),
-            (OtlpSpan { parent_span_id: vec![1; 4], ..good.clone() }, "parent_span_id of 4 bytes"),
-            (OtlpSpan { end_time_unix_nano: 9, ..good.clone() }, "end_time_unix_nano before start_time_unix_nano"),
-            (OtlpSpan { start_time_unix_nano: 0, ..good.clone() }, "start_time_unix_nano unset"),
             (
-                OtlpSpan { start_time_unix_nano: u64::MAX, end_time_unix_nano: u64::MAX, ..good.clone() },
+                OtlpSpan {
+                    trace_id: vec![],
+                    ..good.clone()
+                },
+                "empty trace_id",
+            ),
+            (
+                OtlpSpan {
+                    trace_id: vec![0; 16],
+                    ..good.clone()
+                },
+                "all-zero trace_id",
+            ),
+            (
+                OtlpSpan {
+                    trace_id: vec![1; 3],
+                    ..good.clone()
+                },
+                "trace_id of 3 bytes (want 16)",
+            ),
+            (
+                OtlpSpan {
+                    span_id: vec![],
+                    ..good.clone()
+                },
+                "empty span_id",
+            ),
+            (
+                OtlpSpan {
+                    span_id: vec![0; 8],
+                    ..good.clone()
+                },
+                "all-zero span_id",
+            ),
+            (
+                OtlpSpan {
+                    parent_span_id: vec![1; 4],
+                    ..good.clone()
+                },
+                "parent_span_id of 4 bytes",
+            ),
+            (
+                OtlpSpan {
+                    end_time_unix_nano: 9,
+                    ..good.clone()
+                },
+                "end_time_unix_nano before start_time_unix_nano",
+            ),
+            (
+                OtlpSpan {
+                    start_time_unix_nano: 0,
+                    ..good.clone()
+                },
+                "start_time_unix_nano unset",
+            ),
+            (
+                OtlpSpan {
+                    start_time_unix_nano: u64::MAX,
+                    end_time_unix_nano: u64::MAX,
+                    ..good.clone()
+                },
                 "out of range",
             ),
         ];
@@ -232,17 +307,31 @@ mod tests {
             let got = convert(&request(vec![kv("service.name", "web")], vec![good.clone(), bad]));
             assert_eq!((got.spans.len(), got.rejected), (1, 1), "{want}");
             assert!(got.error_message.contains(want), "{want}: {}", got.error_message);
-            assert!(got.error_message.starts_with("rejected 1 of 2 spans"), "{}", got.error_message);
-            assert!(got.error_message.contains("resourceSpans[0].scopeSpans[0].spans[1]"), "{}", got.error_message);
+            assert!(
+                got.error_message.starts_with("rejected 1 of 2 spans"),
+                "{}",
+                got.error_message
+            );
+            assert!(
+                got.error_message.contains("resourceSpans[0].scopeSpans[0].spans[1]"),
+                "{}",
+                got.error_message
+            );
         }
         // All-zero parent = root, like the file reader.
-        let root = OtlpSpan { parent_span_id: vec![0; 8], ..good };
+        let root = OtlpSpan {
+            parent_span_id: vec![0; 8],
+            ..good
+        };
         assert_eq!(convert(&request(vec![], vec![root])).spans[0].parent_id, None);
     }
 
     #[test]
     fn reasons_are_counted_once_each() {
-        let bad = |i| OtlpSpan { trace_id: vec![], ..span(1, i, None, 10, 20) };
+        let bad = |i| OtlpSpan {
+            trace_id: vec![],
+            ..span(1, i, None, 10, 20)
+        };
         let got = convert(&request(vec![], vec![bad(1), bad(2), span(1, 3, None, 30, 20)]));
         assert_eq!(got.rejected, 3);
         assert_eq!(
@@ -272,8 +361,14 @@ mod tests {
         let got = convert(&req);
         assert_eq!(got.rejected, 0);
         let [a, b] = &got.spans[..] else { panic!("{got:?}") };
-        assert_eq!((a.trace_id.as_str(), a.span_id.as_str()), ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"));
-        assert_eq!((a.service.as_str(), a.pod.as_str(), a.error), ("checkout", "checkout-7d9f-abcde", true));
+        assert_eq!(
+            (a.trace_id.as_str(), a.span_id.as_str()),
+            ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")
+        );
+        assert_eq!(
+            (a.service.as_str(), a.pod.as_str(), a.error),
+            ("checkout", "checkout-7d9f-abcde", true)
+        );
         assert!((a.duration - 0.3).abs() < 1e-9);
         assert_eq!((b.parent_id.as_deref(), b.error), (Some("eee19b7ec3c1b174"), false));
         // The same request through protobuf converts identically.
@@ -288,13 +383,20 @@ mod tests {
             (&whole[..whole.len() - 3], Encoding::Protobuf, "cannot decode protobuf"),
             (&[0xff, 0xff, 0xff], Encoding::Protobuf, "cannot decode protobuf"),
             (b"{\"resourceSpans\":[", Encoding::Json, "cannot decode OTLP/JSON"),
-            (br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#, Encoding::Json, "OTLP/JSON"),
+            (
+                br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#,
+                Encoding::Json,
+                "OTLP/JSON",
+            ),
             (b"\x00\x01", Encoding::Json, "OTLP/JSON"),
         ];
         for (body, enc, want) in cases {
             let err = decode(body, enc).unwrap_err();
             assert!(err.contains(want), "{err}");
         }
-        assert_eq!(decode(b"", Encoding::Protobuf).unwrap(), ExportTraceServiceRequest::default());
+        assert_eq!(
+            decode(b"", Encoding::Protobuf).unwrap(),
+            ExportTraceServiceRequest::default()
+        );
     }
 }

@@ -30,7 +30,10 @@ pub async fn serve(
 ) -> Result<(), String> {
     let addr = listener.local_addr().ok();
     tonic::transport::Server::builder()
-        .add_service(TraceServer { ingest, max_message_bytes })
+        .add_service(TraceServer {
+            ingest,
+            max_message_bytes,
+        })
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| format!("OTLP gRPC receiver on {addr:?}: {e}"))
@@ -40,9 +43,9 @@ pub async fn serve(
 pub fn export(ingest: &Ingest, message: &[u8]) -> Result<ExportTraceServiceResponse, Status> {
     let req = convert::decode(message, Encoding::Protobuf).map_err(Status::invalid_argument)?;
     let converted = convert::convert(&req);
-    ingest.offer(converted.spans).map_err(|Busy| {
-        Status::unavailable("span queue full: the aggregator is behind; retry with backoff")
-    })?;
+    ingest
+        .offer(converted.spans)
+        .map_err(|Busy| Status::unavailable("span queue full: the aggregator is behind; retry with backoff"))?;
     Ok(ExportTraceServiceResponse {
         partial_success: (converted.rejected > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: converted.rejected,
@@ -120,7 +123,8 @@ impl Encoder for RawCodec {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst).map_err(|e| Status::internal(format!("cannot encode response: {e}")))
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("cannot encode response: {e}")))
     }
 }
 

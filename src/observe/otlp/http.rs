@@ -65,13 +65,20 @@ async fn traces(State(rx): State<Receiver>, headers: HeaderMap, body: Body) -> R
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
         "application/json" => Encoding::Json,
         _ => {
-            let msg = format!(
-                "unsupported Content-Type {content_type:?}: send application/x-protobuf or application/json"
+            let msg =
+                format!("unsupported Content-Type {content_type:?}: send application/x-protobuf or application/json");
+            return status(
+                Encoding::Json,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                INVALID_ARGUMENT,
+                msg,
             );
-            return status(Encoding::Json, StatusCode::UNSUPPORTED_MEDIA_TYPE, INVALID_ARGUMENT, msg);
         }
     };
-    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim()) {
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim())
+    {
         None | Some("") | Some("identity") => false,
         Some(e) if e.eq_ignore_ascii_case("gzip") => true,
         Some(e) => {
@@ -80,7 +87,10 @@ async fn traces(State(rx): State<Receiver>, headers: HeaderMap, body: Body) -> R
         }
     };
     let too_large = |what: &str| {
-        let msg = format!("{what} is larger than the {} byte limit; send smaller batches", rx.max_body_bytes);
+        let msg = format!(
+            "{what} is larger than the {} byte limit; send smaller batches",
+            rx.max_body_bytes
+        );
         status(enc, StatusCode::PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, msg)
     };
     let declared = headers
@@ -115,7 +125,8 @@ async fn traces(State(rx): State<Receiver>, headers: HeaderMap, body: Body) -> R
     if let Err(Busy) = rx.ingest.offer(converted.spans) {
         let msg = "span queue full: the aggregator is behind; retry after the Retry-After delay".to_string();
         let mut r = status(enc, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, msg);
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         return r;
     }
     let resp = ExportTraceServiceResponse {

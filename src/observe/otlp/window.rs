@@ -137,7 +137,9 @@ impl Aggregator {
         }
         // Event time can also pass windows that never opened: spans for them are late too.
         let passed = self.watermark_ns.div_euclid(1_000_000_000) - self.cfg.lateness_seconds.max(0) - self.window;
-        self.closed_before = self.closed_before.max(self.window_of(passed.saturating_mul(1_000_000_000)) + self.window);
+        self.closed_before = self
+            .closed_before
+            .max(self.window_of(passed.saturating_mul(1_000_000_000)) + self.window);
         out
     }
 
@@ -171,7 +173,9 @@ impl Aggregator {
     /// Owner entries for windows before this are forgotten.
     fn owner_horizon(&self) -> i64 {
         let oldest = self.open.keys().next().copied().unwrap_or(self.closed_before);
-        oldest.min(self.closed_before).saturating_sub(self.cfg.retention_seconds.max(0))
+        oldest
+            .min(self.closed_before)
+            .saturating_sub(self.cfg.retention_seconds.max(0))
     }
 }
 
@@ -254,7 +258,11 @@ mod tests {
 
     #[test]
     fn windows_close_after_lateness_and_late_spans_are_dropped() {
-        let cfg = WindowConfig { window_seconds: 60, lateness_seconds: 10, ..Default::default() };
+        let cfg = WindowConfig {
+            window_seconds: 60,
+            lateness_seconds: 10,
+            ..Default::default()
+        };
         let mut agg = Aggregator::new(cfg);
         // Window [0, 60): one request of 1 s, one erroring.
         assert!(agg.observe(vec![span(1, 3, None, "web", 5.0, 1.0)]).is_empty());
@@ -263,7 +271,10 @@ mod tests {
         let closed = agg.observe(vec![span(3, 1, None, "web", 70.0, 0.5)]);
         assert_eq!(closed.len(), 1);
         let w = &closed[0];
-        assert_eq!((w.service.as_str(), w.minute, w.requests, w.errors, w.p99), ("web", 0, 1, 1, 1.0));
+        assert_eq!(
+            (w.service.as_str(), w.minute, w.requests, w.errors, w.p99),
+            ("web", 0, 1, 1, 1.0)
+        );
         // A span for the closed window is counted as late, not summarised.
         assert!(agg.observe(vec![span(4, 1, None, "web", 30.0, 0.1)]).is_empty());
         assert_eq!(agg.stats().late_spans, 1);
@@ -283,7 +294,10 @@ mod tests {
         let mut agg = Aggregator::new(WindowConfig::default());
         // The child arrives first; the parent, same service, later (as exporters do).
         agg.observe(vec![span(1, 2, Some(1), "web", 10.5, 0.1)]);
-        agg.observe(vec![span(1, 1, None, "web", 10.0, 1.0), span(1, 3, Some(2), "db", 10.6, 0.05)]);
+        agg.observe(vec![
+            span(1, 1, None, "web", 10.0, 1.0),
+            span(1, 3, Some(2), "db", 10.6, 0.05),
+        ]);
         let got = sorted(agg.flush());
         let summary: Vec<_> = got.iter().map(|m| (m.service.as_str(), m.requests, m.p50)).collect();
         assert_eq!(summary, [("db", 1, 0.05), ("web", 1, 1.0)]);
@@ -291,14 +305,20 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_by_forced_closes() {
-        let cfg = WindowConfig { max_pending_spans: 3, lateness_seconds: 100_000, ..Default::default() };
+        let cfg = WindowConfig {
+            max_pending_spans: 3,
+            lateness_seconds: 100_000,
+            ..Default::default()
+        };
         let mut agg = Aggregator::new(cfg);
         let spans: Vec<Span> = (0..5).map(|i| span(i, 1, None, "web", 60.0 * i as f64, 0.1)).collect();
         let closed = agg.observe(spans);
         assert_eq!(closed.iter().map(|m| m.minute).collect::<Vec<_>>(), [0, 60]);
         assert_eq!((agg.pending(), agg.stats().forced_closes), (3, 2));
         // Owners of long-closed windows are forgotten too.
-        let many: Vec<Span> = (0..1000).map(|i| span(i, 1, None, "web", 100_000.0 + i as f64 * 60.0, 0.1)).collect();
+        let many: Vec<Span> = (0..1000)
+            .map(|i| span(i, 1, None, "web", 100_000.0 + i as f64 * 60.0, 0.1))
+            .collect();
         agg.observe(many);
         assert!(agg.owners.len() <= 3 + 11, "{}", agg.owners.len());
     }
