@@ -84,7 +84,15 @@ where
         let (ingest, max) = (self.ingest.clone(), self.max_message_bytes);
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(RawCodec).apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(Export(ingest), req).await)
+            let mut res = grpc.unary(Export(ingest), req).await;
+            // tonic reports a message over the limit as OUT_OF_RANGE; gRPC's own servers and the
+            // OTLP spec say RESOURCE_EXHAUSTED. Our handler never returns OUT_OF_RANGE itself.
+            let status = res.headers().get(tonic::Status::GRPC_STATUS);
+            if status.is_some_and(|v| v.as_bytes() == b"11") {
+                let code = http::HeaderValue::from(tonic::Code::ResourceExhausted as i32);
+                res.headers_mut().insert(tonic::Status::GRPC_STATUS, code);
+            }
+            Ok(res)
         })
     }
 }
