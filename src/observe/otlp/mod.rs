@@ -1,0 +1,187 @@
+//! OTLP trace receivers (gRPC and HTTP) feeding an online per-service window aggregator.
+//!
+//! Requests are decoded and converted on the server tasks; valid spans go as one batch per request
+//! through a bounded channel to a single aggregator task. A full channel is reported to the client
+//! as retryable (gRPC `UNAVAILABLE`, HTTP 503) instead of buffering. See docs/otlp.md.
+
+pub mod convert;
+pub mod grpc;
+pub mod http;
+pub mod window;
+
+use crate::observe::spans::{ServiceMinute, Span};
+use crate::{Error, Result};
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use window::{Aggregator, WindowConfig, WindowStats};
+
+/// Default largest request body / gRPC message, bytes (the gRPC default).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default channel capacity, in requests (batches of spans).
+pub const DEFAULT_QUEUE_REQUESTS: usize = 256;
+
+/// The sending side of the span channel, shared by both receivers.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Vec<Span>>,
+}
+
+/// The aggregator is behind: the client should retry later.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Busy;
+
+impl Ingest {
+    /// A channel holding up to `capacity` batches (at least 1).
+    pub fn channel(capacity: usize) -> (Ingest, mpsc::Receiver<Vec<Span>>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Ingest { tx }, rx)
+    }
+
+    /// Queues a batch without waiting. Empty batches are not queued.
+    pub fn offer(&self, spans: Vec<Span>) -> std::result::Result<(), Busy> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        self.tx.try_send(spans).map_err(|_| Busy)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// gRPC listen address; `None` disables the gRPC receiver.
+    pub grpc: Option<SocketAddr>,
+    /// HTTP listen address; `None` disables the HTTP receiver.
+    pub http: Option<SocketAddr>,
+    pub window: WindowConfig,
+    pub max_message_bytes: usize,
+    pub queue_requests: usize,
+    /// Also close windows by wall-clock time, so an idle service's last window is emitted.
+    pub close_on_clock: bool,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            grpc: Some(SocketAddr::from(([127, 0, 0, 1], 4317))),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 4318))),
+            window: WindowConfig::default(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            queue_requests: DEFAULT_QUEUE_REQUESTS,
+            close_on_clock: true,
+        }
+    }
+}
+
+/// Running receivers. [`Receivers::shutdown`] stops them and flushes every open window.
+pub struct Receivers {
+    pub grpc_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<std::result::Result<(), String>>>,
+    aggregator: JoinHandle<WindowStats>,
+}
+
+impl Receivers {
+    /// Binds the listeners (port 0 picks a free port) and starts serving. `sink` gets every
+    /// batch of closed windows, oldest first, on the aggregator task.
+    pub async fn start<F>(cfg: ReceiverConfig, sink: F) -> Result<Receivers>
+    where
+        F: FnMut(Vec<ServiceMinute>) + Send + 'static,
+    {
+        let bind = |addr: SocketAddr, field: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::config(field, format!("cannot listen on {addr}: {e}")))
+        };
+        let grpc = match cfg.grpc {
+            Some(a) => Some(bind(a, "grpc").await?),
+            None => None,
+        };
+        let http = match cfg.http {
+            Some(a) => Some(bind(a, "http").await?),
+            None => None,
+        };
+        let local = |l: &TcpListener| l.local_addr().ok();
+        let (grpc_addr, http_addr) = (grpc.as_ref().and_then(local), http.as_ref().and_then(local));
+        let (ingest, rx) = Ingest::channel(cfg.queue_requests);
+        let (stop, stopped) = watch::channel(false);
+        let mut servers = Vec::new();
+        if let Some(l) = grpc {
+            let fut = grpc::serve(l, ingest.clone(), cfg.max_message_bytes, wait(stopped.clone()));
+            servers.push(tokio::spawn(fut));
+        }
+        if let Some(l) = http {
+            let fut = http::serve(l, ingest.clone(), cfg.max_message_bytes, wait(stopped.clone()));
+            servers.push(tokio::spawn(fut));
+        }
+        drop(ingest);
+        let aggregator = tokio::spawn(aggregate(rx, cfg.window, cfg.close_on_clock, sink));
+        Ok(Receivers {
+            grpc_addr,
+            http_addr,
+            stop,
+            servers,
+            aggregator,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, drains the channel, flushes all windows.
+    pub async fn shutdown(self) -> Result<WindowStats> {
+        let _ = self.stop.send(true);
+        for s in self.servers {
+            s.await
+                .map_err(|e| Error::Invalid(format!("OTLP receiver task failed: {e}")))?
+                .map_err(Error::Invalid)?;
+        }
+        self.aggregator
+            .await
+            .map_err(|e| Error::Invalid(format!("OTLP aggregator task failed: {e}")))
+    }
+}
+
+async fn wait(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+/// Runs until every sender is gone (both servers stopped), then flushes.
+async fn aggregate<F>(mut rx: mpsc::Receiver<Vec<Span>>, cfg: WindowConfig, clock: bool, mut sink: F) -> WindowStats
+where
+    F: FnMut(Vec<ServiceMinute>),
+{
+    let mut agg = Aggregator::new(cfg);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut emit = |closed: Vec<ServiceMinute>| {
+        if !closed.is_empty() {
+            sink(closed)
+        }
+    };
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(spans) => emit(agg.observe(spans)),
+                None => break,
+            },
+            _ = tick.tick(), if clock => emit(agg.advance(unix_now_ns())),
+        }
+    }
+    emit(agg.flush());
+    agg.stats()
+}
+
+fn unix_now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// `google.rpc.Status`, the error body OTLP/HTTP returns (details omitted).
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}

@@ -1,0 +1,325 @@
+//! Online, bounded-memory version of [`per_service_minutes`]: spans arrive in batches, in any
+//! order; each window is summarised once, when event time has passed its end plus the lateness.
+//!
+//! A window's spans are held until it closes because whether a span is an *entry* span depends on
+//! its parent's service, and parents (which end last) are usually exported after their children.
+//! At close the entry spans are summarised by [`per_service_minutes`] itself, so rate, nearest-rank
+//! percentiles and error counts have one definition.
+
+use crate::observe::spans::{ServiceMinute, Span, per_service_minutes};
+use std::collections::{BTreeMap, HashMap};
+
+/// Windowing settings. Durations in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowConfig {
+    /// Window length; below 1 is taken as 1.
+    pub window_seconds: i64,
+    /// How long after a window's end (in event time) spans for it are still accepted.
+    pub lateness_seconds: i64,
+    /// Spans held in open windows at most; past it the oldest window closes early.
+    pub max_pending_spans: usize,
+    /// How far back (before the oldest open window) span → service is remembered for deciding
+    /// entry spans; a parent older than this counts as absent.
+    pub retention_seconds: i64,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            window_seconds: 60,
+            lateness_seconds: 30,
+            max_pending_spans: 1_000_000,
+            retention_seconds: 600,
+        }
+    }
+}
+
+/// Counters of spans that did not make it into a window normally.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    /// Spans for a window already closed: dropped.
+    pub late_spans: u64,
+    /// Windows closed early because `max_pending_spans` was reached.
+    pub forced_closes: u64,
+}
+
+pub struct Aggregator {
+    cfg: WindowConfig,
+    window: i64,
+    /// Open windows by start (unix seconds).
+    open: BTreeMap<i64, Vec<Span>>,
+    pending: usize,
+    /// (trace, span) → (service, window start): the parents' services.
+    owners: HashMap<(String, String), (String, i64)>,
+    /// Windows starting before this are closed.
+    closed_before: i64,
+    /// Largest span end time seen or clock time given, ns.
+    watermark_ns: i64,
+    stats: WindowStats,
+}
+
+impl Aggregator {
+    pub fn new(cfg: WindowConfig) -> Self {
+        Aggregator {
+            window: cfg.window_seconds.max(1),
+            cfg,
+            open: BTreeMap::new(),
+            pending: 0,
+            owners: HashMap::new(),
+            closed_before: i64::MIN,
+            watermark_ns: i64::MIN,
+            stats: WindowStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> WindowStats {
+        self.stats
+    }
+
+    /// Spans held in open windows.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    fn window_of(&self, start_ns: i64) -> i64 {
+        start_ns.div_euclid(1_000_000_000).div_euclid(self.window) * self.window
+    }
+
+    /// Adds a batch; returns the windows this closes (event time moved past them), oldest first.
+    pub fn observe(&mut self, spans: Vec<Span>) -> Vec<ServiceMinute> {
+        let horizon = self.owner_horizon();
+        for span in spans {
+            let w = self.window_of(span.start_ns);
+            let end = span.start_ns.saturating_add((span.duration * 1e9).round() as i64);
+            self.watermark_ns = self.watermark_ns.max(end);
+            if w >= horizon {
+                self.owners
+                    .insert((span.trace_id.clone(), span.span_id.clone()), (span.service.clone(), w));
+            }
+            if w < self.closed_before {
+                self.stats.late_spans += 1;
+                continue;
+            }
+            self.open.entry(w).or_default().push(span);
+            self.pending += 1;
+        }
+        let mut out = self.close_due();
+        while self.pending > self.cfg.max_pending_spans {
+            self.stats.forced_closes += 1;
+            out.extend(self.close_oldest());
+        }
+        out
+    }
+
+    /// Moves event time to at least `now_ns` (a clock tick), closing windows that are due.
+    pub fn advance(&mut self, now_ns: i64) -> Vec<ServiceMinute> {
+        self.watermark_ns = self.watermark_ns.max(now_ns);
+        self.close_due()
+    }
+
+    /// Closes every open window (at shutdown).
+    pub fn flush(&mut self) -> Vec<ServiceMinute> {
+        let mut out = Vec::new();
+        while !self.open.is_empty() {
+            out.extend(self.close_oldest());
+        }
+        out
+    }
+
+    fn close_due(&mut self) -> Vec<ServiceMinute> {
+        let mut out = Vec::new();
+        while let Some((&w, _)) = self.open.first_key_value() {
+            let due_ns = (w + self.window + self.cfg.lateness_seconds.max(0)).saturating_mul(1_000_000_000);
+            if due_ns > self.watermark_ns {
+                break;
+            }
+            out.extend(self.close_oldest());
+        }
+        // Event time can also pass windows that never opened: spans for them are late too.
+        let passed = self.watermark_ns.div_euclid(1_000_000_000) - self.cfg.lateness_seconds.max(0) - self.window;
+        self.closed_before = self
+            .closed_before
+            .max(self.window_of(passed.saturating_mul(1_000_000_000)) + self.window);
+        out
+    }
+
+    fn close_oldest(&mut self) -> Vec<ServiceMinute> {
+        let Some((w, spans)) = self.open.pop_first() else {
+            return Vec::new();
+        };
+        self.pending -= spans.len();
+        self.closed_before = self.closed_before.max(w + self.window);
+        let entries: Vec<Span> = spans
+            .into_iter()
+            .filter(|s| self.is_entry(s))
+            .map(|s| Span { parent_id: None, ..s })
+            .collect();
+        let horizon = self.owner_horizon();
+        self.owners.retain(|_, (_, w)| *w >= horizon);
+        per_service_minutes(&entries, self.window)
+    }
+
+    /// Same rule as [`per_service_minutes`]: no parent, parent unknown, or parent in another service.
+    fn is_entry(&self, s: &Span) -> bool {
+        match &s.parent_id {
+            None => true,
+            Some(p) => self
+                .owners
+                .get(&(s.trace_id.clone(), p.clone()))
+                .is_none_or(|(svc, _)| *svc != s.service),
+        }
+    }
+
+    /// Owner entries for windows before this are forgotten.
+    fn owner_horizon(&self) -> i64 {
+        let oldest = self.open.keys().next().copied().unwrap_or(self.closed_before);
+        oldest
+            .min(self.closed_before)
+            .saturating_sub(self.cfg.retention_seconds.max(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn span(trace: usize, id: usize, parent: Option<usize>, service: &str, start_s: f64, dur: f64) -> Span {
+        Span {
+            trace_id: format!("t{trace}"),
+            span_id: format!("s{id}"),
+            parent_id: parent.map(|p| format!("s{p}")),
+            pod: format!("{service}-{}", id % 2),
+            service: service.to_string(),
+            operation: "op".into(),
+            start_ns: (start_s * 1e9) as i64,
+            duration: dur,
+            error: id % 3 == 0,
+        }
+    }
+
+    fn sorted(mut v: Vec<ServiceMinute>) -> Vec<ServiceMinute> {
+        v.sort_by(|a, b| (a.service.as_str(), a.minute).cmp(&(b.service.as_str(), b.minute)));
+        v
+    }
+
+    /// Traces of 1–4 spans over three services, spread over `span_s` seconds.
+    fn traces(seed: Vec<(u8, u16, u16, bool)>) -> Vec<Span> {
+        let services = ["front", "cart", "db"];
+        let mut out = Vec::new();
+        for (t, (shape, start, dur, late_parent)) in seed.into_iter().enumerate() {
+            let base = 1_700_000_000.0 + f64::from(start) / 4.0;
+            let d = f64::from(dur) / 1000.0;
+            let id = t * 10;
+            out.push(span(t, id, None, services[shape as usize % 3], base, d));
+            for k in 1..=(shape as usize % 4) {
+                // Children in the same or another service, sometimes starting after the parent's window.
+                let svc = services[(shape as usize + k / 2) % 3];
+                let offset = if late_parent { 61.0 * k as f64 } else { 0.01 * k as f64 };
+                out.push(span(t, id + k, Some(id + k - 1), svc, base + offset, d / 2.0));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_batch_order_equals_per_service_minutes(
+            seed in prop::collection::vec((any::<u8>(), 0u16..2400, 1u16..5000, any::<bool>()), 1..80),
+            order in any::<u64>(),
+            cuts in prop::collection::vec(1usize..20, 1..20),
+        ) {
+            let spans = traces(seed);
+            let want = per_service_minutes(&spans, 60);
+            // Shuffle deterministically from `order`, then cut into batches of the given sizes.
+            let mut shuffled = spans.clone();
+            let mut x = order | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            // Lateness covers the whole spread (10 min + children offsets), so nothing is late.
+            let mut agg = Aggregator::new(WindowConfig { lateness_seconds: 1200, retention_seconds: 1200, ..Default::default() });
+            let mut got = Vec::new();
+            let mut rest = shuffled.as_slice();
+            for c in cuts.iter().cycle() {
+                if rest.is_empty() { break; }
+                let (batch, tail) = rest.split_at((*c).min(rest.len()));
+                got.extend(agg.observe(batch.to_vec()));
+                rest = tail;
+            }
+            got.extend(agg.flush());
+            prop_assert_eq!(agg.stats(), WindowStats::default());
+            prop_assert_eq!(agg.pending(), 0);
+            prop_assert_eq!(sorted(got), want);
+        }
+    }
+
+    #[test]
+    fn windows_close_after_lateness_and_late_spans_are_dropped() {
+        let cfg = WindowConfig {
+            window_seconds: 60,
+            lateness_seconds: 10,
+            ..Default::default()
+        };
+        let mut agg = Aggregator::new(cfg);
+        // Window [0, 60): one request of 1 s, one erroring.
+        assert!(agg.observe(vec![span(1, 3, None, "web", 5.0, 1.0)]).is_empty());
+        // Event time 69 s: window 0 is not yet due (60 + 10).
+        assert!(agg.observe(vec![span(2, 1, None, "web", 68.0, 1.0)]).is_empty());
+        let closed = agg.observe(vec![span(3, 1, None, "web", 70.0, 0.5)]);
+        assert_eq!(closed.len(), 1);
+        let w = &closed[0];
+        assert_eq!(
+            (w.service.as_str(), w.minute, w.requests, w.errors, w.p99),
+            ("web", 0, 1, 1, 1.0)
+        );
+        // A span for the closed window is counted as late, not summarised.
+        assert!(agg.observe(vec![span(4, 1, None, "web", 30.0, 0.1)]).is_empty());
+        assert_eq!(agg.stats().late_spans, 1);
+        // A clock tick closes the idle window [60, 120) at 130 s.
+        assert!(agg.advance(129_000_000_000).is_empty());
+        let closed = agg.advance(130_000_000_000);
+        assert_eq!((closed[0].minute, closed[0].requests), (60, 2));
+        // Event time passed [120, 180) + lateness too, though no span opened it.
+        agg.advance(190_000_000_000);
+        agg.observe(vec![span(5, 1, None, "web", 150.0, 0.1)]);
+        assert_eq!(agg.stats().late_spans, 2);
+        assert_eq!(agg.pending(), 0);
+    }
+
+    #[test]
+    fn child_before_parent_in_same_service_is_not_an_entry() {
+        let mut agg = Aggregator::new(WindowConfig::default());
+        // The child arrives first; the parent, same service, later (as exporters do).
+        agg.observe(vec![span(1, 2, Some(1), "web", 10.5, 0.1)]);
+        agg.observe(vec![
+            span(1, 1, None, "web", 10.0, 1.0),
+            span(1, 3, Some(2), "db", 10.6, 0.05),
+        ]);
+        let got = sorted(agg.flush());
+        let summary: Vec<_> = got.iter().map(|m| (m.service.as_str(), m.requests, m.p50)).collect();
+        assert_eq!(summary, [("db", 1, 0.05), ("web", 1, 1.0)]);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_forced_closes() {
+        let cfg = WindowConfig {
+            max_pending_spans: 3,
+            lateness_seconds: 100_000,
+            ..Default::default()
+        };
+        let mut agg = Aggregator::new(cfg);
+        let spans: Vec<Span> = (0..5).map(|i| span(i, 1, None, "web", 60.0 * i as f64, 0.1)).collect();
+        let closed = agg.observe(spans);
+        assert_eq!(closed.iter().map(|m| m.minute).collect::<Vec<_>>(), [0, 60]);
+        assert_eq!((agg.pending(), agg.stats().forced_closes), (3, 2));
+        // Owners of long-closed windows are forgotten too.
+        let many: Vec<Span> = (0..1000)
+            .map(|i| span(i, 1, None, "web", 100_000.0 + i as f64 * 60.0, 0.1))
+            .collect();
+        agg.observe(many);
+        assert!(agg.owners.len() <= 3 + 11, "{}", agg.owners.len());
+    }
+}
