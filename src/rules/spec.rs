@@ -210,7 +210,12 @@ pub fn parse_latency(text: &str) -> std::result::Result<f64, String> {
 /// Seconds as a short latency: `612ms`, `1.5s`, `250µs`.
 pub fn format_latency(seconds: f64) -> String {
     let trim = |v: f64, unit: &str| {
-        let s = format!("{v:.3}");
+        // Whole milli/microseconds from 10 up: reasons stay short ("612ms", not "612.348ms").
+        let s = if unit != "s" && v >= 10.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.3}")
+        };
         let s = s.trim_end_matches('0').trim_end_matches('.');
         format!("{s}{unit}")
     };
@@ -228,7 +233,10 @@ pub fn format_latency(seconds: f64) -> String {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Document {
+    // Checked in the first (value) pass, where a wrong kind is reported before its fields.
+    #[allow(dead_code)]
     api_version: String,
+    #[allow(dead_code)]
     kind: String,
     metadata: Metadata,
     spec: SpecDoc,
@@ -360,8 +368,11 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<Rule>> {
             } else {
                 format!("{field}: ")
             };
-            // It may also name the path already.
-            let inner = inner.strip_prefix(field.as_str()).unwrap_or(inner);
+            // serde_yaml_ng may name the (parent) path itself: then its message stands alone.
+            let own_path = inner
+                .split_once(": ")
+                .is_some_and(|(p, _)| !p.is_empty() && !p.contains(' ') && field.starts_with(p));
+            let field = if own_path { String::new() } else { field };
             Error::data(path, Some(line), format!("{field}{inner}"))
         })?;
         rules.push(validate(path, text, start, parsed)?);
