@@ -86,7 +86,7 @@ fn rules_check_table() {
             "noname.yaml",
             swap("  name: frontend-latency\n", "  labels: {a: b}\n"),
             false,
-            "FILE:4: metadata.name: must not be empty",
+            "FILE:1: metadata.name: must not be empty",
         ),
         (
             "kind.yaml",

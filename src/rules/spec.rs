@@ -216,7 +216,11 @@ pub fn format_latency(seconds: f64) -> String {
         } else {
             format!("{v:.3}")
         };
-        let s = s.trim_end_matches('0').trim_end_matches('.');
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &s
+        };
         format!("{s}{unit}")
     };
     if seconds >= 60.0 && (seconds / 60.0).fract() == 0.0 {
@@ -635,6 +639,10 @@ spec:
             (0.00025, "250µs"),
             (300.0, "5m"),
             (0.0, "0ms"),
+            (0.5, "500ms"),
+            (0.0105, "10ms"),
+            (0.0015, "1.5ms"),
+            (600.0, "10m"),
         ] {
             assert_eq!(format_latency(s), want);
         }
