@@ -17,6 +17,7 @@ pub mod keda;
 pub mod observe;
 pub mod plan;
 pub mod reactive;
+pub mod rules;
 pub mod series;
 pub mod simulate;
 pub mod synth;

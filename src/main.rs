@@ -110,6 +110,17 @@ enum Command {
         #[arg(long, default_value = "30s")]
         stream_interval: String,
     },
+    /// Latency rules (kind LatencyBasedAutoScaler, docs/rules.md).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate a rule file or directory and print the parsed rules; exit 1 on the first error.
+    Check { path: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +369,15 @@ fn run(cli: Cli) -> Result<()> {
                 series.first().map_or(0, |s| s.len()),
                 output.display()
             );
+        }
+        Command::Rules {
+            command: RulesCommand::Check { path },
+        } => {
+            let set = scale::rules::reload::load_set(&path)?;
+            for r in &set.rules {
+                println!("{r}");
+            }
+            println!("ok: {} rules in {} files", set.rules.len(), set.files.len());
         }
     }
     Ok(())

@@ -26,6 +26,14 @@ fn demo_beats_reactive_and_report_renders_in_chromium() {
         v("reactive_hpa")
     );
     assert!(r["services"].as_object().unwrap().len() >= 5, "several services");
+    // The planner's capacity is learned from measured latency (training history only) and must
+    // recover the simulated cluster's true load per replica at the SLO within 10%.
+    for (name, svc) in r["services"].as_object().unwrap() {
+        let c = &svc["capacity"];
+        let (fit, truth) = (c["load_per_replica_at_slo"].as_f64(), c["true_load_per_replica_at_slo"].as_f64());
+        let (fit, truth) = (fit.unwrap_or_else(|| panic!("{name}: no fitted capacity: {c}")), truth.unwrap());
+        assert!((fit - truth).abs() <= 0.1 * truth, "{name}: fitted {fit} vs true {truth}");
+    }
     assert!(out.join("models/checkout/v0001/manifest.json").exists());
 
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
