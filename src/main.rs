@@ -94,6 +94,8 @@ enum Command {
         #[command(subcommand)]
         command: DatasetsCommand,
     },
+    /// Print the ForecastScaler CustomResourceDefinition (YAML) for `kubectl apply -f -`.
+    Crd,
 }
 
 #[derive(Subcommand)]
@@ -304,6 +306,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{line}");
             }
         }
+        Command::Crd => print!("{}", scale::crd::crd_yaml()?),
         Command::Datasets {
             command:
                 DatasetsCommand::Synth {
