@@ -126,8 +126,7 @@ fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
     })
 }
 
-fn scale_obj(api_version_group: &str, name: &str, rv: &str, replicas: u32) -> Value {
-    let _ = api_version_group;
+fn scale_obj(name: &str, rv: &str, replicas: u32) -> Value {
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {
@@ -176,14 +175,14 @@ async fn scale_subresource_read_compare_write_for_every_kind() {
     for (kind, path) in kinds() {
         // Scale 3 → 5: one GET, one merge PATCH carrying the resourceVersion read.
         let (client, task) = verifier(vec![
-            get(format!("{path}/scale"), 200, scale_obj("", "web", "4711", 3)),
+            get(format!("{path}/scale"), 200, scale_obj("web", "4711", 3)),
             write(
                 "PATCH",
-                format!("{path}/scale?fieldManager=scale"),
+                format!("{path}/scale?&fieldManager=scale"),
                 MERGE,
                 json!({"metadata": {"resourceVersion": "4711"}, "spec": {"replicas": 5}}),
                 200,
-                scale_obj("", "web", "4712", 5),
+                scale_obj("web", "4712", 5),
             ),
         ]);
         let target = KubeScale::new(client.clone(), "default", kind.clone(), "web");
@@ -201,7 +200,7 @@ async fn scale_subresource_read_compare_write_for_every_kind() {
         finish(client, task).await;
 
         // Already at 5: read only.
-        let (client, task) = verifier(vec![get(format!("{path}/scale"), 200, scale_obj("", "web", "4712", 5))]);
+        let (client, task) = verifier(vec![get(format!("{path}/scale"), 200, scale_obj("web", "4712", 5))]);
         let target = KubeScale::new(client.clone(), "default", kind.clone(), "web");
         assert_eq!(
             apply(&target, 5, &RetryPolicy::default()).await,
@@ -231,14 +230,14 @@ async fn apply_error_classes_through_kube() {
     let patch = |rv: &str, status: u16, response: Value| {
         write(
             "PATCH",
-            format!("{path}/scale?fieldManager=scale"),
+            format!("{path}/scale?&fieldManager=scale"),
             MERGE,
             json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": 5}}),
             status,
             response,
         )
     };
-    let read = |rv: &str, n: u32| get(format!("{path}/scale"), 200, scale_obj("", "web", rv, n));
+    let read = |rv: &str, n: u32| get(format!("{path}/scale"), 200, scale_obj("web", rv, n));
     let not_found = status(
         404,
         "NotFound",
@@ -266,7 +265,7 @@ async fn apply_error_classes_through_kube() {
                 read("100", 3),
                 patch("100", 409, conflict("deployments.apps", "web")),
                 read("101", 4),
-                patch("101", 200, scale_obj("", "web", "102", 5)),
+                patch("101", 200, scale_obj("web", "102", 5)),
             ],
             Outcome::Applied {
                 from: 4,
@@ -301,7 +300,7 @@ async fn apply_error_classes_through_kube() {
                 read("100", 3),
                 patch("100", 500, internal.clone()),
                 read("100", 3),
-                patch("100", 200, scale_obj("", "web", "101", 5)),
+                patch("100", 200, scale_obj("web", "101", 5)),
             ],
             Outcome::Applied {
                 from: 3,
@@ -326,7 +325,7 @@ async fn apply_error_classes_through_kube() {
             vec![
                 get(format!("{path}/scale"), 429, throttled.clone()),
                 read("100", 3),
-                patch("100", 200, scale_obj("", "web", "101", 5)),
+                patch("100", 200, scale_obj("web", "101", 5)),
             ],
             Outcome::Applied {
                 from: 3,
@@ -480,7 +479,7 @@ async fn vertical_in_place_and_template_fallback() {
             script.push(get(pods_uri, 200, pod_list.clone()));
             script.push(write(
                 "PATCH",
-                "/api/v1/namespaces/default/pods/web-7d9f-abcde/resize?fieldManager=scale",
+                "/api/v1/namespaces/default/pods/web-7d9f-abcde/resize?&fieldManager=scale",
                 STRATEGIC,
                 resize_body.clone(),
                 code,
@@ -492,7 +491,7 @@ async fn vertical_in_place_and_template_fallback() {
             updated["spec"]["template"]["spec"]["containers"][0]["resources"] = container["resources"].clone();
             script.push(write(
                 "PATCH",
-                format!("{workload}?fieldManager=scale"),
+                format!("{workload}?&fieldManager=scale"),
                 STRATEGIC,
                 template_body.clone(),
                 200,
@@ -525,7 +524,7 @@ async fn vertical_limits_are_patched_with_requests() {
     }}]}}}});
     let (client, task) = verifier(vec![write(
         "PATCH",
-        "/apis/apps/v1/namespaces/default/deployments/web?fieldManager=scale",
+        "/apis/apps/v1/namespaces/default/deployments/web?&fieldManager=scale",
         STRATEGIC,
         body,
         200,
@@ -897,7 +896,7 @@ async fn knative_min_scale_annotations() {
             5,
             vec![
                 get(path, 200, ksvc(ann("1", "20"), "3300")),
-                write("PATCH", format!("{path}?fieldManager=scale"), MERGE, patch("5".into(), "20".into(), "5".into()), 200, ksvc(ann("5", "20"), "3301")),
+                write("PATCH", format!("{path}?&fieldManager=scale"), MERGE, patch("5".into(), "20".into(), "5".into()), 200, ksvc(ann("5", "20"), "3301")),
             ],
             Outcome::Applied { from: 1, to: 5, attempts: 1 },
         ),
@@ -906,7 +905,7 @@ async fn knative_min_scale_annotations() {
             0,
             vec![
                 get(path, 200, ksvc(json!({"autoscaling.knative.dev/min-scale": "2"}), "3300")),
-                write("PATCH", format!("{path}?fieldManager=scale"), MERGE, patch("0".into(), Value::Null, Value::Null), 200, ksvc(json!({"autoscaling.knative.dev/min-scale": "0"}), "3301")),
+                write("PATCH", format!("{path}?&fieldManager=scale"), MERGE, patch("0".into(), Value::Null, Value::Null), 200, ksvc(json!({"autoscaling.knative.dev/min-scale": "0"}), "3301")),
             ],
             Outcome::Applied { from: 2, to: 0, attempts: 1 },
         ),
