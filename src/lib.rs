@@ -7,6 +7,7 @@ pub mod actuate;
 pub mod capacity;
 pub mod capacity_fit;
 pub mod control;
+pub mod crd;
 pub mod decide;
 pub mod demo;
 pub mod error;

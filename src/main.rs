@@ -98,6 +98,8 @@ enum Command {
         #[command(subcommand)]
         command: DatasetsCommand,
     },
+    /// Print the ForecastScaler CustomResourceDefinition (YAML) for `kubectl apply -f -`.
+    Crd,
     /// Serve the forecast to KEDA as an external scaler (gRPC, docs/keda.md).
     Keda {
         /// Address to listen on; port 0 picks a free port (the bound address is printed).
@@ -344,6 +346,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{line}");
             }
         }
+        Command::Crd => print!("{}", scale::crd::crd_yaml()?),
         Command::Datasets {
             command:
                 DatasetsCommand::Synth {

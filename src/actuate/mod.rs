@@ -6,6 +6,12 @@
 //! write, with retries by error class.
 
 pub mod dry_run;
+pub mod knative;
+pub mod kube_api;
+pub mod kube_events;
+pub mod kube_resize;
+pub mod kube_scale;
+pub mod leader;
 
 // Cloud VM groups (AWS, GCP, Azure) and what they share.
 pub mod aws_asg;
