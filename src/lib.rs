@@ -16,6 +16,7 @@ pub mod govern;
 pub mod observe;
 pub mod plan;
 pub mod reactive;
+pub mod sample;
 pub mod series;
 pub mod simulate;
 pub mod synth;
