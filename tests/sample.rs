@@ -39,10 +39,7 @@ fn spans(n: usize, layout: &str) -> (String, Vec<bool>) {
         // Operation names with ids and a query string, to exercise normalisation.
         let opname = format!("GET /api/op{op}/{}?page={}", 1000 + i, i % 7);
         let line = match layout {
-            "nezha" => format!(
-                "t{i},s{i},root,{pod},{opname},{start},{},{d}\n",
-                start + d * 1000
-            ),
+            "nezha" => format!("t{i},s{i},root,{pod},{opname},{start},{},{d}\n", start + d * 1000),
             _ => format!("t{i},s{i},p{i},\"{opname}\",{start},{d},{svc_name}\n"),
         };
         out.push_str(&line);
@@ -81,7 +78,10 @@ fn both_layouts_keep_columns_and_add_score_and_sampled() {
             "nezha",
             "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration",
         ),
-        ("tracemesh", "TraceID,SpanID,ParentID,OperationName,StartTimeUnixNano,Duration,ServiceName"),
+        (
+            "tracemesh",
+            "TraceID,SpanID,ParentID,OperationName,StartTimeUnixNano,Duration,ServiceName",
+        ),
     ];
     for (layout, header) in layouts {
         let (body, slow) = spans(3000, layout);
@@ -105,7 +105,11 @@ fn both_layouts_keep_columns_and_add_score_and_sampled() {
         assert!(o.status.success(), "{layout}: {}", stderr(&o));
         assert!(stderr(&o).contains("µs/span"), "{}", stderr(&o));
         let (got_header, rows) = read_csv(&output);
-        let want: Vec<String> = header.split(',').chain(["score", "sampled"]).map(str::to_string).collect();
+        let want: Vec<String> = header
+            .split(',')
+            .chain(["score", "sampled"])
+            .map(str::to_string)
+            .collect();
         assert_eq!(got_header, want, "{layout}");
         assert_eq!(rows.len(), 3000);
         let inputs: Vec<Vec<String>> = body.lines().map(split_csv).collect();
@@ -135,11 +139,31 @@ fn bad_input_names_file_and_line_and_writes_nothing() {
     let header = "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration";
     let good = "t,s,root,frontend-579b9bff58-t2dbm,Recv,1661273974730641486,1661273975415194516,684553";
     let cases = [
-        ("bad duration", format!("{header}\n{good}\n{good}\nt,s,root,fe,Recv,1,2,abc\n"), ":4: column Duration"),
-        ("bad start", format!("{header}\n{good}\nt,s,root,fe,Recv,x,2,5\n"), ":3: column StartTimeUnixNano"),
-        ("negative duration", format!("{header}\nt,s,root,fe,Recv,1,2,-5\n"), ":2: column Duration"),
-        ("empty pod", format!("{header}\n{good}\nt,s,root,,Recv,1,2,5\n"), ":3: column PodName"),
-        ("empty operation", format!("{header}\nt,s,root,fe,,1,2,5\n"), ":2: column OperationName"),
+        (
+            "bad duration",
+            format!("{header}\n{good}\n{good}\nt,s,root,fe,Recv,1,2,abc\n"),
+            ":4: column Duration",
+        ),
+        (
+            "bad start",
+            format!("{header}\n{good}\nt,s,root,fe,Recv,x,2,5\n"),
+            ":3: column StartTimeUnixNano",
+        ),
+        (
+            "negative duration",
+            format!("{header}\nt,s,root,fe,Recv,1,2,-5\n"),
+            ":2: column Duration",
+        ),
+        (
+            "empty pod",
+            format!("{header}\n{good}\nt,s,root,,Recv,1,2,5\n"),
+            ":3: column PodName",
+        ),
+        (
+            "empty operation",
+            format!("{header}\nt,s,root,fe,,1,2,5\n"),
+            ":2: column OperationName",
+        ),
         (
             "missing service",
             "TraceID,SpanID,ParentID,OperationName,StartTimeUnixNano,Duration\nt,s,p,op,1,5\n".into(),
@@ -150,17 +174,30 @@ fn bad_input_names_file_and_line_and_writes_nothing() {
             "TraceID,SpanID,ParentID,OperationName,StartTimeUnixNano,ServiceName\nt,s,p,op,1,a\n".into(),
             ":1: missing column Duration (or EndTimeUnixNano)",
         ),
-        ("clashing column", format!("{header},score\n{good},1\n"), ":1: input already has a column score"),
+        (
+            "clashing column",
+            format!("{header},score\n{good},1\n"),
+            ":1: input already has a column score",
+        ),
     ];
     for (name, body, want) in cases {
         let input = write(d.path(), "in.csv", &body);
         let output = d.path().join("out.csv");
-        let o = scale(&["sample", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+        let o = scale(&[
+            "sample",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ]);
         assert!(!o.status.success(), "{name}: accepted");
         let err = stderr(&o);
         assert!(err.contains(&format!("in.csv{want}")), "{name}: {err}");
         assert!(!output.exists(), "{name}: wrote output");
-        assert!(!d.path().join("out.csv.partial").exists(), "{name}: left a partial file");
+        assert!(
+            !d.path().join("out.csv.partial").exists(),
+            "{name}: left a partial file"
+        );
     }
     let input = write(d.path(), "in.csv", &format!("{header}\n{good}\n"));
     let o = scale(&[
@@ -174,13 +211,18 @@ fn bad_input_names_file_and_line_and_writes_nothing() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("duration-unit"), "{}", stderr(&o));
-    let o = scale(&["sample", "--input", d.path().join("absent.csv").to_str().unwrap(), "--output", "x.csv"]);
+    let o = scale(&[
+        "sample",
+        "--input",
+        d.path().join("absent.csv").to_str().unwrap(),
+        "--output",
+        "x.csv",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("absent.csv"), "{}", stderr(&o));
 }
 
-const NEZHA_OB: &str =
-    "../shared/datasets/nezha/nezha-onlineboutique/2022-08-23_17_00_construct_trace.csv.xz";
+const NEZHA_OB: &str = "../shared/datasets/nezha/nezha-onlineboutique/2022-08-23_17_00_construct_trace.csv.xz";
 
 /// Fault-free Online Boutique spans, a seeded 5% shocked to (d + 10 ms) × U(8, 10), as in
 /// bench/shock_spans.py. Returns the CSV text with a `label` column.
@@ -217,7 +259,13 @@ fn nezha_shocked_spans_are_found() {
     let d = tempfile::tempdir().unwrap();
     let input = write(d.path(), "shocked.csv", &shocked_nezha(&src));
     let output = d.path().join("scored.csv");
-    let o = scale(&["sample", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    let o = scale(&[
+        "sample",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (header, rows) = read_csv(&output);
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();

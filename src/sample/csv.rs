@@ -27,7 +27,10 @@ impl DurationUnit {
             "ns" => Ok(DurationUnit::Ns),
             "us" => Ok(DurationUnit::Us),
             "ms" => Ok(DurationUnit::Ms),
-            _ => Err(Error::config("duration-unit", format!("expected us, ms or ns, got {s:?}"))),
+            _ => Err(Error::config(
+                "duration-unit",
+                format!("expected us, ms or ns, got {s:?}"),
+            )),
         }
     }
 
@@ -133,7 +136,11 @@ pub fn sample_file(input: &Path, output: &Path, unit: DurationUnit, cfg: Sampler
         .map_err(|e| Error::data(input, None, format!("cannot read CSV: {e}")))?;
     for name in ["score", "sampled"] {
         if find(&df, name).is_some() {
-            return Err(Error::data(input, Some(1), format!("input already has a column {name}")));
+            return Err(Error::data(
+                input,
+                Some(1),
+                format!("input already has a column {name}"),
+            ));
         }
     }
     let spans = keys(input, &df, unit)?;
@@ -226,13 +233,18 @@ pub fn keys<'a>(path: &Path, df: &'a DataFrame, unit: DurationUnit) -> Result<Ve
         let line = i + 2;
         let bad = |col: &str, what: String| Error::data(path, Some(line), format!("column {col}: {what}"));
         let cell = |c: &Cells<'a>| c[i].unwrap_or("").trim();
-        let start_ns: i64 = cell(&start)
-            .parse()
-            .map_err(|_| bad("StartTimeUnixNano", format!("cannot parse {:?} as an integer", cell(&start))))?;
+        let start_ns: i64 = cell(&start).parse().map_err(|_| {
+            bad(
+                "StartTimeUnixNano",
+                format!("cannot parse {:?} as an integer", cell(&start)),
+            )
+        })?;
         let secs = match (&duration, &end) {
             (Some(d), _) => {
                 let v = cell(d);
-                let x: f64 = v.parse().map_err(|_| bad("Duration", format!("cannot parse {v:?} as a number")))?;
+                let x: f64 = v
+                    .parse()
+                    .map_err(|_| bad("Duration", format!("cannot parse {v:?} as a number")))?;
                 x / per_second
             }
             (None, Some(e)) => {
@@ -251,7 +263,12 @@ pub fn keys<'a>(path: &Path, df: &'a DataFrame, unit: DurationUnit) -> Result<Ve
         let svc = match (named, pod.as_ref().map(cell).filter(|p| !p.is_empty())) {
             (Some(s), _) => std::borrow::Cow::Borrowed(s),
             (None, Some(p)) => std::borrow::Cow::Owned(service_of(p)),
-            (None, None) => return Err(bad(if service.is_some() { "ServiceName" } else { "PodName" }, "empty".into())),
+            (None, None) => {
+                return Err(bad(
+                    if service.is_some() { "ServiceName" } else { "PodName" },
+                    "empty".into(),
+                ));
+            }
         };
         let operation = cell(&op);
         if operation.is_empty() {

@@ -97,7 +97,13 @@ impl HalfSpaceTrees {
         let mut threshold = vec![0f32; n_trees * internal];
         for t in 0..n_trees {
             let base = t * internal;
-            planter.plant(&mut rng, 0, h, &mut feature[base..base + internal], &mut threshold[base..base + internal]);
+            planter.plant(
+                &mut rng,
+                0,
+                h,
+                &mut feature[base..base + internal],
+                &mut threshold[base..base + internal],
+            );
         }
         HalfSpaceTrees {
             params,
@@ -157,7 +163,11 @@ impl HalfSpaceTrees {
             self.first_window = false;
             self.counter = 0;
         }
-        if scoring { 1.0 - sum as f64 / self.max_score } else { 0.0 }
+        if scoring {
+            1.0 - sum as f64 / self.max_score
+        } else {
+            0.0
+        }
     }
 
     /// Score only, without learning (0 before the first window completes).
@@ -244,7 +254,11 @@ impl Planter {
     }
 
     fn width(&self, d: usize) -> f64 {
-        if self.excluded[d] > 0 { 0.0 } else { self.hi[d] - self.lo[d] }
+        if self.excluded[d] > 0 {
+            0.0
+        } else {
+            self.hi[d] - self.lo[d]
+        }
     }
 
     fn plant(&mut self, rng: &mut SplitMix64, i: usize, levels: usize, feature: &mut [u32], threshold: &mut [f32]) {

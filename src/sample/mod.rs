@@ -53,7 +53,10 @@ impl SamplerConfig {
             return bad("min-score", format!("must be in [0, 1], got {}", self.min_score));
         }
         if !(self.max_duration.is_finite() && self.max_duration > 0.0) {
-            return bad("max-duration", format!("must be a positive number of seconds, got {}", self.max_duration));
+            return bad(
+                "max-duration",
+                format!("must be a positive number of seconds, got {}", self.max_duration),
+            );
         }
         if self.max_services == 0 || self.max_operations == 0 {
             return bad("max-services/max-operations", "must be at least 1".into());

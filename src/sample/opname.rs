@@ -83,13 +83,19 @@ mod tests {
                 "/api/v1/travelservice/trips/{uuid}",
             ),
             ("/x/5AD7750B-A68B-49C0-A8C0-32776B067703/y", "/x/{uuid}/y"),
-            ("/x/5ad7750b-a68b-49c0-a8c0-32776b06770", "/x/5ad7750b-a68b-49c0-a8c0-32776b06770"),
+            (
+                "/x/5ad7750b-a68b-49c0-a8c0-32776b06770",
+                "/x/5ad7750b-a68b-49c0-a8c0-32776b06770",
+            ),
             // Long hex ids (16+ chars with a digit); short or all-letter words stay.
             ("/trace/01db723f5de73f1e8954a6d76d02e140", "/trace/{hex}"),
             ("/span/ab872b6a0755789d", "/span/{hex}"),
             ("/span/ab872b6a075578", "/span/ab872b6a075578"),
             ("/deadbeefdeadbeefcafe", "/deadbeefdeadbeefcafe"),
-            ("/blob/sha/6f1ed002ab5595859014ebf0951522d9/raw?dl=1", "/blob/sha/{hex}/raw"),
+            (
+                "/blob/sha/6f1ed002ab5595859014ebf0951522d9/raw?dl=1",
+                "/blob/sha/{hex}/raw",
+            ),
         ];
         for (input, want) in table {
             assert_eq!(normalize(input), want, "{input:?}");
