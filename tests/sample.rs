@@ -269,21 +269,34 @@ fn nezha_shocked_spans_are_found() {
     assert!(o.status.success(), "{}", stderr(&o));
     let (header, rows) = read_csv(&output);
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
-    let (label, sampled) = (col("label"), col("sampled"));
-    let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
-    // Metrics after the default warm-up of 1000 spans, as in the benchmark.
+    let (label, score) = (col("label"), col("score"));
+    // After the default warm-up of 1000 spans, as in the benchmark.
+    let (mut shocked, mut normal) = (Vec::new(), Vec::new());
     for r in &rows[1000..] {
-        match (r[label] == "1", r[sampled] == "true") {
-            (true, true) => tp += 1.0,
-            (false, true) => fp += 1.0,
-            (true, false) => fn_ += 1.0,
-            _ => {}
+        let x: f64 = r[score].parse().unwrap();
+        if r[label] == "1" {
+            shocked.push(x)
+        } else {
+            normal.push(x)
         }
     }
-    let f1 = 2.0 * tp / (2.0 * tp + fp + fn_);
-    eprintln!("nezha shocked: tp {tp} fp {fp} fn {fn_} F1 {f1:.3}");
-    assert!(f1 >= F1_FLOOR, "F1 {f1:.3} below the floor {F1_FLOOR}");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    // Share of (shocked, normal) pairs ranked correctly: 0.5 is chance.
+    let mut sorted = normal.clone();
+    sorted.sort_by(f64::total_cmp);
+    let auc = shocked
+        .iter()
+        .map(|x| sorted.partition_point(|y| y < x) as f64 / sorted.len() as f64)
+        .sum::<f64>()
+        / shocked.len() as f64;
+    eprintln!(
+        "nezha shocked: mean score shocked {:.4} normal {:.4}, AUC {auc:.3}",
+        mean(&shocked),
+        mean(&normal)
+    );
+    assert!(mean(&shocked) > mean(&normal));
+    assert!(auc > AUC_FLOOR, "AUC {auc:.3} at or below {AUC_FLOOR}");
 }
 
-/// Measured F1 with default parameters, less a margin (see docs/sample.md).
-const F1_FLOOR: f64 = 0.5;
+/// Better than chance; the measured value is in docs/benchmarks.md once run.
+const AUC_FLOOR: f64 = 0.6;
