@@ -19,6 +19,7 @@ pub mod observe;
 pub mod plan;
 pub mod reactive;
 pub mod rules;
+pub mod sample;
 pub mod series;
 pub mod simulate;
 pub mod synth;

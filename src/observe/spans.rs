@@ -66,7 +66,8 @@ pub fn read_spans(path: &Path) -> Result<Vec<Span>> {
     Columns::find(path, &df)?.spans(path)
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+/// The file's bytes, xz-decompressed when it starts with the xz magic.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if !raw.starts_with(&XZ_MAGIC) {
         return Ok(raw);

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Side by side: River's HalfSpaceTrees vs `scale sample` on the same labelled spans
+(from bench/shock_spans.py). Same parameters for both; the protocol for both is: the first
+`train_size` spans are learned without scoring; each later span is scored, then learned.
+Metrics (precision, recall, F1 of `score >= min_score` against `label`) cover spans after
+warm-up. Times exclude I/O and, for River, building the feature dicts: River's is the
+score_one + learn_one loop; SCALE's is the CLI's own report of its scoring loop.
+
+    /var/tmp/scale-venv/bin/python bench/compare_river.py --spans /tmp/shocked.csv
+"""
+import argparse
+import csv
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from river import anomaly
+
+POD = re.compile(r"^(.*)-[a-z0-9]{6,10}-[a-z0-9]{5}$")
+
+
+def service_of(row):
+    if row.get("ServiceName"):
+        return row["ServiceName"]
+    m = POD.match(row["PodName"])
+    return m.group(1) if m else row["PodName"]
+
+
+def prf(labels, predicted):
+    tp = sum(1 for y, p in zip(labels, predicted) if y and p)
+    fp = sum(1 for y, p in zip(labels, predicted) if not y and p)
+    fn = sum(1 for y, p in zip(labels, predicted) if y and not p)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return prec, rec, f1
+
+
+def best_f1(labels, scores):
+    """Best F1 over every threshold (the detector's ranking quality, threshold-free)."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    pos = sum(labels)
+    tp = fp = 0
+    best = (0.0, 1.0)
+    for k, i in enumerate(order):
+        tp += labels[i]
+        fp += 1 - labels[i]
+        if k + 1 < len(order) and scores[order[k + 1]] == scores[i]:
+            continue
+        f1 = 2 * tp / (tp + fp + pos) if pos else 0.0
+        if f1 > best[0]:
+            best = (f1, scores[i])
+    return best
+
+
+def run_river(rows, services, operations, a, seed):
+    feats = []
+    for r in rows:
+        x = {f"svc={s}": 0.0 for s in services}
+        x.update({f"op={o}": 0.0 for o in operations})
+        x[f"svc={r['svc']}"] = 1.0
+        x[f"op={r['OperationName']}"] = 1.0
+        x["duration"] = min(float(r["Duration"]) / a.unit / a.max_duration, 1.0)
+        feats.append(x)
+    hst = anomaly.HalfSpaceTrees(n_trees=a.n_trees, height=a.height, window_size=a.window_size, seed=seed)
+    scores = []
+    t0 = time.perf_counter()
+    for i, x in enumerate(feats):
+        if i < a.train_size:
+            scores.append(0.0)
+        else:
+            scores.append(hst.score_one(x))
+        hst.learn_one(x)
+    return scores, (time.perf_counter() - t0) / len(feats) * 1e6
+
+
+def run_scale(a, seed):
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "scored.csv")
+        cmd = [a.scale, "sample", "--input", a.spans, "--output", out,
+               "--n-trees", str(a.n_trees), "--height", str(a.height),
+               "--window-size", str(a.window_size), "--min-score", str(a.min_score),
+               "--max-duration", str(a.max_duration), "--train-size", str(a.train_size),
+               "--seed", str(seed)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"scale sample failed: {p.stderr}")
+        us = float(re.search(r"\(([0-9.]+) µs/span", p.stderr).group(1))
+        with open(out, newline="") as f:
+            scores = [float(r["score"]) for r in csv.DictReader(f)]
+    return scores, us
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spans", required=True)
+    ap.add_argument("--scale", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "debug", "scale"))
+    ap.add_argument("--n-trees", type=int, default=10)
+    ap.add_argument("--height", type=int, default=8)
+    ap.add_argument("--window-size", type=int, default=250)
+    ap.add_argument("--min-score", type=float, default=0.9)
+    ap.add_argument("--max-duration", type=float, default=1.0, help="seconds")
+    ap.add_argument("--train-size", type=int, default=1000)
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    a = ap.parse_args()
+    a.unit = 1e6  # Nezha Duration is in microseconds
+    with open(a.spans, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["svc"] = service_of(r)
+    services = sorted({r["svc"] for r in rows})
+    operations = sorted({r["OperationName"] for r in rows})
+    labels = [int(r["label"]) for r in rows][a.train_size:]
+    print(f"{len(rows)} spans, {sum(int(r['label']) for r in rows)} shocked, "
+          f"{len(services)} services, {len(operations)} operations; metrics over {len(labels)} spans after warm-up")
+    print(f"params: n_trees={a.n_trees} height={a.height} window_size={a.window_size} "
+          f"min_score={a.min_score} max_duration={a.max_duration}s train_size={a.train_size}")
+    print("| seed | detector | precision | recall | F1 | best F1 (threshold) | µs/span |")
+    print("|---|---|---|---|---|---|---|")
+    totals = {"river": [], "scale": []}
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        for name, (scores, us) in (("river", run_river(rows, services, operations, a, seed)),
+                                   ("scale", run_scale(a, seed))):
+            s = scores[a.train_size:]
+            p, r, f1 = prf(labels, [x >= a.min_score for x in s])
+            bf, bt = best_f1(labels, s)
+            totals[name].append((p, r, f1, bf, us))
+            print(f"| {seed} | {name} | {p:.3f} | {r:.3f} | {f1:.3f} | {bf:.3f} ({bt:.3f}) | {us:.3f} |")
+    for name, t in totals.items():
+        m = [sum(c) / len(t) for c in zip(*t)]
+        print(f"| mean | {name} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} | {m[3]:.3f} | {m[4]:.3f} |")
+    ratio = (sum(t[4] for t in totals["river"]) / sum(t[4] for t in totals["scale"]))
+    print(f"speed-up (River µs/span ÷ SCALE µs/span, same run): {ratio:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

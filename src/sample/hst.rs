@@ -1,0 +1,466 @@
+//! Online Half-Space Trees (Tan, Ting & Liu 2011), following River's `anomaly.HalfSpaceTrees`.
+//!
+//! Each tree is a complete binary tree of random axis-aligned splits over the unit cube. Every
+//! node counts how many points of the *latest* window passed through it (`l_mass`); every
+//! `window_size` points the latest window becomes the *reference* window (`r_mass`) and counting
+//! restarts. A point's score sums `r_mass · 2^depth` down its path (stopping below nodes whose
+//! reference mass is under 10% of the window, as River does), normalised by the largest possible
+//! sum and flipped, so 1 is most anomalous and 0 most ordinary.
+//!
+//! Features are sparse: some one-hot groups (e.g. service, operation) plus one continuous value in
+//! [0, 1]. A point is the active dimension of each group and the value, so a branch on a one-hot
+//! dimension is one integer comparison. Trees are flat arrays in heap order (children of `i` at
+//! `2i + 1`, `2i + 2`); scoring and learning walk a path once, with no allocation.
+//!
+//! One departure from River, for one-hot data: when planting, a path that has already split on a
+//! one-hot dimension does not split on it again (both sides of a second split would be identical),
+//! and below its "is 1" side the rest of that group is excluded too (they are all 0 there). Those
+//! splits are spent on the other features instead, mostly the duration. See docs/sample.md.
+
+/// Marks the continuous feature in [`Point`] / node feature ids.
+pub const CONTINUOUS: u32 = u32::MAX;
+
+/// Tree parameters. Defaults match River's (`n_trees=10, height=8, window_size=250`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HstParams {
+    pub n_trees: usize,
+    pub height: usize,
+    pub window_size: usize,
+    pub seed: u64,
+}
+
+impl Default for HstParams {
+    fn default() -> Self {
+        HstParams {
+            n_trees: 10,
+            height: 8,
+            window_size: 250,
+            seed: 42,
+        }
+    }
+}
+
+impl HstParams {
+    /// Why the parameters cannot build a forest, naming the parameter.
+    pub fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        if self.n_trees == 0 {
+            return Err(("n_trees", "must be at least 1".into()));
+        }
+        if !(1..=20).contains(&self.height) {
+            return Err(("height", format!("must be 1..=20, got {}", self.height)));
+        }
+        if self.window_size == 0 {
+            return Err(("window_size", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One observation: the active dimension of each one-hot group (`None` when the value has no
+/// dimension, e.g. it was first seen after planting) and the continuous value, clipped to [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point<const G: usize> {
+    pub active: [Option<u32>; G],
+    pub value: f32,
+}
+
+/// A forest over `G` one-hot groups plus one continuous feature.
+#[derive(Debug, Clone)]
+pub struct HalfSpaceTrees {
+    params: HstParams,
+    nodes_per_tree: usize,
+    /// Per internal node (heap order, tree-major): split feature and threshold.
+    feature: Vec<u32>,
+    threshold: Vec<f32>,
+    /// Per node (heap order, tree-major).
+    l_mass: Vec<u32>,
+    r_mass: Vec<u32>,
+    internal_per_tree: usize,
+    counter: usize,
+    first_window: bool,
+    size_limit: f64,
+    max_score: f64,
+}
+
+impl HalfSpaceTrees {
+    /// Plants `params.n_trees` trees over one-hot groups of the given sizes (dimensions are
+    /// numbered consecutively: group 0 is `0..sizes[0]`, group 1 follows, ...).
+    pub fn new(params: HstParams, group_sizes: &[u32]) -> Self {
+        let h = params.height.clamp(1, 20);
+        let n_trees = params.n_trees.max(1);
+        let window = params.window_size.max(1);
+        let internal = (1usize << h) - 1;
+        let nodes = (1usize << (h + 1)) - 1;
+        let mut rng = SplitMix64(params.seed);
+        let mut planter = Planter::new(group_sizes);
+        let mut feature = vec![0u32; n_trees * internal];
+        let mut threshold = vec![0f32; n_trees * internal];
+        for t in 0..n_trees {
+            let base = t * internal;
+            planter.plant(
+                &mut rng,
+                0,
+                h,
+                &mut feature[base..base + internal],
+                &mut threshold[base..base + internal],
+            );
+        }
+        HalfSpaceTrees {
+            params,
+            nodes_per_tree: nodes,
+            feature,
+            threshold,
+            l_mass: vec![0; n_trees * nodes],
+            r_mass: vec![0; n_trees * nodes],
+            internal_per_tree: internal,
+            counter: 0,
+            first_window: true,
+            size_limit: 0.1 * window as f64,
+            max_score: n_trees as f64 * window as f64 * ((1u64 << (h + 1)) - 1) as f64,
+        }
+    }
+
+    pub fn params(&self) -> &HstParams {
+        &self.params
+    }
+
+    /// Whether a reference window exists yet (before it, every score is 0, as in River).
+    pub fn ready(&self) -> bool {
+        !self.first_window
+    }
+
+    /// Scores `p` against the reference window, then learns it into the latest window: River's
+    /// `score_one` followed by `learn_one`, in one walk per tree.
+    #[inline]
+    pub fn score_learn<const G: usize>(&mut self, p: &Point<G>) -> f64 {
+        let h = self.params.height.clamp(1, 20);
+        let scoring = !self.first_window;
+        let mut sum = 0u64;
+        for t in 0..self.feature.len() / self.internal_per_tree {
+            let fb = t * self.internal_per_tree;
+            let nb = t * self.nodes_per_tree;
+            let mut i = 0usize;
+            let mut live = scoring;
+            for depth in 0..=h {
+                let n = nb + i;
+                self.l_mass[n] += 1;
+                if live {
+                    let r = self.r_mass[n];
+                    sum += (r as u64) << depth;
+                    live = (r as f64) >= self.size_limit;
+                }
+                if depth == h {
+                    break;
+                }
+                let right = goes_right(self.feature[fb + i], self.threshold[fb + i], p);
+                i = 2 * i + 1 + right as usize;
+            }
+        }
+        self.counter += 1;
+        if self.counter == self.params.window_size.max(1) {
+            std::mem::swap(&mut self.l_mass, &mut self.r_mass);
+            self.l_mass.fill(0);
+            self.first_window = false;
+            self.counter = 0;
+        }
+        if scoring {
+            1.0 - sum as f64 / self.max_score
+        } else {
+            0.0
+        }
+    }
+
+    /// Score only, without learning (0 before the first window completes).
+    pub fn score<const G: usize>(&self, p: &Point<G>) -> f64 {
+        if self.first_window {
+            return 0.0;
+        }
+        let h = self.params.height.clamp(1, 20);
+        let mut sum = 0u64;
+        for t in 0..self.feature.len() / self.internal_per_tree {
+            let fb = t * self.internal_per_tree;
+            let nb = t * self.nodes_per_tree;
+            let mut i = 0usize;
+            for depth in 0..=h {
+                let r = self.r_mass[nb + i];
+                sum += (r as u64) << depth;
+                if (r as f64) < self.size_limit || depth == h {
+                    break;
+                }
+                i = 2 * i + 1 + goes_right(self.feature[fb + i], self.threshold[fb + i], p) as usize;
+            }
+        }
+        1.0 - sum as f64 / self.max_score
+    }
+
+    /// Reference-window mass at the root of tree 0 (for tests and diagnostics).
+    pub fn reference_root_mass(&self) -> u32 {
+        self.r_mass[0]
+    }
+
+    /// Split features of every internal node (tree-major heap order), for tests.
+    pub fn split_features(&self) -> &[u32] {
+        &self.feature
+    }
+}
+
+/// A one-hot value is 0 or 1 and thresholds lie strictly inside (0, 1), so "≥ threshold" is
+/// "is the active dimension".
+#[inline(always)]
+fn goes_right<const G: usize>(feature: u32, threshold: f32, p: &Point<G>) -> bool {
+    if feature == CONTINUOUS {
+        p.value >= threshold
+    } else {
+        p.active.iter().any(|a| *a == Some(feature))
+    }
+}
+
+/// Chooses splits like River's `make_padded_tree`: a feature with probability proportional to its
+/// current range width, a threshold uniform in the middle 70% of that range.
+struct Planter {
+    /// Per one-hot dimension: its group, and its current range (lo, hi).
+    group_of: Vec<usize>,
+    group_start: Vec<u32>,
+    group_len: Vec<u32>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// Per one-hot dimension: how many ancestors excluded it (see the module comment).
+    excluded: Vec<u32>,
+    value: (f64, f64),
+}
+
+const PADDING: f64 = 0.15;
+
+impl Planter {
+    fn new(group_sizes: &[u32]) -> Self {
+        let dims: usize = group_sizes.iter().map(|&s| s as usize).sum();
+        let mut group_of = Vec::with_capacity(dims);
+        let mut group_start = Vec::new();
+        let mut start = 0u32;
+        for (g, &s) in group_sizes.iter().enumerate() {
+            group_start.push(start);
+            group_of.extend(std::iter::repeat_n(g, s as usize));
+            start += s;
+        }
+        Planter {
+            group_of,
+            group_start,
+            group_len: group_sizes.to_vec(),
+            lo: vec![0.0; dims],
+            hi: vec![1.0; dims],
+            excluded: vec![0; dims],
+            value: (0.0, 1.0),
+        }
+    }
+
+    fn width(&self, d: usize) -> f64 {
+        if self.excluded[d] > 0 {
+            0.0
+        } else {
+            self.hi[d] - self.lo[d]
+        }
+    }
+
+    fn plant(&mut self, rng: &mut SplitMix64, i: usize, levels: usize, feature: &mut [u32], threshold: &mut [f32]) {
+        if levels == 0 {
+            return;
+        }
+        let value_w = self.value.1 - self.value.0;
+        let total: f64 = value_w + (0..self.lo.len()).map(|d| self.width(d)).sum::<f64>();
+        let mut pick = rng.next_f64() * total;
+        let mut on = None;
+        for d in 0..self.lo.len() {
+            let w = self.width(d);
+            if pick < w {
+                on = Some(d);
+                break;
+            }
+            pick -= w;
+        }
+        let left = 2 * i + 1;
+        let right = 2 * i + 2;
+        match on {
+            None => {
+                let (a, b) = self.value;
+                let at = a + PADDING * (b - a) + rng.next_f64() * (1.0 - 2.0 * PADDING) * (b - a);
+                feature[i] = CONTINUOUS;
+                threshold[i] = at as f32;
+                self.value = (a, at);
+                self.plant(rng, left, levels - 1, feature, threshold);
+                self.value = (at, b);
+                self.plant(rng, right, levels - 1, feature, threshold);
+                self.value = (a, b);
+            }
+            Some(d) => {
+                let (a, b) = (self.lo[d], self.hi[d]);
+                let at = a + PADDING * (b - a) + rng.next_f64() * (1.0 - 2.0 * PADDING) * (b - a);
+                feature[i] = d as u32;
+                // Stored in (0, 1) so a 0/1 value compares like River's `x[f] < at`.
+                threshold[i] = at as f32;
+                // Left (value 0): this dimension is settled.
+                self.excluded[d] += 1;
+                self.plant(rng, left, levels - 1, feature, threshold);
+                // Right (value 1): the whole group is settled (the others are 0).
+                let g = self.group_of[d];
+                let range = self.group_start[g] as usize..(self.group_start[g] + self.group_len[g]) as usize;
+                for e in range.clone() {
+                    if e != d {
+                        self.excluded[e] += 1;
+                    }
+                }
+                self.plant(rng, right, levels - 1, feature, threshold);
+                for e in range {
+                    self.excluded[e] -= 1;
+                }
+            }
+        }
+    }
+}
+
+/// Small seeded generator (SplitMix64): deterministic across platforms, no dependency.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(svc: u32, op: u32, value: f32) -> Point<2> {
+        Point {
+            active: [Some(svc), Some(op)],
+            value,
+        }
+    }
+
+    fn params(window_size: usize, seed: u64) -> HstParams {
+        HstParams {
+            n_trees: 10,
+            height: 8,
+            window_size,
+            seed,
+        }
+    }
+
+    /// Inliers: 3 services × 2 operations each, durations near a per-operation level.
+    fn inlier(rng: &mut SplitMix64) -> Point<2> {
+        let svc = (rng.next_u64() % 3) as u32;
+        let op = 3 + svc * 2 + (rng.next_u64() % 2) as u32;
+        let level = 0.02 + 0.01 * (op - 3) as f32;
+        p(svc, op, level + 0.005 * rng.next_f64() as f32)
+    }
+
+    #[test]
+    fn outlier_scores_higher_than_inliers_after_warm_up() {
+        let mut hst = HalfSpaceTrees::new(params(250, 7), &[3, 6]);
+        let mut rng = SplitMix64(1);
+        for _ in 0..1000 {
+            hst.score_learn(&inlier(&mut rng));
+        }
+        assert!(hst.ready());
+        let inliers: Vec<f64> = (0..200).map(|_| hst.score(&inlier(&mut rng))).collect();
+        let max_inlier = inliers.iter().cloned().fold(f64::MIN, f64::max);
+        // Same service and operation as inliers, duration 20× the usual.
+        let outlier = hst.score(&p(0, 3, 0.6));
+        // An operation pair never seen together.
+        let odd_pair = hst.score(&p(0, 8, 0.02));
+        assert!(outlier > max_inlier, "outlier {outlier} vs max inlier {max_inlier}");
+        assert!(odd_pair > max_inlier, "odd pair {odd_pair} vs max inlier {max_inlier}");
+        assert!((0.0..=1.0).contains(&outlier));
+    }
+
+    #[test]
+    fn scores_zero_until_first_window_then_swaps() {
+        let mut hst = HalfSpaceTrees::new(params(100, 3), &[3, 6]);
+        let mut rng = SplitMix64(2);
+        for i in 0..100 {
+            assert!(!hst.ready(), "ready too early at {i}");
+            assert_eq!(hst.reference_root_mass(), 0);
+            assert_eq!(hst.score_learn(&inlier(&mut rng)), 0.0);
+        }
+        // The 100th point closed the first window: its mass is now the reference.
+        assert!(hst.ready());
+        assert_eq!(hst.reference_root_mass(), 100);
+        assert!(hst.score_learn(&inlier(&mut rng)) > 0.0);
+        for _ in 0..98 {
+            hst.score_learn(&inlier(&mut rng));
+        }
+        // 99 points into the second window: the reference is still the first window's 100.
+        assert_eq!(hst.reference_root_mass(), 100);
+        // Each tree's latest root mass equals the points counted since the last swap.
+        assert!(hst.l_mass.iter().step_by(hst.nodes_per_tree).all(|&m| m == 99));
+        hst.score_learn(&inlier(&mut rng));
+        assert_eq!(hst.reference_root_mass(), 100);
+        assert!(hst.l_mass.iter().all(|&m| m == 0), "latest window reset at the swap");
+    }
+
+    #[test]
+    fn same_seed_same_forest_and_scores() {
+        let run = |seed| {
+            let mut hst = HalfSpaceTrees::new(params(50, seed), &[3, 6]);
+            let mut rng = SplitMix64(9);
+            let scores: Vec<f64> = (0..300).map(|_| hst.score_learn(&inlier(&mut rng))).collect();
+            (hst.split_features().to_vec(), scores)
+        };
+        assert_eq!(run(11), run(11));
+        assert_ne!(run(11).0, run(12).0);
+    }
+
+    #[test]
+    fn paths_never_split_a_settled_one_hot_dimension() {
+        let hst = HalfSpaceTrees::new(params(50, 5), &[2, 3]);
+        let h = hst.params.height;
+        let internal = hst.internal_per_tree;
+        for t in 0..hst.params.n_trees {
+            let f = &hst.split_features()[t * internal..(t + 1) * internal];
+            // Walk every root-to-leaf path and check no one-hot dimension repeats and nothing from
+            // a group follows its "is 1" side.
+            fn walk(f: &[u32], i: usize, depth: usize, h: usize, seen: &mut Vec<u32>, groups: &[(u32, u32)]) {
+                if depth == h {
+                    return;
+                }
+                let d = f[i];
+                if d != CONTINUOUS {
+                    assert!(!seen.contains(&d), "dimension {d} split twice on a path");
+                    seen.push(d);
+                    walk(f, 2 * i + 1, depth + 1, h, seen, groups);
+                    let (s, e) = *groups.iter().find(|(s, e)| (*s..*e).contains(&d)).unwrap();
+                    let before = seen.len();
+                    seen.extend((s..e).filter(|x| *x != d));
+                    walk(f, 2 * i + 2, depth + 1, h, seen, groups);
+                    seen.truncate(before);
+                    seen.pop();
+                } else {
+                    walk(f, 2 * i + 1, depth + 1, h, seen, groups);
+                    walk(f, 2 * i + 2, depth + 1, h, seen, groups);
+                }
+            }
+            walk(f, 0, 0, h, &mut Vec::new(), &[(0, 2), (2, 5)]);
+        }
+    }
+
+    #[test]
+    fn score_matches_score_learn() {
+        let mut a = HalfSpaceTrees::new(params(40, 4), &[3, 6]);
+        let mut rng = SplitMix64(3);
+        for _ in 0..200 {
+            let x = inlier(&mut rng);
+            let s = a.score(&x);
+            assert_eq!(a.score_learn(&x), s);
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! `scale sample` end to end: both span layouts, columns preserved, line-numbered errors, and
+//! detection quality on real Nezha spans with injected latency shocks.
+
+use scale::sample::hst::SplitMix64;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scale(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scale"))
+        .args(args)
+        .output()
+        .expect("run scale")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// `n` spans over 3 services × 2 operations, durations (µs) near a per-operation level; every
+/// 97th span after `n / 2` is 40× slower. Returns the rows (without header) and which are slow.
+fn spans(n: usize, layout: &str) -> (String, Vec<bool>) {
+    let mut rng = SplitMix64(5);
+    let mut out = String::new();
+    let mut slow = Vec::new();
+    for i in 0..n {
+        let svc = i % 3;
+        let op = (i / 3) % 2;
+        let base = 2_000.0 * (1 + svc + 3 * op) as f64;
+        let is_slow = i > n / 2 && i % 97 == 0;
+        let d = (base * (1.0 + 0.1 * rng.next_f64()) * if is_slow { 40.0 } else { 1.0 }) as i64;
+        let start = 1_661_273_974_730_641_486i64 + i as i64 * 1_000_000;
+        let (pod, svc_name) = (format!("svc{svc}-579b9bff58-t2dbm"), format!("svc{svc}"));
+        // Operation names with ids and a query string, to exercise normalisation.
+        let opname = format!("GET /api/op{op}/{}?page={}", 1000 + i, i % 7);
+        let line = match layout {
+            "nezha" => format!("t{i},s{i},root,{pod},{opname},{start},{},{d}\n", start + d * 1000),
+            _ => format!("t{i},s{i},p{i},\"{opname}\",{start},{d},{svc_name}\n"),
+        };
+        out.push_str(&line);
+        slow.push(is_slow);
+    }
+    (out, slow)
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let rows = lines.map(split_csv).collect();
+    (header, rows)
+}
+
+/// Minimal CSV split honouring double quotes (the test data has no escaped quotes).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            c => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn both_layouts_keep_columns_and_add_score_and_sampled() {
+    let d = tempfile::tempdir().unwrap();
+    let layouts = [
+        (
+            "nezha",
+            "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration",
+        ),
+        (
+            "tracemesh",
+            "TraceID,SpanID,ParentID,OperationName,StartTimeUnixNano,Duration,ServiceName",
+        ),
+    ];
+    for (layout, header) in layouts {
+        let (body, slow) = spans(3000, layout);
+        let input = write(d.path(), &format!("{layout}.csv"), &format!("{header}\n{body}"));
+        let output = d.path().join(format!("{layout}-scored.csv"));
+        let o = scale(&[
+            "sample",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--window-size",
+            "100",
+            "--train-size",
+            "300",
+            "--max-duration",
+            "0.5",
+            "--min-score",
+            "0.9",
+        ]);
+        assert!(o.status.success(), "{layout}: {}", stderr(&o));
+        assert!(stderr(&o).contains("µs/span"), "{}", stderr(&o));
+        let (got_header, rows) = read_csv(&output);
+        let want: Vec<String> = header
+            .split(',')
+            .chain(["score", "sampled"])
+            .map(str::to_string)
+            .collect();
+        assert_eq!(got_header, want, "{layout}");
+        assert_eq!(rows.len(), 3000);
+        let inputs: Vec<Vec<String>> = body.lines().map(split_csv).collect();
+        let n = want.len();
+        for (i, (row, orig)) in rows.iter().zip(&inputs).enumerate() {
+            assert_eq!(&row[..n - 2], &orig[..], "{layout} row {i}: input columns changed");
+            let score: f64 = row[n - 2].parse().unwrap();
+            assert!((0.0..=1.0).contains(&score), "{layout} row {i}: score {score}");
+            assert!(row[n - 1] == "true" || row[n - 1] == "false");
+            if i < 300 {
+                assert_eq!((score, row[n - 1].as_str()), (0.0, "false"), "warm-up row {i}");
+            }
+        }
+        // The 40× slow spans are exactly what gets sampled.
+        let sampled: Vec<bool> = rows.iter().map(|r| r[n - 1] == "true").collect();
+        let hits = sampled.iter().zip(&slow).filter(|(s, y)| **s && **y).count();
+        let slow_n = slow.iter().filter(|y| **y).count();
+        let false_pos = sampled.iter().zip(&slow).filter(|(s, y)| **s && !**y).count();
+        assert_eq!(hits, slow_n, "{layout}: missed slow spans");
+        assert!(false_pos <= 3, "{layout}: {false_pos} ordinary spans sampled");
+    }
+}
+
+#[test]
+fn bad_input_names_file_and_line_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let header = "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration";
+    let good = "t,s,root,frontend-579b9bff58-t2dbm,Recv,1661273974730641486,1661273975415194516,684553";
+    let cases = [
+        (
+            "bad duration",
+            format!("{header}\n{good}\n{good}\nt,s,root,fe,Recv,1,2,abc\n"),
+            ":4: column Duration",
+        ),
+        (
+            "bad start",
+            format!("{header}\n{good}\nt,s,root,fe,Recv,x,2,5\n"),
+            ":3: column StartTimeUnixNano",
+        ),
+        (
+            "negative duration",
+            format!("{header}\nt,s,root,fe,Recv,1,2,-5\n"),
+            ":2: column Duration",
+        ),
+        (
+            "empty pod",
+            format!("{header}\n{good}\nt,s,root,,Recv,1,2,5\n"),
+            ":3: column PodName",
+        ),
+        (
+            "empty operation",
+            format!("{header}\nt,s,root,fe,,1,2,5\n"),
+            ":2: column OperationName",
+        ),
+        (
+            "missing service",
+            "TraceID,SpanID,ParentID,OperationName,StartTimeUnixNano,Duration\nt,s,p,op,1,5\n".into(),
+            ":1: missing column ServiceName (or PodName)",
+        ),
+        (
+            "missing duration",
+            "TraceID,SpanID,ParentID,OperationName,StartTimeUnixNano,ServiceName\nt,s,p,op,1,a\n".into(),
+            ":1: missing column Duration (or EndTimeUnixNano)",
+        ),
+        (
+            "clashing column",
+            format!("{header},score\n{good},1\n"),
+            ":1: input already has a column score",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let input = write(d.path(), "in.csv", &body);
+        let output = d.path().join("out.csv");
+        let o = scale(&[
+            "sample",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "{name}: accepted");
+        let err = stderr(&o);
+        assert!(err.contains(&format!("in.csv{want}")), "{name}: {err}");
+        assert!(!output.exists(), "{name}: wrote output");
+        assert!(
+            !d.path().join("out.csv.partial").exists(),
+            "{name}: left a partial file"
+        );
+    }
+    let input = write(d.path(), "in.csv", &format!("{header}\n{good}\n"));
+    let o = scale(&[
+        "sample",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        d.path().join("o.csv").to_str().unwrap(),
+        "--duration-unit",
+        "s",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("duration-unit"), "{}", stderr(&o));
+    let o = scale(&[
+        "sample",
+        "--input",
+        d.path().join("absent.csv").to_str().unwrap(),
+        "--output",
+        "x.csv",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("absent.csv"), "{}", stderr(&o));
+}
+
+const NEZHA_OB: &str = "../shared/datasets/nezha/nezha-onlineboutique/2022-08-23_17_00_construct_trace.csv.xz";
+
+/// Fault-free Online Boutique spans, a seeded 5% shocked to (d + 10 ms) × U(8, 10), as in
+/// bench/shock_spans.py. Returns the CSV text with a `label` column.
+fn shocked_nezha(path: &Path) -> String {
+    let raw = std::fs::read(path).unwrap();
+    let mut text = Vec::new();
+    lzma_rs::xz_decompress(&mut std::io::BufReader::new(raw.as_slice()), &mut text).unwrap();
+    let s = String::from_utf8(text).unwrap();
+    let mut lines = s.lines();
+    let mut out = format!("{},label\n", lines.next().unwrap());
+    let mut rng = SplitMix64(42);
+    for line in lines {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        let label = rng.next_f64() < 0.05;
+        if label {
+            let d: f64 = cells[7].parse().unwrap();
+            let new = ((d + 10_000.0) * (8.0 + 2.0 * rng.next_f64())).round() as i64;
+            let start: i64 = cells[5].parse().unwrap();
+            cells[6] = (start + new * 1000).to_string();
+            cells[7] = new.to_string();
+        }
+        out.push_str(&format!("{},{}\n", cells.join(","), label as u8));
+    }
+    out
+}
+
+#[test]
+fn nezha_shocked_spans_are_found() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(NEZHA_OB);
+    if !src.exists() {
+        eprintln!("note: {} absent; skipping the Nezha sampling test", src.display());
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let input = write(d.path(), "shocked.csv", &shocked_nezha(&src));
+    let output = d.path().join("scored.csv");
+    let o = scale(&[
+        "sample",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (header, rows) = read_csv(&output);
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (label, score) = (col("label"), col("score"));
+    // After the default warm-up of 1000 spans, as in the benchmark.
+    let (mut shocked, mut normal) = (Vec::new(), Vec::new());
+    for r in &rows[1000..] {
+        let x: f64 = r[score].parse().unwrap();
+        if r[label] == "1" {
+            shocked.push(x)
+        } else {
+            normal.push(x)
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    // Share of (shocked, normal) pairs ranked correctly: 0.5 is chance.
+    let mut sorted = normal.clone();
+    sorted.sort_by(f64::total_cmp);
+    let auc = shocked
+        .iter()
+        .map(|x| sorted.partition_point(|y| y < x) as f64 / sorted.len() as f64)
+        .sum::<f64>()
+        / shocked.len() as f64;
+    eprintln!(
+        "nezha shocked: mean score shocked {:.4} normal {:.4}, AUC {auc:.3}",
+        mean(&shocked),
+        mean(&normal)
+    );
+    assert!(mean(&shocked) > mean(&normal));
+    assert!(auc > AUC_FLOOR, "AUC {auc:.3} at or below {AUC_FLOOR}");
+}
+
+/// Measured 0.535 with the defaults (barely above chance: see docs/sample.md, known gap).
+const AUC_FLOOR: f64 = 0.5;
