@@ -9,6 +9,7 @@ score_one + learn_one loop; SCALE's is the CLI's own report of its scoring loop.
     /var/tmp/scale-venv/bin/python bench/compare_river.py --spans /tmp/shocked.csv
 """
 import argparse
+import math
 import csv
 import os
 import re
@@ -56,6 +57,15 @@ def best_f1(labels, scores):
     return best
 
 
+def duration_feature(seconds, a):
+    """The same [0, 1] duration feature `scale sample --duration-scale` computes."""
+    if a.duration_scale == "log":
+        v = math.log1p(max(seconds, 0.0) * 1e3) / math.log1p(a.max_duration * 1e3)
+    else:
+        v = seconds / a.max_duration
+    return min(max(v, 0.0), 1.0)
+
+
 def run_river(rows, services, operations, a, seed):
     feats = []
     for r in rows:
@@ -63,7 +73,7 @@ def run_river(rows, services, operations, a, seed):
         x.update({f"op={o}": 0.0 for o in operations})
         x[f"svc={r['svc']}"] = 1.0
         x[f"op={r['OperationName']}"] = 1.0
-        x["duration"] = min(float(r["Duration"]) / a.unit / a.max_duration, 1.0)
+        x["duration"] = duration_feature(float(r["Duration"]) / a.unit, a)
         feats.append(x)
     hst = anomaly.HalfSpaceTrees(n_trees=a.n_trees, height=a.height, window_size=a.window_size, seed=seed)
     scores = []
@@ -83,7 +93,7 @@ def run_scale(a, seed):
         cmd = [a.scale, "sample", "--input", a.spans, "--output", out,
                "--n-trees", str(a.n_trees), "--height", str(a.height),
                "--window-size", str(a.window_size), "--min-score", str(a.min_score),
-               "--max-duration", str(a.max_duration), "--train-size", str(a.train_size),
+               "--max-duration", str(a.max_duration), "--duration-scale", a.duration_scale, "--train-size", str(a.train_size),
                "--seed", str(seed)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
@@ -104,6 +114,7 @@ def main():
     ap.add_argument("--min-score", type=float, default=0.9)
     ap.add_argument("--max-duration", type=float, default=1.0, help="seconds")
     ap.add_argument("--train-size", type=int, default=1000)
+    ap.add_argument("--duration-scale", choices=["log", "linear"], default="log")
     ap.add_argument("--seeds", default="1,2,3,4,5")
     a = ap.parse_args()
     a.unit = 1e6  # Nezha Duration is in microseconds

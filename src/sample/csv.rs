@@ -64,9 +64,12 @@ pub struct SampleArgs {
     /// Sample spans scoring at least this (0 ordinary … 1 anomalous).
     #[arg(long, default_value_t = 0.9)]
     pub min_score: f64,
-    /// Durations are scaled by this many seconds and clipped to 1.
+    /// Durations at or above this many seconds map to the top of the feature range.
     #[arg(long, default_value_t = 1.0)]
     pub max_duration: f64,
+    /// Duration feature: `log` (default) or the seed's `linear` (d / max-duration).
+    #[arg(long, value_enum, default_value_t = super::DurationScale::Log)]
+    pub duration_scale: super::DurationScale,
     /// Spans seen before any is scored or sampled.
     #[arg(long, default_value_t = 1000)]
     pub train_size: usize,
@@ -92,6 +95,7 @@ impl SampleArgs {
             },
             min_score: self.min_score,
             max_duration: self.max_duration,
+            duration_scale: self.duration_scale,
             train_size: self.train_size,
             max_services: self.max_services,
             max_operations: self.max_operations,

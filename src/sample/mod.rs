@@ -17,8 +17,10 @@ pub struct SamplerConfig {
     pub hst: HstParams,
     /// Sample spans whose normalised score (0 ordinary … 1 anomalous) is at least this.
     pub min_score: f64,
-    /// Durations are divided by this (seconds) and clipped to 1.
+    /// Durations at or above this (seconds) map to 1.
     pub max_duration: f64,
+    /// How a duration becomes the [0, 1] feature.
+    pub duration_scale: DurationScale,
     /// Spans seen before any decision: they build the vocabulary and the first windows, and are
     /// never sampled (score 0).
     pub train_size: usize,
@@ -35,11 +37,32 @@ impl Default for SamplerConfig {
             hst: HstParams::default(),
             min_score: 0.9,
             max_duration: 1.0,
+            duration_scale: DurationScale::Log,
             train_size: 1000,
             max_services: 256,
             max_operations: 1024,
             normalize_operations: true,
         }
+    }
+}
+
+/// Duration feature: `linear` is the seed's `d / max_duration`; `log` is
+/// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`, which spreads the millisecond range where most
+/// spans live over the trees' splits instead of crowding it next to 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurationScale {
+    Linear,
+    Log,
+}
+
+impl DurationScale {
+    /// The feature in [0, 1]; NaN and negative durations give 0.
+    pub fn feature(self, seconds: f64, max: f64) -> f32 {
+        let v = match self {
+            DurationScale::Linear => seconds / max,
+            DurationScale::Log => (seconds.max(0.0) * 1e3).ln_1p() / (max * 1e3).ln_1p(),
+        };
+        if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) as f32 }
     }
 }
 
@@ -127,9 +150,7 @@ impl Sampler {
         let warm = self.forest.is_none();
         let svc = lookup(&mut self.services, service, warm, self.cfg.max_services);
         let op = lookup(&mut self.operations, &op, warm, self.cfg.max_operations);
-        // NaN (impossible from the CSV reader) counts as 0.
-        let value = (duration / self.cfg.max_duration).clamp(0.0, 1.0) as f32;
-        let value = if value.is_nan() { 0.0 } else { value };
+        let value = self.cfg.duration_scale.feature(duration, self.cfg.max_duration);
         match &mut self.forest {
             Some(f) => {
                 let ready = f.ready();
@@ -183,4 +204,29 @@ fn lookup(vocab: &mut HashMap<String, u32>, name: &str, grow: bool, max: usize) 
         return Some(i);
     }
     None
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use super::DurationScale;
+
+    #[test]
+    fn duration_features() {
+        // (scale, seconds, max) → feature
+        let cases = [
+            (DurationScale::Linear, 0.5, 1.0, 0.5),
+            (DurationScale::Linear, 2.0, 1.0, 1.0),
+            (DurationScale::Linear, f64::NAN, 1.0, 0.0),
+            (DurationScale::Log, 1.0, 1.0, 1.0),
+            (DurationScale::Log, 0.0, 1.0, 0.0),
+            (DurationScale::Log, 0.001, 1.0, 2f64.ln() / 1001f64.ln()),
+            (DurationScale::Log, -1.0, 1.0, 0.0),
+        ];
+        for (scale, d, max, want) in cases {
+            assert!((f64::from(scale.feature(d, max)) - want).abs() < 1e-6, "{scale:?} {d}");
+        }
+        // log keeps a 2 ms span and a 90 ms one far apart; linear crowds both next to 0
+        let gap = |s: DurationScale| s.feature(0.09, 1.0) - s.feature(0.002, 1.0);
+        assert!(gap(DurationScale::Log) > 0.4 && gap(DurationScale::Linear) < 0.1);
+    }
 }
