@@ -25,3 +25,4 @@ pub mod train;
 pub mod vertical;
 
 pub use error::{Error, Result};
+pub mod serve;
