@@ -80,7 +80,7 @@ pub(crate) mod tests {
 
     /// Writes a real trained version (seasonal naive picked by the backtest) and returns its name.
     pub(crate) fn write_version(models: &Path, service: &str, activate: bool) -> String {
-        let y: Vec<f64> = (0..96).map(|t| 10.0 + (t % 24) as f64).collect();
+        let y: Vec<f64> = (0..96).map(|t| 10.0 + (t % 24) as f64 + 0.3 * ((t * 7) % 5) as f64).collect();
         let s = crate::series::Series::new(service, 0, 3600, y.clone());
         let bt = backtest(&s, &BacktestConfig::new(6)).unwrap();
         let m = Manifest {
