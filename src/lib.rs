@@ -28,3 +28,4 @@ pub mod train;
 pub mod vertical;
 
 pub use error::{Error, Result};
+pub mod serve;

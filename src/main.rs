@@ -119,6 +119,8 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Run the predictive autoscaler: config file → control loop + HTTP API (docs/serve.md).
+    Serve(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -160,15 +162,18 @@ enum DatasetsCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs one info line per decision; the batch commands stay quiet.
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SCALE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, whatever the source error looked like.
@@ -329,6 +334,7 @@ fn run(cli: Cli) -> Result<()> {
             models,
             stream_interval,
         } => keda(&listen, models, &stream_interval)?,
+        Command::Serve(args) => serve(args)?,
         Command::Models {
             command: ModelsCommand::List { models },
         } => models_list(&models)?,
@@ -540,4 +546,64 @@ fn keda(listen: &str, models: PathBuf, stream_interval: &str) -> Result<()> {
         };
         scale::keda::serve(listener, scaler, shutdown).await
     })
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The serve TOML file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Overrides `defaults.mode` in the file.
+    #[arg(long, value_enum)]
+    mode: Option<scale::serve::config::ModeName>,
+    /// Run one tick per service and exit.
+    #[arg(long, conflicts_with = "ticks")]
+    once: bool,
+    /// Run N ticks per service and exit.
+    #[arg(long)]
+    ticks: Option<u64>,
+    /// Reserved: leader election with a Kubernetes Lease (accepted, not yet active).
+    #[arg(long)]
+    leader_elect: bool,
+    #[arg(long)]
+    lease_name: Option<String>,
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    #[arg(long)]
+    lease_identity: Option<String>,
+    #[arg(long)]
+    lease_duration: Option<String>,
+    #[arg(long)]
+    renew_deadline: Option<String>,
+    #[arg(long)]
+    retry_period: Option<String>,
+}
+
+fn serve(a: ServeArgs) -> Result<()> {
+    let lease = scale::serve::config::LeaderElection {
+        enabled: a.leader_elect,
+        lease_name: a.lease_name,
+        lease_namespace: a.lease_namespace,
+        identity: a.lease_identity,
+        lease_duration: duration_secs("--lease-duration", a.lease_duration)?,
+        renew_deadline: duration_secs("--renew-deadline", a.renew_deadline)?,
+        retry_period: duration_secs("--retry-period", a.retry_period)?,
+    };
+    lease.validate()?;
+    if lease != Default::default() {
+        tracing::warn!(
+            "leader election flags accepted but not yet active: every replica runs the control loop; run one replica"
+        );
+    }
+    if a.ticks == Some(0) {
+        return Err(Error::config("--ticks", "must be at least 1"));
+    }
+    let cfg = scale::serve::config::ServeConfig::load(&a.config)?;
+    let opts = scale::serve::RunOptions {
+        mode: a.mode.map(Into::into),
+        ticks: if a.once { Some(1) } else { a.ticks },
+        clock: std::sync::Arc::new(scale::serve::r#loop::SystemClock),
+    };
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))?;
+    rt.block_on(scale::serve::run(cfg, opts, scale::serve::shutdown_signal()))
 }

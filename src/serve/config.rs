@@ -1,0 +1,415 @@
+//! `scale serve --config FILE`: one TOML file, validated at start-up (docs/serve.md).
+//! Errors name the field (`service[1].max_replicas`), never half-apply.
+
+use crate::govern::Mode;
+use crate::observe::http::{AuthConfig, HttpConfig};
+use crate::timefmt::parse_duration;
+use crate::{Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub defaults: Defaults,
+    pub source: SourceConfig,
+    #[serde(rename = "service")]
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+/// The mode names in the file and on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeName {
+    Off,
+    ForecastOnly,
+    Auto,
+}
+
+impl From<ModeName> for Mode {
+    fn from(m: ModeName) -> Mode {
+        match m {
+            ModeName::Off => Mode::Off,
+            ModeName::ForecastOnly => Mode::ForecastOnly,
+            ModeName::Auto => Mode::Auto,
+        }
+    }
+}
+
+/// The label used in /decisions and /metrics.
+pub fn mode_label(m: Mode) -> &'static str {
+    match m {
+        Mode::Off => "off",
+        Mode::ForecastOnly => "forecast_only",
+        Mode::Auto => "auto",
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default = "default_tick")]
+    pub tick: String,
+    #[serde(default = "default_mode")]
+    pub mode: ModeName,
+    #[serde(default = "default_models")]
+    pub models: PathBuf,
+    /// How far ahead capacity must be right (pod start-up plus one tick).
+    #[serde(default = "default_lead")]
+    pub lead: String,
+    #[serde(default = "default_quantile")]
+    pub quantile: f64,
+    /// Recent data fetched per tick.
+    #[serde(default = "default_history")]
+    pub history: String,
+    /// Utilization provisioned for (the HPA target).
+    #[serde(default = "default_utilization")]
+    pub target_utilization: f64,
+    /// Demand older than this is stale: the governor disables the forecast and scale-down.
+    #[serde(default = "default_max_age")]
+    pub max_metric_age: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            tick: default_tick(),
+            mode: default_mode(),
+            models: default_models(),
+            lead: default_lead(),
+            quantile: default_quantile(),
+            history: default_history(),
+            target_utilization: default_utilization(),
+            max_metric_age: default_max_age(),
+        }
+    }
+}
+
+fn default_tick() -> String {
+    "30s".into()
+}
+fn default_mode() -> ModeName {
+    ModeName::ForecastOnly
+}
+fn default_models() -> PathBuf {
+    PathBuf::from("models")
+}
+fn default_lead() -> String {
+    "5m".into()
+}
+fn default_quantile() -> f64 {
+    0.9
+}
+fn default_history() -> String {
+    "2h".into()
+}
+fn default_utilization() -> f64 {
+    0.7
+}
+fn default_max_age() -> String {
+    "10m".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub prometheus: PrometheusConn,
+}
+
+/// Connection options, as the training job's Prometheus source has them (docs/prometheus.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConn {
+    pub url: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub max_response_bytes: Option<usize>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+impl PrometheusConn {
+    pub fn http_config(&self) -> Result<HttpConfig> {
+        let mut c = HttpConfig {
+            auth: self.auth.resolve("source.prometheus.auth")?,
+            ca_file: self.ca_file.clone(),
+            insecure_skip_verify: self.insecure_skip_verify,
+            ..HttpConfig::default()
+        };
+        if let Some(t) = &self.timeout {
+            c.timeout = Duration::from_secs(parse_duration("source.prometheus.timeout", t)? as u64);
+        }
+        if let Some(n) = self.max_response_bytes {
+            c.max_body_bytes = n;
+        }
+        Ok(c)
+    }
+
+    pub fn client(&self) -> Result<crate::observe::prometheus::Prometheus> {
+        Ok(crate::observe::prometheus::Prometheus::new(&self.url, &self.http_config()?)?
+            .with_get(self.method.as_deref() == Some("get")))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    /// PromQL returning one series: the service's demand (requests/s).
+    pub query: String,
+    pub capacity_per_replica: f64,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    #[serde(default)]
+    pub target: Option<TargetConfig>,
+}
+
+/// Where decisions go. Tagged by `kind` so Kubernetes and cloud targets slot in beside it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TargetConfig {
+    /// Records decisions; `replicas` is the starting size.
+    DryRun { replicas: u32 },
+}
+
+impl ServeConfig {
+    /// Reads, parses and validates; errors name the file and the field.
+    pub fn load(path: &Path) -> Result<ServeConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text).map_err(|e| match e {
+            Error::Config { field, message, .. } => Error::Config {
+                path: Some(path.to_path_buf()),
+                field,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<ServeConfig> {
+        let de = toml::Deserializer::parse(text).map_err(|e| Error::config("toml", e.to_string().trim().replace('\n', " ")))?;
+        let cfg: ServeConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            Error::config(
+                if field == "." { "toml".to_string() } else { field },
+                e.into_inner().to_string().trim().replace('\n', " "),
+            )
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        self.server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| Error::config("server.listen", format!("{:?}: {e}", self.server.listen)))?;
+        let d = &self.defaults;
+        for (f, v) in [
+            ("defaults.tick", &d.tick),
+            ("defaults.lead", &d.lead),
+            ("defaults.history", &d.history),
+            ("defaults.max_metric_age", &d.max_metric_age),
+        ] {
+            parse_duration(f, v)?;
+        }
+        if !(d.quantile > 0.0 && d.quantile < 1.0) {
+            return Err(Error::config("defaults.quantile", format!("must be in (0, 1), got {}", d.quantile)));
+        }
+        if !(d.target_utilization > 0.0 && d.target_utilization <= 1.0) {
+            return Err(Error::config(
+                "defaults.target_utilization",
+                format!("must be in (0, 1], got {}", d.target_utilization),
+            ));
+        }
+        let p = &self.source.prometheus;
+        crate::observe::http::parse_base_url("source.prometheus.url", &p.url)?;
+        if let Some(m) = &p.method
+            && !matches!(m.as_str(), "get" | "post")
+        {
+            return Err(Error::config("source.prometheus.method", format!("{m:?}: expected \"get\" or \"post\"")));
+        }
+        if let Some(t) = &p.timeout {
+            parse_duration("source.prometheus.timeout", t)?;
+        }
+        if p.max_response_bytes == Some(0) {
+            return Err(Error::config("source.prometheus.max_response_bytes", "must be positive"));
+        }
+        p.auth.resolve("source.prometheus.auth")?;
+        if self.services.is_empty() {
+            return Err(Error::config("service", "list at least one [[service]]"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let f = |name: &str| format!("service[{i}].{name}");
+            if s.name.is_empty() || s.name.contains(['/', '\\']) || s.name.starts_with('.') {
+                return Err(Error::config(f("name"), format!("{:?} cannot name a model directory", s.name)));
+            }
+            if !seen.insert(s.name.as_str()) {
+                return Err(Error::config(f("name"), format!("{:?} appears twice", s.name)));
+            }
+            if s.query.trim().is_empty() {
+                return Err(Error::config(f("query"), "empty query"));
+            }
+            if !(s.capacity_per_replica > 0.0 && s.capacity_per_replica.is_finite()) {
+                return Err(Error::config(
+                    f("capacity_per_replica"),
+                    format!("must be a positive number, got {}", s.capacity_per_replica),
+                ));
+            }
+            if s.max_replicas == 0 || s.max_replicas < s.min_replicas {
+                return Err(Error::config(
+                    f("max_replicas"),
+                    format!("must be at least 1 and at least min_replicas ({}), got {}", s.min_replicas, s.max_replicas),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tick_seconds(&self) -> i64 {
+        parse_duration("defaults.tick", &self.defaults.tick).unwrap_or(30)
+    }
+    pub fn lead_seconds(&self) -> i64 {
+        parse_duration("defaults.lead", &self.defaults.lead).unwrap_or(300)
+    }
+    pub fn history_seconds(&self) -> i64 {
+        parse_duration("defaults.history", &self.defaults.history).unwrap_or(7200)
+    }
+    pub fn max_metric_age_seconds(&self) -> i64 {
+        parse_duration("defaults.max_metric_age", &self.defaults.max_metric_age).unwrap_or(600)
+    }
+}
+
+/// Leader-election flags the Helm chart passes. Reserved: parsed and checked, not yet active
+/// (a Kubernetes Lease will gate actuation in a later version).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeaderElection {
+    pub enabled: bool,
+    pub lease_name: Option<String>,
+    pub lease_namespace: Option<String>,
+    pub identity: Option<String>,
+    pub lease_duration: Option<i64>,
+    pub renew_deadline: Option<i64>,
+    pub retry_period: Option<i64>,
+}
+
+impl LeaderElection {
+    /// Checks the flags the way client-go does: duration > renew deadline > retry period.
+    pub fn validate(&self) -> Result<()> {
+        if let (Some(d), Some(r)) = (self.lease_duration, self.renew_deadline)
+            && d <= r
+        {
+            return Err(Error::config("--lease-duration", "must be longer than --renew-deadline"));
+        }
+        if let (Some(r), Some(p)) = (self.renew_deadline, self.retry_period)
+            && r <= p
+        {
+            return Err(Error::config("--renew-deadline", "must be longer than --retry-period"));
+        }
+        for (f, v) in [("--lease-name", &self.lease_name), ("--lease-namespace", &self.lease_namespace)] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(Error::config(f, "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+[defaults]
+tick = "30s"
+mode = "auto"
+[source.prometheus]
+url = "http://127.0.0.1:9090"
+[[service]]
+name = "web"
+query = "sum(rate(http_requests_total[1m]))"
+capacity_per_replica = 50
+min_replicas = 1
+max_replicas = 10
+target = { kind = "dry-run", replicas = 3 }
+"#;
+
+    #[test]
+    fn good_config_parses() {
+        let c = ServeConfig::parse(GOOD).unwrap();
+        assert_eq!(c.defaults.mode, ModeName::Auto);
+        assert_eq!(c.services[0].target, Some(TargetConfig::DryRun { replicas: 3 }));
+        assert_eq!(c.tick_seconds(), 30);
+        assert_eq!(c.history_seconds(), 7200);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (GOOD.replace("127.0.0.1:0", "nowhere"), "server.listen"),
+            (GOOD.replace("tick = \"30s\"", "tick = \"soon\""), "defaults.tick"),
+            (GOOD.replace("mode = \"auto\"", "mode = \"yolo\""), "defaults.mode"),
+            (GOOD.replace("[defaults]", "[defaults]\nquantile = 1.5"), "defaults.quantile"),
+            (GOOD.replace("http://127.0.0.1:9090", "ftp://x"), "source.prometheus.url"),
+            (GOOD.replace("[source.prometheus]", "[source.prometheus]\nbogus = 1"), "source.prometheus"),
+            (GOOD.replace("max_replicas = 10", "max_replicas = 0"), "service[0].max_replicas"),
+            (GOOD.replace("capacity_per_replica = 50", "capacity_per_replica = -1"), "service[0].capacity_per_replica"),
+            (GOOD.replace("min_replicas = 1", "min_replicas = -1"), "service[0].min_replicas"),
+            (GOOD.replace("kind = \"dry-run\"", "kind = \"kube\""), "service[0].target"),
+            (GOOD.replace("name = \"web\"", "name = \"../x\""), "service[0].name"),
+            (GOOD.replace("query = \"sum(rate(http_requests_total[1m]))\"", "query = \" \""), "service[0].query"),
+            (format!("{GOOD}\n[[service]]\nname = \"web\"\nquery = \"up\"\ncapacity_per_replica = 1\nmin_replicas = 1\nmax_replicas = 2\n"), "service[1].name"),
+            (GOOD.replace("[server]", "[server]\nport = 1"), "server"),
+        ];
+        for (text, want) in cases {
+            let e = ServeConfig::parse(&text).unwrap_err().to_string();
+            assert!(e.contains(want), "want {want:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn lease_flags_are_checked() {
+        let ok = LeaderElection {
+            enabled: true,
+            lease_duration: Some(15),
+            renew_deadline: Some(10),
+            retry_period: Some(2),
+            ..Default::default()
+        };
+        ok.validate().unwrap();
+        let bad = LeaderElection { renew_deadline: Some(20), ..ok.clone() };
+        assert!(bad.validate().unwrap_err().to_string().contains("--lease-duration"));
+    }
+}

@@ -1,0 +1,453 @@
+//! The live control loop: one tokio task per service. Each tick fetches recent demand, forecasts
+//! from the loaded artifact, decides through [`Controller`] and actuates the target. A failed or
+//! stale fetch becomes an observation without demand, so the governor's stale-data rules apply.
+
+use super::config::{ServeConfig, ServiceConfig, TargetConfig, mode_label};
+use super::metrics::Metrics;
+use super::registry::{Registry, Reload};
+use crate::actuate::{Actuator, DryRun};
+use crate::control::{ControlConfig, Controller, DecisionRecord, Observation, PolicyKind};
+use crate::forecast::Forecast;
+use crate::govern::{GovernorConfig, Mode, Reason};
+use crate::observe::MetricSource;
+use crate::plan::{ForecastWindow, PlanConfig};
+use crate::reactive::hpa::HpaUtilization;
+use crate::series::GapPolicy;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// Unix seconds; injected so tests drive time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Recent decisions kept for /decisions.
+pub const DECISIONS_KEPT: usize = 1000;
+
+/// A decision with the service it was for and the model version used.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDecision {
+    pub service: String,
+    pub model_version: Option<String>,
+    #[serde(flatten)]
+    pub record: DecisionRecord,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServiceStatus {
+    pub model_version: Option<String>,
+    pub ticks: u64,
+    pub last_error: Option<String>,
+}
+
+/// What the HTTP server reads.
+pub struct Shared {
+    pub decisions: Mutex<VecDeque<ServiceDecision>>,
+    pub status: Mutex<BTreeMap<String, ServiceStatus>>,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    pub fn new(services: &[String]) -> Self {
+        Shared {
+            decisions: Mutex::new(VecDeque::new()),
+            status: Mutex::new(services.iter().map(|s| (s.clone(), ServiceStatus::default())).collect()),
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// None when ready; otherwise why not.
+    pub fn not_ready(&self) -> Option<String> {
+        let st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting: Vec<String> = st
+            .iter()
+            .filter_map(|(name, s)| match (&s.model_version, s.ticks) {
+                (None, _) => Some(format!(
+                    "{name}: no model loaded{}",
+                    s.last_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                )),
+                (Some(_), 0) => Some(format!("{name}: no tick completed")),
+                _ => None,
+            })
+            .collect();
+        (!waiting.is_empty()).then(|| waiting.join("; "))
+    }
+
+    fn push(&self, d: ServiceDecision) {
+        let mut q = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= DECISIONS_KEPT {
+            q.pop_front();
+        }
+        q.push_back(d);
+    }
+}
+
+/// Recent demand as fetched: values on a regular grid, the last one at `last_time`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recent {
+    pub values: Vec<f64>,
+    pub step: i64,
+    pub last_time: i64,
+}
+
+/// The planner/governor settings for one service.
+pub fn control_config(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode) -> ControlConfig {
+    let mut governor = GovernorConfig::hpa_default(s.min_replicas, s.max_replicas);
+    governor.mode = mode;
+    governor.max_metric_age_seconds = cfg.max_metric_age_seconds();
+    ControlConfig {
+        policy: PolicyKind::Predictive,
+        plan: PlanConfig {
+            quantile: cfg.defaults.quantile,
+            capacity_per_replica: s.capacity_per_replica,
+            target_utilization: cfg.defaults.target_utilization,
+            load_per_replica_at_slo: None,
+        },
+        hpa: HpaUtilization {
+            target_utilization: cfg.defaults.target_utilization,
+            tolerance: 0.1,
+        },
+        governor,
+        lead_seconds: cfg.lead_seconds(),
+    }
+}
+
+/// One service's loop state. `step` is pure given the fetched data and the time.
+pub struct ServiceLoop {
+    pub name: String,
+    pub query: String,
+    pub registry: Registry,
+    pub controller: Controller,
+    pub target: DryRun,
+    /// The previous tick's forecast, to score it against what was then observed.
+    last_forecast: Option<(Forecast, i64, i64)>,
+}
+
+/// The numbers a tick produced beside its record (for /metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickOutput {
+    pub record: DecisionRecord,
+    /// Point forecast at now + lead.
+    pub forecast_at_lead: Option<f64>,
+    /// |forecast − observed| for the latest sample, from the previous tick's forecast.
+    pub abs_error: Option<f64>,
+}
+
+impl ServiceLoop {
+    pub fn new(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode) -> Self {
+        let start = match &s.target {
+            Some(TargetConfig::DryRun { replicas }) => *replicas,
+            None => s.min_replicas,
+        };
+        ServiceLoop {
+            name: s.name.clone(),
+            query: s.query.clone(),
+            registry: Registry::new(&cfg.defaults.models, &s.name),
+            controller: Controller::new(control_config(cfg, s, mode)),
+            target: DryRun::new(start),
+            last_forecast: None,
+        }
+    }
+
+    /// Decides one tick from `recent` (None: the fetch failed) at `now`, and actuates.
+    pub fn step(&mut self, recent: Option<&Recent>, now: i64) -> TickOutput {
+        let lead = self.controller.config.lead_seconds;
+        let art = self.registry.current();
+        let demand = recent.and_then(|r| r.values.last().copied());
+        let age = recent.map(|r| (now - r.last_time).max(0)).unwrap_or(i64::MAX / 4);
+        let abs_error = match (&self.last_forecast, recent, demand) {
+            (Some((f, origin, step)), Some(r), Some(d)) => {
+                let i = (r.last_time - origin) as f64 / *step as f64;
+                (i >= 0.0 && (i.round() as usize) < f.len()).then(|| (f.point[i.round() as usize] - d).abs())
+            }
+            _ => None,
+        };
+        // Forecast from the model's stored history continued by the recent data.
+        let forecast = art.as_ref().and_then(|a| {
+            let step = a.state.step;
+            let (y, origin) = match recent {
+                Some(r) if !r.values.is_empty() => {
+                    let keep = a.state.history.len().saturating_sub(r.values.len());
+                    let mut y = a.state.history[a.state.history.len() - keep..].to_vec();
+                    y.extend_from_slice(&r.values);
+                    (y, r.last_time + step)
+                }
+                _ => (a.state.history.clone(), a.state.history_start + a.state.history.len() as i64 * step),
+            };
+            let h = ((now + lead - origin).div_euclid(step) + 3).max(3) as usize;
+            match a.forecast(&y, h.min(100_000)) {
+                Ok(f) => Some((f, origin, step)),
+                Err(e) => {
+                    tracing::warn!(service = %self.name, "forecast failed: {e}");
+                    None
+                }
+            }
+        });
+        let current = self.target.current();
+        let obs = Observation {
+            now,
+            current_replicas: current,
+            ready_replicas: current,
+            demand,
+            metric_age_seconds: age,
+        };
+        let window = forecast.as_ref().map(|(f, origin, step)| ForecastWindow {
+            forecast: f,
+            origin: *origin,
+            step: *step,
+        });
+        let forecast_at_lead = forecast.as_ref().and_then(|(f, origin, step)| {
+            let i = (now + lead - origin).div_euclid(*step).max(0) as usize;
+            f.point.get(i).copied()
+        });
+        let record = self.controller.tick(obs, window, &mut self.target);
+        self.last_forecast = forecast;
+        TickOutput {
+            record,
+            forecast_at_lead,
+            abs_error,
+        }
+    }
+
+    /// Fetches the last `history` seconds on the model's step; None when the fetch fails or
+    /// returns nothing usable (logged).
+    pub async fn fetch(&self, source: &dyn MetricSource, now: i64, history: i64) -> Result<Recent, String> {
+        let step = self.registry.current().map(|a| a.state.step).unwrap_or(60).max(1);
+        // End exactly at now so the grid lands on the freshest samples.
+        let start = now - (history / step).max(1) * step;
+        let got = source.range(&self.query, start, now, step).await.map_err(|e| e.to_string())?;
+        let one = match got.as_slice() {
+            [one] => one,
+            [] => return Err(format!("query {:?} returned no series", self.query)),
+            many => return Err(format!("query {:?} returned {} series; aggregate it to one, e.g. sum(...)", self.query, many.len())),
+        };
+        let c = one
+            .clean(&format!("prometheus query {:?}", self.query), &self.name, GapPolicy::default())
+            .map_err(|e| e.to_string())?;
+        let s = c.series;
+        if s.values.is_empty() {
+            return Err(format!("query {:?}: no samples", self.query));
+        }
+        Ok(Recent {
+            last_time: s.start + (s.values.len() as i64 - 1) * s.step,
+            step: s.step,
+            values: s.values,
+        })
+    }
+}
+
+/// Records a tick's outcome in /metrics, /decisions and the log.
+pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64) {
+    let r = &out.record;
+    let m = &shared.metrics;
+    let name = svc.name.as_str();
+    m.decisions.get_or_create(&vec![("service".into(), name.into()), ("mode".into(), mode_label(r.mode).into())]).inc();
+    for s in r.steps.iter().filter(|s| s.reason != Reason::DesiredWithinRange) {
+        m.clamps
+            .get_or_create(&vec![("service".into(), name.into()), ("reason".into(), reason_label(s.reason))])
+            .inc();
+    }
+    let svc_label = vec![("service".to_string(), name.to_string())];
+    if let Some(f) = out.forecast_at_lead {
+        m.forecast_demand.get_or_create(&svc_label).set(f);
+    }
+    if let Some(d) = r.demand {
+        m.observed_demand.get_or_create(&svc_label).set(d);
+    }
+    if let Some(e) = out.abs_error {
+        m.abs_error.get_or_create(&svc_label).set(e);
+    }
+    for (policy, v) in [
+        ("desired", Some(r.desired_replicas)),
+        ("current", Some(r.current_replicas)),
+        ("predictive", r.predictive),
+        ("reactive", r.reactive),
+    ] {
+        if let Some(v) = v {
+            m.replicas
+                .get_or_create(&vec![("service".into(), name.into()), ("policy".into(), policy.into())])
+                .set(v as f64);
+        }
+    }
+    m.tick_seconds.observe(seconds);
+    let reasons: Vec<String> = r
+        .steps
+        .iter()
+        .filter(|s| s.reason != Reason::DesiredWithinRange)
+        .map(|s| format!("{}:{}", s.step, reason_label(s.reason)))
+        .collect();
+    tracing::info!(
+        service = name,
+        desired = r.desired_replicas,
+        current = r.current_replicas,
+        applied = r.applied,
+        mode = mode_label(r.mode),
+        demand = ?r.demand,
+        forecast_peak = ?r.forecast_peak,
+        reasons = %reasons.join(","),
+        "decision"
+    );
+    let version = svc.registry.current().map(|a| a.manifest.version.clone());
+    {
+        let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+        let e = st.entry(name.to_string()).or_default();
+        e.ticks += 1;
+        e.model_version = version.clone();
+    }
+    shared.push(ServiceDecision {
+        service: name.to_string(),
+        model_version: version,
+        record: out.record,
+    });
+}
+
+/// The reason's name as serialized (e.g. `StaleMetrics`).
+pub fn reason_label(r: Reason) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{r:?}"))
+}
+
+/// Runs one service until `ticks` are done (None: forever) or shutdown flips.
+pub async fn run_service(
+    mut svc: ServiceLoop,
+    source: Arc<dyn MetricSource>,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    tick: std::time::Duration,
+    history: i64,
+    ticks: Option<u64>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut done = 0u64;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let started = std::time::Instant::now();
+        let reload = svc.registry.poll();
+        {
+            let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+            let e = st.entry(svc.name.clone()).or_default();
+            match &reload {
+                Reload::Failed(m) => e.last_error = Some(m.clone()),
+                Reload::Loaded(v) => {
+                    e.last_error = None;
+                    e.model_version = Some(v.clone());
+                }
+                Reload::Unchanged => {}
+            }
+        }
+        let now = clock.now();
+        let recent = match svc.fetch(source.as_ref(), now, history).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(service = %svc.name, "demand fetch failed: {e}");
+                None
+            }
+        };
+        let out = svc.step(recent.as_ref(), now);
+        publish(&shared, &svc, out, started.elapsed().as_secs_f64());
+        done += 1;
+        if ticks.is_some_and(|n| done >= n) {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::config::ServeConfig;
+    use crate::serve::registry::tests::write_version;
+
+    fn cfg(models: &std::path::Path, mode: &str) -> ServeConfig {
+        ServeConfig::parse(&format!(
+            "[defaults]\nmode = \"{mode}\"\nmodels = {models:?}\nlead = \"2h\"\nmax_metric_age = \"10m\"\n\
+             [source.prometheus]\nurl = \"http://127.0.0.1:9\"\n\
+             [[service]]\nname = \"web\"\nquery = \"up\"\ncapacity_per_replica = 10\nmin_replicas = 1\nmax_replicas = 20\n\
+             target = {{ kind = \"dry-run\", replicas = 2 }}\n"
+        ))
+        .unwrap()
+    }
+
+    fn service(models: &std::path::Path, mode: &str) -> ServiceLoop {
+        let c = cfg(models, mode);
+        let mode = Mode::from(c.defaults.mode);
+        let mut s = ServiceLoop::new(&c, &c.services[0], mode);
+        assert!(matches!(s.registry.poll(), Reload::Loaded(_)));
+        s
+    }
+
+    #[test]
+    fn fresh_data_forecasts_and_plans() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let mut s = service(d.path(), "forecast-only");
+        let now = 200 * 3600;
+        let recent = Recent {
+            values: (0..3).map(|i| 30.0 + i as f64).collect(),
+            step: 3600,
+            last_time: now - 60,
+        };
+        let out = s.step(Some(&recent), now);
+        let r = &out.record;
+        assert_eq!(r.mode, Mode::ForecastOnly);
+        assert!(!r.applied);
+        assert_eq!(r.demand, Some(32.0));
+        assert_eq!(r.metric_age_seconds, 60);
+        assert!(r.predictive.is_some() && r.forecast_peak.is_some(), "{r:?}");
+        assert!(out.forecast_at_lead.is_some());
+        assert_eq!(s.target.applied, Vec::<u32>::new(), "forecast-only never actuates");
+        // The next tick scores the previous forecast.
+        let recent2 = Recent { last_time: now + 3600 - 60, ..recent };
+        assert!(s.step(Some(&recent2), now + 3600).abs_error.is_some());
+    }
+
+    #[test]
+    fn failed_fetch_is_stale_not_a_crash() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let mut s = service(d.path(), "auto");
+        let r = s.step(None, 200 * 3600).record;
+        assert_eq!(r.demand, None);
+        assert_eq!(r.desired_replicas, 2, "holds the current size: {r:?}");
+        // Old data: the governor's stale-metrics step fires and nothing scales down.
+        let old = Recent { values: vec![1.0, 1.0], step: 3600, last_time: 100 * 3600 };
+        let r = s.step(Some(&old), 200 * 3600).record;
+        assert!(r.steps.iter().any(|st| st.reason == Reason::StaleMetrics), "{:?}", r.steps);
+        assert!(r.desired_replicas >= 2);
+    }
+
+    #[test]
+    fn auto_mode_actuates_the_dry_run_target() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let mut s = service(d.path(), "auto");
+        let now = 200 * 3600;
+        // Demand far above 2 replicas × 10 req/s: scale up, applied to the dry-run target.
+        let recent = Recent { values: vec![150.0; 3], step: 3600, last_time: now - 30 };
+        let r = s.step(Some(&recent), now).record;
+        assert!(r.applied && r.desired_replicas > 2, "{r:?}");
+        assert_eq!(s.target.applied, vec![r.desired_replicas]);
+    }
+}

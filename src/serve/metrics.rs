@@ -1,0 +1,90 @@
+//! The /metrics series (names shared with charts/scale/dashboards/scale.json, docs/dashboard.md).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+pub type Labels = Vec<(String, String)>;
+type FGauge = Gauge<f64, AtomicU64>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub decisions: Family<Labels, Counter>,
+    pub clamps: Family<Labels, Counter>,
+    pub forecast_demand: Family<Labels, FGauge>,
+    pub observed_demand: Family<Labels, FGauge>,
+    pub replicas: Family<Labels, FGauge>,
+    pub abs_error: Family<Labels, FGauge>,
+    pub tick_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            decisions: Family::default(),
+            clamps: Family::default(),
+            forecast_demand: Family::default(),
+            observed_demand: Family::default(),
+            replicas: Family::default(),
+            abs_error: Family::default(),
+            // 1 ms .. ~33 s
+            tick_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            registry: Registry::default(),
+        };
+        // Counters get their `_total` suffix from the encoder.
+        registry.register("scale_decisions", "Control-loop decisions", m.decisions.clone());
+        registry.register("scale_clamps", "Governor clamps by the clamping step's reason", m.clamps.clone());
+        registry.register("scale_forecast_demand", "Forecast demand at the planning lead (req/s)", m.forecast_demand.clone());
+        registry.register("scale_observed_demand", "Latest observed demand (req/s)", m.observed_demand.clone());
+        registry.register("scale_replicas", "Replicas by policy: predictive, reactive, desired, current", m.replicas.clone());
+        registry.register(
+            "scale_forecast_abs_error",
+            "|forecast - observed| for the latest sample, from the previous tick's forecast",
+            m.abs_error.clone(),
+        );
+        registry.register("scale_tick_seconds", "Time for one service's tick", m.tick_seconds.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_dashboard() {
+        let m = Metrics::new();
+        let l = |k: &str, v: &str| vec![("service".to_string(), "web".to_string()), (k.to_string(), v.to_string())];
+        m.decisions.get_or_create(&l("mode", "auto")).inc();
+        m.clamps.get_or_create(&l("reason", "TooFewReplicas")).inc();
+        m.replicas.get_or_create(&l("policy", "desired")).set(3.0);
+        m.tick_seconds.observe(0.01);
+        let text = m.encode();
+        for want in [
+            "scale_decisions_total{service=\"web\",mode=\"auto\"} 1",
+            "scale_clamps_total{service=\"web\",reason=\"TooFewReplicas\"} 1",
+            "scale_replicas{service=\"web\",policy=\"desired\"} 3.0",
+            "scale_tick_seconds_count 1",
+        ] {
+            assert!(text.contains(want), "{want} not in {text}");
+        }
+    }
+}
