@@ -164,7 +164,11 @@ enum DatasetsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs one info line per decision; the batch commands stay quiet.
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SCALE_LOG")
@@ -514,7 +518,13 @@ fn write_series_csv(dir: &std::path::Path, s: &scale::series::Series) -> Result<
     let safe: String = s
         .name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut text = String::from("timestamp,value\n");
     for (i, v) in s.values.iter().enumerate() {

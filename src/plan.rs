@@ -119,11 +119,17 @@ mod tests {
         }
         assert_eq!(plan(300, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
         // A fitted capacity replaces capacity × utilization: 8 rps per replica at the SLO.
-        let fitted = PlanConfig { load_per_replica_at_slo: Some(8.0), ..cfg };
+        let fitted = PlanConfig {
+            load_per_replica_at_slo: Some(8.0),
+            ..cfg
+        };
         assert_eq!(plan(0, 60, window(&f), &fitted).unwrap().replicas, 5);
         // A useless fit (0, NaN) falls back to the fixed capacity.
         for bad in [0.0, f64::NAN] {
-            let c = PlanConfig { load_per_replica_at_slo: Some(bad), ..cfg };
+            let c = PlanConfig {
+                load_per_replica_at_slo: Some(bad),
+                ..cfg
+            };
             assert_eq!(plan(0, 60, window(&f), &c).unwrap().replicas, 8);
         }
     }

@@ -186,7 +186,10 @@ fn invalid_manifests_name_the_field() {
 #[test]
 fn chart_crd_is_the_generated_one() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scale")).arg("crd").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scale"))
+        .arg("crd")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let shipped = std::fs::read_to_string(root.join("charts/scale/crds/forecastscalers.scale.dev.yaml")).unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), shipped, "chart CRD is stale");

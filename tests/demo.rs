@@ -30,9 +30,18 @@ fn demo_beats_reactive_and_report_renders_in_chromium() {
     // recover the simulated cluster's true load per replica at the SLO within 10%.
     for (name, svc) in r["services"].as_object().unwrap() {
         let c = &svc["capacity"];
-        let (fit, truth) = (c["load_per_replica_at_slo"].as_f64(), c["true_load_per_replica_at_slo"].as_f64());
-        let (fit, truth) = (fit.unwrap_or_else(|| panic!("{name}: no fitted capacity: {c}")), truth.unwrap());
-        assert!((fit - truth).abs() <= 0.1 * truth, "{name}: fitted {fit} vs true {truth}");
+        let (fit, truth) = (
+            c["load_per_replica_at_slo"].as_f64(),
+            c["true_load_per_replica_at_slo"].as_f64(),
+        );
+        let (fit, truth) = (
+            fit.unwrap_or_else(|| panic!("{name}: no fitted capacity: {c}")),
+            truth.unwrap(),
+        );
+        assert!(
+            (fit - truth).abs() <= 0.1 * truth,
+            "{name}: fitted {fit} vs true {truth}"
+        );
     }
     assert!(out.join("models/checkout/v0001/manifest.json").exists());
 

@@ -13,7 +13,7 @@
 
 use serde_json::{Value, json};
 
-use super::cloud_http::{TokenSource, api_message, client, segment, transport};
+use super::cloud_http::{TokenSource, api_message, client, count_at, segment, transport};
 use super::{ActuateError, ScaleReading, ScaleTarget};
 
 pub const ARM_BASE: &str = "https://management.azure.com";
@@ -116,15 +116,8 @@ impl ScaleTarget for AzureVmss {
         let v = self
             .send(self.http.get(self.versioned()), &format!("get {}", self.id))
             .await?;
-        let capacity = v["sku"]["capacity"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| ActuateError::Rejected {
-                status: 200,
-                message: format!("{}: answer lacks a sku.capacity count", self.id),
-            })?;
         Ok(ScaleReading {
-            replicas: capacity,
+            replicas: count_at(&v, "/sku/capacity", &self.id)?,
             min: None,
             max: None,
         })

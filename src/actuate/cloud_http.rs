@@ -104,6 +104,21 @@ impl TokenSource {
 
 /// The message of a Google or Azure error body `{"error": {"code": .., "message": ..}}`;
 /// Azure's string codes are prefixed (`ResourceNotFound: ...`). Falls back to the raw body.
+/// A replica count from a JSON answer at `pointer` (e.g. `/sku/capacity`); a missing or
+/// non-u32 value fails the read naming the target and the field.
+pub fn count_at(v: &Value, pointer: &str, id: &str) -> Result<u32, ActuateError> {
+    v.pointer(pointer)
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ActuateError::Rejected {
+            status: 200,
+            message: format!(
+                "{id}: answer lacks a {} count",
+                pointer.trim_start_matches('/').replace('/', ".")
+            ),
+        })
+}
+
 pub fn api_message(body: &str) -> String {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let err = parsed.as_ref().map(|v| &v["error"]);

@@ -15,7 +15,7 @@
 
 use serde_json::Value;
 
-use super::cloud_http::{TokenSource, api_message, client, google_reasons, segment, transport};
+use super::cloud_http::{TokenSource, api_message, client, count_at, google_reasons, segment, transport};
 use super::{ActuateError, ScaleReading, ScaleTarget};
 
 pub const COMPUTE_BASE: &str = "https://compute.googleapis.com";
@@ -144,15 +144,8 @@ impl ScaleTarget for GcpMig {
 
     async fn read(&self) -> Result<ScaleReading, ActuateError> {
         let v = self.send(self.http.get(&self.url), &format!("get {}", self.id)).await?;
-        let size = v["targetSize"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| ActuateError::Rejected {
-                status: 200,
-                message: format!("{}: answer lacks a targetSize count", self.id),
-            })?;
         Ok(ScaleReading {
-            replicas: size,
+            replicas: count_at(&v, "/targetSize", &self.id)?,
             min: None,
             max: None,
         })

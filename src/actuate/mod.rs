@@ -84,9 +84,7 @@ impl ActuateError {
     fn retry(&self) -> Retry {
         match self {
             ActuateError::Conflict(_) => Retry::Reread,
-            ActuateError::Throttled(_) | ActuateError::Server { .. } | ActuateError::Transport(_) => {
-                Retry::Backoff
-            }
+            ActuateError::Throttled(_) | ActuateError::Server { .. } | ActuateError::Transport(_) => Retry::Backoff,
             ActuateError::Rejected { .. } | ActuateError::Refused(_) => Retry::Never,
         }
     }
@@ -132,7 +130,9 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Delay before retry `n` (0-based): base·2ⁿ capped at max, times a jitter in [0.5, 1).
     pub fn delay(&self, n: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32.checked_shl(n.min(20)).unwrap_or(u32::MAX));
+        let exp = self
+            .base
+            .saturating_mul(1u32.checked_shl(n.min(20)).unwrap_or(u32::MAX));
         let capped = exp.min(self.max);
         let mut rng = crate::synth::Rng::new(self.seed ^ u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         capped.mul_f64(0.5 + 0.5 * rng.uniform())
@@ -144,9 +144,18 @@ impl RetryPolicy {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// The target already had the desired count: nothing was written.
-    Unchanged { replicas: u32 },
-    Applied { from: u32, to: u32, attempts: u32 },
-    Failed { error: String, attempts: u32 },
+    Unchanged {
+        replicas: u32,
+    },
+    Applied {
+        from: u32,
+        to: u32,
+        attempts: u32,
+    },
+    Failed {
+        error: String,
+        attempts: u32,
+    },
 }
 
 /// Reads, compares and writes `desired`, retrying by error class: 409 re-reads, 429/5xx/transport
@@ -159,9 +168,17 @@ pub async fn apply(target: &dyn ScaleTarget, desired: u32, policy: &RetryPolicy)
         let reading = match target.read().await {
             Ok(r) => r,
             Err(e) => match e.retry() {
-                Retry::Never => return Outcome::Failed { error: e.to_string(), attempts: writes },
+                Retry::Never => {
+                    return Outcome::Failed {
+                        error: e.to_string(),
+                        attempts: writes,
+                    };
+                }
                 _ if backoffs + 1 >= policy.attempts => {
-                    return Outcome::Failed { error: e.to_string(), attempts: writes };
+                    return Outcome::Failed {
+                        error: e.to_string(),
+                        attempts: writes,
+                    };
                 }
                 _ => {
                     tokio::time::sleep(policy.delay(backoffs)).await;
@@ -174,7 +191,11 @@ pub async fn apply(target: &dyn ScaleTarget, desired: u32, policy: &RetryPolicy)
             return if writes == 0 {
                 Outcome::Unchanged { replicas: desired }
             } else {
-                Outcome::Applied { from: reading.replicas, to: desired, attempts: writes }
+                Outcome::Applied {
+                    from: reading.replicas,
+                    to: desired,
+                    attempts: writes,
+                }
             };
         }
         if let Some(max) = reading.max.filter(|&m| desired > m) {
@@ -186,11 +207,20 @@ pub async fn apply(target: &dyn ScaleTarget, desired: u32, policy: &RetryPolicy)
         }
         writes += 1;
         match target.write(desired).await {
-            Ok(()) => return Outcome::Applied { from: reading.replicas, to: desired, attempts: writes },
+            Ok(()) => {
+                return Outcome::Applied {
+                    from: reading.replicas,
+                    to: desired,
+                    attempts: writes,
+                };
+            }
             Err(e) => {
                 let retry = e.retry();
                 if matches!(retry, Retry::Never) || writes >= policy.attempts {
-                    return Outcome::Failed { error: e.to_string(), attempts: writes };
+                    return Outcome::Failed {
+                        error: e.to_string(),
+                        attempts: writes,
+                    };
                 }
                 if matches!(retry, Retry::Backoff) {
                     tokio::time::sleep(policy.delay(backoffs)).await;
@@ -221,7 +251,11 @@ mod tests {
         }
         async fn read(&self) -> Result<ScaleReading, ActuateError> {
             self.calls.lock().unwrap().push("read".into());
-            Ok(ScaleReading { replicas: *self.replicas.lock().unwrap(), min: None, max: self.max })
+            Ok(ScaleReading {
+                replicas: *self.replicas.lock().unwrap(),
+                min: None,
+                max: self.max,
+            })
         }
         async fn write(&self, replicas: u32) -> Result<(), ActuateError> {
             self.calls.lock().unwrap().push(format!("write {replicas}"));
@@ -243,13 +277,28 @@ mod tests {
         // (start, max, script, desired, expected outcome, expected calls)
         let cases: Vec<(u32, Option<u32>, Vec<Result<(), ActuateError>>, u32, Outcome, Vec<&str>)> = vec![
             (3, None, vec![], 3, Outcome::Unchanged { replicas: 3 }, vec!["read"]),
-            (3, None, vec![], 5, Outcome::Applied { from: 3, to: 5, attempts: 1 }, vec!["read", "write 5"]),
+            (
+                3,
+                None,
+                vec![],
+                5,
+                Outcome::Applied {
+                    from: 3,
+                    to: 5,
+                    attempts: 1,
+                },
+                vec!["read", "write 5"],
+            ),
             (
                 3,
                 None,
                 vec![conflict()],
                 5,
-                Outcome::Applied { from: 3, to: 5, attempts: 2 },
+                Outcome::Applied {
+                    from: 3,
+                    to: 5,
+                    attempts: 2,
+                },
                 vec!["read", "write 5", "read", "write 5"],
             ),
             (
@@ -257,7 +306,11 @@ mod tests {
                 None,
                 vec![throttled(), server()],
                 4,
-                Outcome::Applied { from: 3, to: 4, attempts: 3 },
+                Outcome::Applied {
+                    from: 3,
+                    to: 4,
+                    attempts: 3,
+                },
                 vec!["read", "write 4", "read", "write 4", "read", "write 4"],
             ),
             (
@@ -265,7 +318,10 @@ mod tests {
                 None,
                 vec![not_found()],
                 4,
-                Outcome::Failed { error: "rejected 404: deployments.apps \"web\" not found".into(), attempts: 1 },
+                Outcome::Failed {
+                    error: "rejected 404: deployments.apps \"web\" not found".into(),
+                    attempts: 1,
+                },
                 vec!["read", "write 4"],
             ),
             (
@@ -273,7 +329,10 @@ mod tests {
                 Some(10),
                 vec![],
                 11,
-                Outcome::Failed { error: "refused: 11 replicas is above the target's maximum 10".into(), attempts: 0 },
+                Outcome::Failed {
+                    error: "refused: 11 replicas is above the target's maximum 10".into(),
+                    attempts: 0,
+                },
                 vec!["read"],
             ),
             (
@@ -281,7 +340,10 @@ mod tests {
                 None,
                 (0..5).map(|_| server()).collect(),
                 4,
-                Outcome::Failed { error: "server error 503: unavailable".into(), attempts: 5 },
+                Outcome::Failed {
+                    error: "server error 503: unavailable".into(),
+                    attempts: 5,
+                },
                 ["read", "write 4"].repeat(5),
             ),
         ];

@@ -204,12 +204,19 @@ fn write_service(
 /// What the fitted latency curve implies, next to the true value from the simulated cluster.
 fn capacity_note(h: &mut String, c: Option<&super::report::FittedCapacity>) -> fmt::Result {
     let Some(c) = c else {
-        return writeln!(h, "<p class=\"note\">Capacity: fixed (no latency model could be fitted).</p>");
+        return writeln!(
+            h,
+            "<p class=\"note\">Capacity: fixed (no latency model could be fitted).</p>"
+        );
     };
     let fitted = c
         .load_per_replica_at_slo
         .map_or("none (even light load misses the SLO)".to_string(), trim);
-    let kind = if c.model.queue.is_some() { "M/M/c fit" } else { "isotonic fit" };
+    let kind = if c.model.queue.is_some() {
+        "M/M/c fit"
+    } else {
+        "isotonic fit"
+    };
     writeln!(
         h,
         "<p class=\"note capacity\">Planner capacity: <b>{fitted}</b> per replica at the SLO ({kind} of {} measurements from the {}); the simulated cluster's true value is {}.</p>",
@@ -519,7 +526,13 @@ impl Sampled {
             }),
             predicted: buckets
                 .iter()
-                .map(|b| part(&tl.predicted_p95, b).iter().flatten().copied().fold(f64::NAN, f64::max))
+                .map(|b| {
+                    part(&tl.predicted_p95, b)
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .fold(f64::NAN, f64::max)
+                })
                 .collect(),
         }
     }
@@ -935,7 +948,11 @@ fn draw_latency(area: &Area, s: &Sampled, slo: f64) -> DrawResult<()> {
         let style = FORECAST.stroke_width(2);
         let pinned: Vec<f64> = s.predicted.iter().map(|&v| v.min(cap)).collect();
         chart
-            .draw_series(line_runs(&s.x, &pinned).into_iter().map(|r| DashedPathElement::new(r, 3, 3, style)))?
+            .draw_series(
+                line_runs(&s.x, &pinned)
+                    .into_iter()
+                    .map(|r| DashedPathElement::new(r, 3, 3, style)),
+            )?
             .label("predicted p95 (predictive)")
             .legend(line_key(style));
     }

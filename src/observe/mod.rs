@@ -42,7 +42,12 @@ impl NamedSeries {
     /// Applies the file loader's data policy (`crate::series::regularize`): NaN and ±Inf samples
     /// and missing steps are gaps, short ones interpolated, long ones refused. `origin` names the
     /// source in errors (e.g. the query); "line" there is the 1-based step index.
-    pub fn clean(&self, origin: &str, service: &str, policy: crate::series::GapPolicy) -> crate::Result<crate::series::Cleaned> {
+    pub fn clean(
+        &self,
+        origin: &str,
+        service: &str,
+        policy: crate::series::GapPolicy,
+    ) -> crate::Result<crate::series::Cleaned> {
         let rows = self
             .values
             .iter()

@@ -469,24 +469,24 @@ impl PrometheusSource {
         Ok(())
     }
 
-    pub fn http_config(&self) -> Result<HttpConfig> {
-        let mut c = HttpConfig {
-            auth: self.auth.resolve("source.auth")?,
-            ca_file: self.ca_file.clone(),
+    fn connection(&self) -> Connection<'_> {
+        Connection {
+            url: &self.url,
+            method: self.method.as_deref(),
+            timeout: self.timeout.as_deref(),
+            max_response_bytes: self.max_response_bytes,
+            ca_file: self.ca_file.as_ref(),
             insecure_skip_verify: self.insecure_skip_verify,
-            ..HttpConfig::default()
-        };
-        if let Some(t) = &self.timeout {
-            c.timeout = Duration::from_secs(parse_duration("source.timeout", t)? as u64);
+            auth: &self.auth,
         }
-        if let Some(n) = self.max_response_bytes {
-            c.max_body_bytes = n;
-        }
-        Ok(c)
+    }
+
+    pub fn http_config(&self) -> Result<HttpConfig> {
+        self.connection().http_config("source")
     }
 
     pub fn client(&self) -> Result<Prometheus> {
-        Ok(Prometheus::new(&self.url, &self.http_config()?)?.with_get(self.method.as_deref() == Some("get")))
+        self.connection().client("source")
     }
 
     /// The evaluation window `(start, end, step)`; `now` is injected for tests.
@@ -498,6 +498,41 @@ impl PrometheusSource {
             None => now.div_euclid(step) * step,
         };
         Ok((end - history + step, end, step))
+    }
+}
+
+/// The connection options a Prometheus source has wherever it is configured (training job,
+/// `scale serve`); one reading of them, with `prefix` naming the fields in errors.
+pub struct Connection<'a> {
+    pub url: &'a str,
+    pub method: Option<&'a str>,
+    pub timeout: Option<&'a str>,
+    pub max_response_bytes: Option<usize>,
+    pub ca_file: Option<&'a PathBuf>,
+    pub insecure_skip_verify: bool,
+    pub auth: &'a AuthConfig,
+}
+
+impl Connection<'_> {
+    pub fn http_config(&self, prefix: &str) -> Result<HttpConfig> {
+        let mut c = HttpConfig {
+            auth: self.auth.resolve(&format!("{prefix}.auth"))?,
+            ca_file: self.ca_file.cloned(),
+            insecure_skip_verify: self.insecure_skip_verify,
+            ..HttpConfig::default()
+        };
+        if let Some(t) = self.timeout {
+            c.timeout = Duration::from_secs(parse_duration(&format!("{prefix}.timeout"), t)? as u64);
+        }
+        if let Some(n) = self.max_response_bytes {
+            c.max_body_bytes = n;
+        }
+        Ok(c)
+    }
+
+    /// `method = "get"` selects GET; anything else POSTs the form.
+    pub fn client(&self, prefix: &str) -> Result<Prometheus> {
+        Ok(Prometheus::new(self.url, &self.http_config(prefix)?)?.with_get(self.method == Some("get")))
     }
 }
 

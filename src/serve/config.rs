@@ -7,7 +7,6 @@ use crate::timefmt::parse_duration;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +29,9 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: default_listen() }
+        ServerConfig {
+            listen: default_listen(),
+        }
     }
 }
 
@@ -157,25 +158,24 @@ pub struct PrometheusConn {
 }
 
 impl PrometheusConn {
-    pub fn http_config(&self) -> Result<HttpConfig> {
-        let mut c = HttpConfig {
-            auth: self.auth.resolve("source.prometheus.auth")?,
-            ca_file: self.ca_file.clone(),
+    fn connection(&self) -> crate::observe::prometheus::Connection<'_> {
+        crate::observe::prometheus::Connection {
+            url: &self.url,
+            method: self.method.as_deref(),
+            timeout: self.timeout.as_deref(),
+            max_response_bytes: self.max_response_bytes,
+            ca_file: self.ca_file.as_ref(),
             insecure_skip_verify: self.insecure_skip_verify,
-            ..HttpConfig::default()
-        };
-        if let Some(t) = &self.timeout {
-            c.timeout = Duration::from_secs(parse_duration("source.prometheus.timeout", t)? as u64);
+            auth: &self.auth,
         }
-        if let Some(n) = self.max_response_bytes {
-            c.max_body_bytes = n;
-        }
-        Ok(c)
+    }
+
+    pub fn http_config(&self) -> Result<HttpConfig> {
+        self.connection().http_config("source.prometheus")
     }
 
     pub fn client(&self) -> Result<crate::observe::prometheus::Prometheus> {
-        Ok(crate::observe::prometheus::Prometheus::new(&self.url, &self.http_config()?)?
-            .with_get(self.method.as_deref() == Some("get")))
+        self.connection().client("source.prometheus")
     }
 }
 
@@ -215,7 +215,8 @@ impl ServeConfig {
     }
 
     pub fn parse(text: &str) -> Result<ServeConfig> {
-        let de = toml::Deserializer::parse(text).map_err(|e| Error::config("toml", e.to_string().trim().replace('\n', " ")))?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| Error::config("toml", e.to_string().trim().replace('\n', " ")))?;
         let cfg: ServeConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
             Error::config(
@@ -243,7 +244,10 @@ impl ServeConfig {
             parse_duration(f, v)?;
         }
         if !(d.quantile > 0.0 && d.quantile < 1.0) {
-            return Err(Error::config("defaults.quantile", format!("must be in (0, 1), got {}", d.quantile)));
+            return Err(Error::config(
+                "defaults.quantile",
+                format!("must be in (0, 1), got {}", d.quantile),
+            ));
         }
         if !(d.target_utilization > 0.0 && d.target_utilization <= 1.0) {
             return Err(Error::config(
@@ -256,13 +260,19 @@ impl ServeConfig {
         if let Some(m) = &p.method
             && !matches!(m.as_str(), "get" | "post")
         {
-            return Err(Error::config("source.prometheus.method", format!("{m:?}: expected \"get\" or \"post\"")));
+            return Err(Error::config(
+                "source.prometheus.method",
+                format!("{m:?}: expected \"get\" or \"post\""),
+            ));
         }
         if let Some(t) = &p.timeout {
             parse_duration("source.prometheus.timeout", t)?;
         }
         if p.max_response_bytes == Some(0) {
-            return Err(Error::config("source.prometheus.max_response_bytes", "must be positive"));
+            return Err(Error::config(
+                "source.prometheus.max_response_bytes",
+                "must be positive",
+            ));
         }
         p.auth.resolve("source.prometheus.auth")?;
         if self.services.is_empty() {
@@ -272,7 +282,10 @@ impl ServeConfig {
         for (i, s) in self.services.iter().enumerate() {
             let f = |name: &str| format!("service[{i}].{name}");
             if s.name.is_empty() || s.name.contains(['/', '\\']) || s.name.starts_with('.') {
-                return Err(Error::config(f("name"), format!("{:?} cannot name a model directory", s.name)));
+                return Err(Error::config(
+                    f("name"),
+                    format!("{:?} cannot name a model directory", s.name),
+                ));
             }
             if !seen.insert(s.name.as_str()) {
                 return Err(Error::config(f("name"), format!("{:?} appears twice", s.name)));
@@ -289,7 +302,10 @@ impl ServeConfig {
             if s.max_replicas == 0 || s.max_replicas < s.min_replicas {
                 return Err(Error::config(
                     f("max_replicas"),
-                    format!("must be at least 1 and at least min_replicas ({}), got {}", s.min_replicas, s.max_replicas),
+                    format!(
+                        "must be at least 1 and at least min_replicas ({}), got {}",
+                        s.min_replicas, s.max_replicas
+                    ),
                 ));
             }
         }
@@ -329,14 +345,20 @@ impl LeaderElection {
         if let (Some(d), Some(r)) = (self.lease_duration, self.renew_deadline)
             && d <= r
         {
-            return Err(Error::config("--lease-duration", "must be longer than --renew-deadline"));
+            return Err(Error::config(
+                "--lease-duration",
+                "must be longer than --renew-deadline",
+            ));
         }
         if let (Some(r), Some(p)) = (self.renew_deadline, self.retry_period)
             && r <= p
         {
             return Err(Error::config("--renew-deadline", "must be longer than --retry-period"));
         }
-        for (f, v) in [("--lease-name", &self.lease_name), ("--lease-namespace", &self.lease_namespace)] {
+        for (f, v) in [
+            ("--lease-name", &self.lease_name),
+            ("--lease-namespace", &self.lease_namespace),
+        ] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 return Err(Error::config(f, "must not be empty"));
             }
@@ -381,16 +403,45 @@ target = { kind = "dry-run", replicas = 3 }
             (GOOD.replace("127.0.0.1:0", "nowhere"), "server.listen"),
             (GOOD.replace("tick = \"30s\"", "tick = \"soon\""), "defaults.tick"),
             (GOOD.replace("mode = \"auto\"", "mode = \"yolo\""), "defaults.mode"),
-            (GOOD.replace("[defaults]", "[defaults]\nquantile = 1.5"), "defaults.quantile"),
-            (GOOD.replace("http://127.0.0.1:9090", "ftp://x"), "source.prometheus.url"),
-            (GOOD.replace("[source.prometheus]", "[source.prometheus]\nbogus = 1"), "source.prometheus"),
-            (GOOD.replace("max_replicas = 10", "max_replicas = 0"), "service[0].max_replicas"),
-            (GOOD.replace("capacity_per_replica = 50", "capacity_per_replica = -1"), "service[0].capacity_per_replica"),
-            (GOOD.replace("min_replicas = 1", "min_replicas = -1"), "service[0].min_replicas"),
-            (GOOD.replace("kind = \"dry-run\"", "kind = \"kube\""), "service[0].target"),
+            (
+                GOOD.replace("[defaults]", "[defaults]\nquantile = 1.5"),
+                "defaults.quantile",
+            ),
+            (
+                GOOD.replace("http://127.0.0.1:9090", "ftp://x"),
+                "source.prometheus.url",
+            ),
+            (
+                GOOD.replace("[source.prometheus]", "[source.prometheus]\nbogus = 1"),
+                "source.prometheus",
+            ),
+            (
+                GOOD.replace("max_replicas = 10", "max_replicas = 0"),
+                "service[0].max_replicas",
+            ),
+            (
+                GOOD.replace("capacity_per_replica = 50", "capacity_per_replica = -1"),
+                "service[0].capacity_per_replica",
+            ),
+            (
+                GOOD.replace("min_replicas = 1", "min_replicas = -1"),
+                "service[0].min_replicas",
+            ),
+            (
+                GOOD.replace("kind = \"dry-run\"", "kind = \"kube\""),
+                "service[0].target",
+            ),
             (GOOD.replace("name = \"web\"", "name = \"../x\""), "service[0].name"),
-            (GOOD.replace("query = \"sum(rate(http_requests_total[1m]))\"", "query = \" \""), "service[0].query"),
-            (format!("{GOOD}\n[[service]]\nname = \"web\"\nquery = \"up\"\ncapacity_per_replica = 1\nmin_replicas = 1\nmax_replicas = 2\n"), "service[1].name"),
+            (
+                GOOD.replace("query = \"sum(rate(http_requests_total[1m]))\"", "query = \" \""),
+                "service[0].query",
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[service]]\nname = \"web\"\nquery = \"up\"\ncapacity_per_replica = 1\nmin_replicas = 1\nmax_replicas = 2\n"
+                ),
+                "service[1].name",
+            ),
             (GOOD.replace("[server]", "[server]\nport = 1"), "server"),
         ];
         for (text, want) in cases {
@@ -409,7 +460,10 @@ target = { kind = "dry-run", replicas = 3 }
             ..Default::default()
         };
         ok.validate().unwrap();
-        let bad = LeaderElection { renew_deadline: Some(20), ..ok.clone() };
+        let bad = LeaderElection {
+            renew_deadline: Some(20),
+            ..ok.clone()
+        };
         assert!(bad.validate().unwrap_err().to_string().contains("--lease-duration"));
     }
 }

@@ -184,7 +184,10 @@ impl ServiceLoop {
                     y.extend_from_slice(&r.values);
                     (y, r.last_time + step)
                 }
-                _ => (a.state.history.clone(), a.state.history_start + a.state.history.len() as i64 * step),
+                _ => (
+                    a.state.history.clone(),
+                    a.state.history_start + a.state.history.len() as i64 * step,
+                ),
             };
             let h = ((now + lead - origin).div_euclid(step) + 3).max(3) as usize;
             match a.forecast(&y, h.min(100_000)) {
@@ -227,14 +230,27 @@ impl ServiceLoop {
         let step = self.registry.current().map(|a| a.state.step).unwrap_or(60).max(1);
         // End exactly at now so the grid lands on the freshest samples.
         let start = now - (history / step).max(1) * step;
-        let got = source.range(&self.query, start, now, step).await.map_err(|e| e.to_string())?;
+        let got = source
+            .range(&self.query, start, now, step)
+            .await
+            .map_err(|e| e.to_string())?;
         let one = match got.as_slice() {
             [one] => one,
             [] => return Err(format!("query {:?} returned no series", self.query)),
-            many => return Err(format!("query {:?} returned {} series; aggregate it to one, e.g. sum(...)", self.query, many.len())),
+            many => {
+                return Err(format!(
+                    "query {:?} returned {} series; aggregate it to one, e.g. sum(...)",
+                    self.query,
+                    many.len()
+                ));
+            }
         };
         let c = one
-            .clean(&format!("prometheus query {:?}", self.query), &self.name, GapPolicy::default())
+            .clean(
+                &format!("prometheus query {:?}", self.query),
+                &self.name,
+                GapPolicy::default(),
+            )
             .map_err(|e| e.to_string())?;
         let s = c.series;
         if s.values.is_empty() {
@@ -253,10 +269,18 @@ pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64
     let r = &out.record;
     let m = &shared.metrics;
     let name = svc.name.as_str();
-    m.decisions.get_or_create(&vec![("service".into(), name.into()), ("mode".into(), mode_label(r.mode).into())]).inc();
+    m.decisions
+        .get_or_create(&vec![
+            ("service".into(), name.into()),
+            ("mode".into(), mode_label(r.mode).into()),
+        ])
+        .inc();
     for s in r.steps.iter().filter(|s| s.reason != Reason::DesiredWithinRange) {
         m.clamps
-            .get_or_create(&vec![("service".into(), name.into()), ("reason".into(), reason_label(s.reason))])
+            .get_or_create(&vec![
+                ("service".into(), name.into()),
+                ("reason".into(), reason_label(s.reason)),
+            ])
             .inc();
     }
     let svc_label = vec![("service".to_string(), name.to_string())];
@@ -419,7 +443,10 @@ mod tests {
         assert!(out.forecast_at_lead.is_some());
         assert_eq!(s.target.applied, Vec::<u32>::new(), "forecast-only never actuates");
         // The next tick scores the previous forecast.
-        let recent2 = Recent { last_time: now + 3600 - 60, ..recent };
+        let recent2 = Recent {
+            last_time: now + 3600 - 60,
+            ..recent
+        };
         assert!(s.step(Some(&recent2), now + 3600).abs_error.is_some());
     }
 
@@ -432,9 +459,17 @@ mod tests {
         assert_eq!(r.demand, None);
         assert_eq!(r.desired_replicas, 2, "holds the current size: {r:?}");
         // Old data: the governor's stale-metrics step fires and nothing scales down.
-        let old = Recent { values: vec![1.0, 1.0], step: 3600, last_time: 100 * 3600 };
+        let old = Recent {
+            values: vec![1.0, 1.0],
+            step: 3600,
+            last_time: 100 * 3600,
+        };
         let r = s.step(Some(&old), 200 * 3600).record;
-        assert!(r.steps.iter().any(|st| st.reason == Reason::StaleMetrics), "{:?}", r.steps);
+        assert!(
+            r.steps.iter().any(|st| st.reason == Reason::StaleMetrics),
+            "{:?}",
+            r.steps
+        );
         assert!(r.desired_replicas >= 2);
     }
 
@@ -445,7 +480,11 @@ mod tests {
         let mut s = service(d.path(), "auto");
         let now = 200 * 3600;
         // Demand far above 2 replicas × 10 req/s: scale up, applied to the dry-run target.
-        let recent = Recent { values: vec![150.0; 3], step: 3600, last_time: now - 30 };
+        let recent = Recent {
+            values: vec![150.0; 3],
+            step: 3600,
+            last_time: now - 30,
+        };
         let r = s.step(Some(&recent), now).record;
         assert!(r.applied && r.desired_replicas > 2, "{r:?}");
         assert_eq!(s.target.applied, vec![r.desired_replicas]);

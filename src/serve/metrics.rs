@@ -44,16 +44,36 @@ impl Metrics {
         };
         // Counters get their `_total` suffix from the encoder.
         registry.register("scale_decisions", "Control-loop decisions", m.decisions.clone());
-        registry.register("scale_clamps", "Governor clamps by the clamping step's reason", m.clamps.clone());
-        registry.register("scale_forecast_demand", "Forecast demand at the planning lead (req/s)", m.forecast_demand.clone());
-        registry.register("scale_observed_demand", "Latest observed demand (req/s)", m.observed_demand.clone());
-        registry.register("scale_replicas", "Replicas by policy: predictive, reactive, desired, current", m.replicas.clone());
+        registry.register(
+            "scale_clamps",
+            "Governor clamps by the clamping step's reason",
+            m.clamps.clone(),
+        );
+        registry.register(
+            "scale_forecast_demand",
+            "Forecast demand at the planning lead (req/s)",
+            m.forecast_demand.clone(),
+        );
+        registry.register(
+            "scale_observed_demand",
+            "Latest observed demand (req/s)",
+            m.observed_demand.clone(),
+        );
+        registry.register(
+            "scale_replicas",
+            "Replicas by policy: predictive, reactive, desired, current",
+            m.replicas.clone(),
+        );
         registry.register(
             "scale_forecast_abs_error",
             "|forecast - observed| for the latest sample, from the previous tick's forecast",
             m.abs_error.clone(),
         );
-        registry.register("scale_tick_seconds", "Time for one service's tick", m.tick_seconds.clone());
+        registry.register(
+            "scale_tick_seconds",
+            "Time for one service's tick",
+            m.tick_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -72,7 +92,12 @@ mod tests {
     #[test]
     fn names_match_the_dashboard() {
         let m = Metrics::new();
-        let l = |k: &str, v: &str| vec![("service".to_string(), "web".to_string()), (k.to_string(), v.to_string())];
+        let l = |k: &str, v: &str| {
+            vec![
+                ("service".to_string(), "web".to_string()),
+                (k.to_string(), v.to_string()),
+            ]
+        };
         m.decisions.get_or_create(&l("mode", "auto")).inc();
         m.clamps.get_or_create(&l("reason", "TooFewReplicas")).inc();
         m.replicas.get_or_create(&l("policy", "desired")).set(3.0);

@@ -40,7 +40,12 @@ impl Registry {
     pub fn poll(&mut self) -> Reload {
         let active = match artifact::active_version(&self.models, &self.service) {
             Ok(Some(v)) => v,
-            Ok(None) => return self.fail("none".into(), format!("no model versions under {}", self.models.join(&self.service).display())),
+            Ok(None) => {
+                return self.fail(
+                    "none".into(),
+                    format!("no model versions under {}", self.models.join(&self.service).display()),
+                );
+            }
             Err(e) => return self.fail("?".into(), e.to_string()),
         };
         if self.current.as_ref().is_some_and(|a| a.manifest.version == active) {
@@ -80,7 +85,9 @@ pub(crate) mod tests {
 
     /// Writes a real trained version (seasonal naive picked by the backtest) and returns its name.
     pub(crate) fn write_version(models: &Path, service: &str, activate: bool) -> String {
-        let y: Vec<f64> = (0..96).map(|t| 10.0 + (t % 24) as f64 + 0.3 * ((t * 7) % 5) as f64).collect();
+        let y: Vec<f64> = (0..96)
+            .map(|t| 10.0 + (t % 24) as f64 + 0.3 * ((t * 7) % 5) as f64)
+            .collect();
         let s = crate::series::Series::new(service, 0, 3600, y.clone());
         let bt = backtest(&s, &BacktestConfig::new(6)).unwrap();
         let m = Manifest {
@@ -90,7 +97,12 @@ pub(crate) mod tests {
             family: "seasonal_naive".into(),
             params: ModelSpec::SeasonalNaive { period: 24 },
             created_at: "2026-01-01T00:00:00Z".into(),
-            data_window: DataWindow { start: 0, end: 96 * 3600, step: 3600, points: 96 },
+            data_window: DataWindow {
+                start: 0,
+                end: 96 * 3600,
+                step: 3600,
+                points: 96,
+            },
             data_fingerprint: "x".into(),
             backtest: bt,
             state_file: String::new(),

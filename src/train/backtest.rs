@@ -189,7 +189,13 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
     let periods = detect_periods(y, series.step);
     let m = primary_period(&periods);
     let min_train = (2 * m).max(8);
-    let origins = origins(y.len(), cfg.horizon, fold_count(y.len(), cfg), cfg.test_fraction, min_train)?;
+    let origins = origins(
+        y.len(),
+        cfg.horizon,
+        fold_count(y.len(), cfg),
+        cfg.test_fraction,
+        min_train,
+    )?;
     let mut models = Vec::new();
     let mut failed = Vec::new();
     let mut fold_forecasts = Vec::new();
@@ -215,14 +221,12 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
     if models.len() >= 2 {
         models.push(ensemble_score(y, &origins, cfg, m, &models, &fold_forecasts));
     }
-    let selected = select(&models, None)
-        .map(|i| models[i].name.clone())
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "series {:?}: every model family failed: {failed:?}",
-                series.name
-            ))
-        })?;
+    let selected = select(&models, None).map(|i| models[i].name.clone()).ok_or_else(|| {
+        Error::Invalid(format!(
+            "series {:?}: every model family failed: {failed:?}",
+            series.name
+        ))
+    })?;
     let selection_mase = selection_mase(&models, origins.len());
     Ok(BacktestReport {
         horizon_steps: cfg.horizon,
@@ -258,7 +262,11 @@ fn select(models: &[ModelScore], skip: Option<usize>) -> Option<usize> {
             .filter(|(k, _)| Some(*k) != skip)
             .filter_map(|(_, x)| *x)
             .collect();
-        if v.is_empty() { f64::INFINITY } else { v.iter().sum::<f64>() / v.len() as f64 }
+        if v.is_empty() {
+            f64::INFINITY
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
     };
     (0..models.len()).min_by(|&a, &b| score(&models[a]).total_cmp(&score(&models[b])))
 }
@@ -469,7 +477,11 @@ mod tests {
         assert_eq!(r.folds, 5);
         assert!(r.models.iter().all(|m| m.name == "ensemble" || m.fold_mase.len() == 5));
         let sel = r.selection_mase.unwrap();
-        let all: Vec<f64> = r.models.iter().flat_map(|m| m.fold_mase.iter().flatten().copied()).collect();
+        let all: Vec<f64> = r
+            .models
+            .iter()
+            .flat_map(|m| m.fold_mase.iter().flatten().copied())
+            .collect();
         let (lo, hi) = all.iter().fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
         assert!(sel >= lo && sel <= hi, "{sel} outside [{lo}, {hi}]");
         let names: Vec<&str> = r.models.iter().map(|m| m.name.as_str()).collect();
