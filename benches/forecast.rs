@@ -88,12 +88,14 @@ fn specs(d: &Dataset) -> Vec<ModelSpec> {
     vec![
         ModelSpec::SeasonalNaive { period: d.periods[0] },
         ModelSpec::Ets {
-            spec: "ZZN".into(),
+            spec: scale::train::backtest::ETS_SEARCH.into(),
             damped: None,
+            window: Some(scale::forecast::ets::FIT_WINDOW),
         },
         ModelSpec::Mstl {
             periods: d.periods.clone(),
-            trend_spec: "ZZN".into(),
+            trend_spec: scale::train::backtest::ETS_SEARCH.into(),
+            trend_window: Some(scale::forecast::ets::FIT_WINDOW),
         },
     ]
 }

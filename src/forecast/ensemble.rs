@@ -179,6 +179,7 @@ mod tests {
                     spec: ModelSpec::Mstl {
                         periods: vec![100],
                         trend_spec: "ZZN".into(),
+                        trend_window: None,
                     },
                     weight: 0.5,
                 },

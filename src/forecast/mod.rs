@@ -137,14 +137,23 @@ pub fn normal_quantile(p: f64) -> f64 {
 pub enum ModelSpec {
     /// y[t+h] = y[t+h-period·k]: the baseline every other family must beat.
     SeasonalNaive { period: usize },
-    /// augurs AutoETS without a seasonal component; `spec` is e.g. "ZZN" (search) or "AAN".
+    /// augurs AutoETS without a seasonal component; `spec` is e.g. "AZN" (search) or "AAN".
     Ets {
         spec: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         damped: Option<bool>,
+        /// Fit on the last `window` points only (None: all of them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<usize>,
     },
     /// augurs MSTL with an AutoETS trend; one period per seasonality (e.g. daily and weekly).
-    Mstl { periods: Vec<usize>, trend_spec: String },
+    Mstl {
+        periods: Vec<usize>,
+        trend_spec: String,
+        /// The trend model fits the last `trend_window` deseasonalised points (None: all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trend_window: Option<usize>,
+    },
     /// linfa elastic net (ridge by default) on lags, and Fourier terms for each season.
     Linear {
         lags: Vec<usize>,
@@ -185,8 +194,14 @@ impl ModelSpec {
         check_input(self.name(), y)?;
         match self {
             ModelSpec::SeasonalNaive { period } => naive::SeasonalNaive::new(*period).fit(y),
-            ModelSpec::Ets { spec, damped } => ets::Ets::new(spec, *damped).fit(y),
-            ModelSpec::Mstl { periods, trend_spec } => mstl::Mstl::new(periods.clone(), trend_spec).fit(y),
+            ModelSpec::Ets { spec, damped, window } => ets::Ets::new(spec, *damped).window(*window).fit(y),
+            ModelSpec::Mstl {
+                periods,
+                trend_spec,
+                trend_window,
+            } => mstl::Mstl::new(periods.clone(), trend_spec)
+                .trend_window(*trend_window)
+                .fit(y),
             ModelSpec::Linear {
                 lags,
                 periods,
@@ -301,10 +316,21 @@ mod tests {
         let s = ModelSpec::Mstl {
             periods: vec![24, 168],
             trend_spec: "ZZN".into(),
+            trend_window: None,
         };
         let j = serde_json::to_string(&s).unwrap();
         assert_eq!(j, r#"{"family":"mstl","periods":[24,168],"trend_spec":"ZZN"}"#);
         assert_eq!(serde_json::from_str::<ModelSpec>(&j).unwrap(), s);
+        // Artifacts written before fit windows existed still load, as full-window fits.
+        let ets: ModelSpec = serde_json::from_str(r#"{"family":"ets","spec":"AAN"}"#).unwrap();
+        assert_eq!(
+            ets,
+            ModelSpec::Ets {
+                spec: "AAN".into(),
+                damped: None,
+                window: None
+            }
+        );
         assert!(serde_json::from_str::<ModelSpec>(r#"{"family":"prophet"}"#).is_err());
     }
 

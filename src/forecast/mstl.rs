@@ -4,12 +4,14 @@ use super::{Fitted, Forecast, Forecaster, ModelSpec, from_augurs};
 use crate::{Error, Result};
 use augurs::ets::AutoETS;
 use augurs::ets::trend::AutoETSTrendModel;
-use augurs::mstl::{FittedMSTLModel, MSTLModel};
+use augurs::mstl::{FittedMSTLModel, FittedTrendModel, MSTLModel, TrendModel};
 use augurs::{Fit, Predict};
+use std::borrow::Cow;
 
 pub struct Mstl {
     periods: Vec<usize>,
     trend_spec: String,
+    trend_window: Option<usize>,
 }
 
 impl Mstl {
@@ -17,7 +19,14 @@ impl Mstl {
         Mstl {
             periods,
             trend_spec: trend_spec.to_string(),
+            trend_window: None,
         }
+    }
+
+    /// Fits the trend model on the last `window` deseasonalised points only.
+    pub fn trend_window(mut self, window: Option<usize>) -> Self {
+        self.trend_window = window;
+        self
     }
 }
 
@@ -42,12 +51,19 @@ impl Forecaster for Mstl {
         }
         let trend = AutoETS::new(1, self.trend_spec.as_str())
             .map_err(|e| Error::model("mstl", format!("trend spec {:?}: {e}", self.trend_spec)))?;
-        let model = MSTLModel::new(periods.clone(), AutoETSTrendModel::from(trend));
+        let model = MSTLModel::new(
+            periods.clone(),
+            TailTrend {
+                inner: AutoETSTrendModel::from(trend),
+                window: self.trend_window,
+            },
+        );
         let fitted = model.fit(y).map_err(|e| Error::model("mstl", e.to_string()))?;
         Ok(Box::new(FittedMstl {
             fitted,
             periods,
             trend_spec: self.trend_spec.clone(),
+            trend_window: self.trend_window,
         }))
     }
 }
@@ -56,6 +72,7 @@ struct FittedMstl {
     fitted: FittedMSTLModel,
     periods: Vec<usize>,
     trend_spec: String,
+    trend_window: Option<usize>,
 }
 
 impl Fitted for FittedMstl {
@@ -71,7 +88,70 @@ impl Fitted for FittedMstl {
         ModelSpec::Mstl {
             periods: self.periods.clone(),
             trend_spec: self.trend_spec.clone(),
+            trend_window: self.trend_window,
         }
+    }
+}
+
+/// Fits the trend model on the last `window` points of the deseasonalised series only: the
+/// trend's level and slope adapt within days, and the fit cost is linear in its length.
+#[derive(Debug)]
+struct TailTrend<T> {
+    inner: T,
+    window: Option<usize>,
+}
+
+impl<T: TrendModel> TrendModel for TailTrend<T> {
+    fn name(&self) -> Cow<'_, str> {
+        self.inner.name()
+    }
+
+    fn fit(&self, y: &[f64]) -> std::result::Result<Box<dyn FittedTrendModel + Sync + Send>, BoxError> {
+        let skip = y.len() - super::ets::tail(y, self.window).len();
+        let inner = self.inner.fit(&y[skip..])?;
+        Ok(Box::new(TailFitted { inner, skip }))
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug)]
+struct TailFitted {
+    inner: Box<dyn FittedTrendModel + Sync + Send>,
+    skip: usize,
+}
+
+impl FittedTrendModel for TailFitted {
+    fn predict_inplace(
+        &self,
+        horizon: usize,
+        level: Option<f64>,
+        f: &mut augurs::Forecast,
+    ) -> std::result::Result<(), BoxError> {
+        self.inner.predict_inplace(horizon, level, f)
+    }
+
+    /// The skipped head has no fitted values; it repeats the first one so lengths still match.
+    fn predict_in_sample_inplace(
+        &self,
+        level: Option<f64>,
+        f: &mut augurs::Forecast,
+    ) -> std::result::Result<(), BoxError> {
+        self.inner.predict_in_sample_inplace(level, f)?;
+        let pad = |v: &mut Vec<f64>, skip: usize| {
+            let first = v.first().copied().unwrap_or(f64::NAN);
+            v.splice(0..0, std::iter::repeat_n(first, skip));
+        };
+        pad(&mut f.point, self.skip);
+        if let Some(iv) = f.intervals.as_mut() {
+            pad(&mut iv.lower, self.skip);
+            pad(&mut iv.upper, self.skip);
+        }
+        Ok(())
+    }
+
+    fn training_data_size(&self) -> Option<usize> {
+        self.inner.training_data_size().map(|n| n + self.skip)
     }
 }
 
@@ -96,5 +176,25 @@ mod tests {
     fn too_short_is_an_error() {
         let err = Mstl::new(vec![168], "ZZN").fit(&[1.0; 100]).err().unwrap().to_string();
         assert!(err.contains("shorter than two cycles"), "{err}");
+    }
+
+    #[test]
+    fn trend_window_fits_the_tail_and_keeps_lengths() {
+        // A level shift 200 points before the end: a tail-only trend fit sees only the new level.
+        let f = |t: usize| (if t < 800 { 50.0 } else { 100.0 }) + 10.0 * (TAU * t as f64 / 24.0).sin();
+        let y: Vec<f64> = (0..1000).map(f).collect();
+        let fitted = Mstl::new(vec![24], "AZN").trend_window(Some(150)).fit(&y).unwrap();
+        let fc = fitted.predict(24).unwrap();
+        for (h, p) in fc.point.iter().enumerate() {
+            let want = f(1000 + h);
+            assert!((p - want).abs() / want < 0.05, "h={h}: {p} vs {want}");
+        }
+        assert!(matches!(
+            fitted.frozen_spec(),
+            ModelSpec::Mstl {
+                trend_window: Some(150),
+                ..
+            }
+        ));
     }
 }
