@@ -41,6 +41,19 @@ pub struct CapacityModel {
     pub observations: usize,
 }
 
+/// A capacity model fitted at training time and stored in the artifact (`State::capacity`);
+/// `scale serve` plans with its capacity at the SLO in place of the configured one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedCapacity {
+    pub slo_seconds: f64,
+    /// The highest load per replica whose fitted p95 meets the SLO; None when no load does.
+    pub load_per_replica_at_slo: Option<f64>,
+    /// Where the observations came from, for `scale models show`.
+    pub source: String,
+    pub model: CapacityModel,
+}
+
 /// One load bin: means of load, p50 and p95, and of ln p95 (what the log-error fit needs).
 #[derive(Debug, Clone, Copy)]
 struct Bin {

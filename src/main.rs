@@ -472,6 +472,20 @@ fn models_show(models: &std::path::Path, service: &str) -> Result<()> {
                         s.name, s.mase, s.smape, s.coverage_80, s.coverage_95
                     );
                 }
+                if let Some(c) = &a.state.capacity {
+                    let at = c
+                        .load_per_replica_at_slo
+                        .map_or("SLO missed at every observed load".to_string(), |l| {
+                            format!("{l:.4} req/s per replica")
+                        });
+                    println!(
+                        "  capacity  {at} at p95 <= {}s ({} by {}, from {})",
+                        c.slo_seconds,
+                        c.model.observations,
+                        if c.model.queue.is_some() { "M/M/c" } else { "isotonic" },
+                        c.source
+                    );
+                }
                 if let Some(p) = &m.promotion {
                     println!(
                         "  promotion {}: {}",

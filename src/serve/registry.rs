@@ -116,6 +116,7 @@ pub(crate) mod tests {
             history: y,
             conformal: None,
             weights: None,
+            capacity: None,
         };
         let dir = artifact::write_version(models, service, m, &state, None, activate).unwrap();
         dir.file_name().unwrap().to_string_lossy().to_string()

@@ -78,6 +78,9 @@ pub struct State {
     /// Learned weights stored beside the state (the MLP), with their checksum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<WeightsRef>,
+    /// Latency/capacity model fitted from spans (job `[capacity]`), when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity_fit::TrainedCapacity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -353,6 +356,7 @@ mod tests {
             history: y,
             conformal: None,
             weights: None,
+            capacity: None,
         };
         write(dir, "svc", m, &st).unwrap()
     }

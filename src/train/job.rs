@@ -29,6 +29,32 @@ pub struct JobSpec {
     /// Versions kept per service (the active one is always kept).
     #[serde(default = "default_keep")]
     pub keep_versions: usize,
+    /// Fit a latency/capacity model per service from spans and store it in the artifact.
+    #[serde(default)]
+    pub capacity: Option<CapacitySpec>,
+}
+
+/// `[capacity]`: where the latency observations come from (docs/training.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySpec {
+    /// Span CSV (plain or .xz) in the TraceMesh/Nezha layout that `scale sample` reads.
+    pub spans: PathBuf,
+    /// The p95 latency objective, e.g. "250ms".
+    pub slo: String,
+    /// Aggregation window for rate and percentiles, e.g. "1m".
+    #[serde(default = "default_capacity_window")]
+    pub window: String,
+    /// Replicas serving the spans; absent: the distinct pods seen in each window.
+    #[serde(default)]
+    pub replicas: Option<f64>,
+    /// Job service name → service name in the spans, where they differ.
+    #[serde(default)]
+    pub span_services: std::collections::BTreeMap<String, String>,
+}
+
+fn default_capacity_window() -> String {
+    "1m".into()
 }
 
 fn default_margin() -> f64 {
@@ -123,6 +149,18 @@ impl JobSpec {
         }
         if self.keep_versions == 0 {
             return Err(Error::config("keep_versions", "must be at least 1"));
+        }
+        if let Some(c) = &self.capacity {
+            let slo = crate::rules::spec::parse_latency(&c.slo).map_err(|m| Error::config("capacity.slo", m))?;
+            if slo <= 0.0 {
+                return Err(Error::config("capacity.slo", "must be above 0"));
+            }
+            parse_duration("capacity.window", &c.window)?;
+            if let Some(r) = c.replicas
+                && !(r.is_finite() && r > 0.0)
+            {
+                return Err(Error::config("capacity.replicas", format!("must be positive, got {r}")));
+            }
         }
         if self.name.trim().is_empty() {
             return Err(Error::config("name", "must not be empty"));

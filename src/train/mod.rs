@@ -3,6 +3,7 @@
 
 pub mod artifact;
 pub mod backtest;
+pub mod capacity;
 pub mod job;
 
 use crate::Result;
@@ -96,6 +97,17 @@ fn decide_promotion(
 
 /// Backtests, selects, writes a version and promotes it if it is not worse than the active one.
 pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, retention: Retention) -> Result<Trained> {
+    train_with_capacity(series, cfg, models_dir, retention, None)
+}
+
+/// [`train_series`], storing a fitted capacity model in the artifact.
+pub fn train_with_capacity(
+    series: &Series,
+    cfg: &BacktestConfig,
+    models_dir: &Path,
+    retention: Retention,
+    capacity: Option<crate::capacity_fit::TrainedCapacity>,
+) -> Result<Trained> {
     let report = backtest(series, cfg)?;
     let chosen = report.selected_score().expect("selected model is scored").spec.clone();
     // Fit once on the full window to freeze searched forms (e.g. the ETS type) into the artifact.
@@ -132,6 +144,7 @@ pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, re
         history,
         conformal,
         weights: None,
+        capacity,
     };
     let dir = artifact::write_version(
         models_dir,
@@ -204,6 +217,11 @@ pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
             format!("none of {:?} is in {origin}", spec.services),
         ));
     }
+    // Spans are read and fitted before any artifact is written, so a bad span file changes nothing.
+    let mut capacities = match &spec.capacity {
+        Some(c) => capacity::fit_services(c, &selected.iter().map(|s| s.series.name.as_str()).collect::<Vec<_>>())?,
+        None => Default::default(),
+    };
     let bar = indicatif::ProgressBar::new(selected.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} training [{bar:30}] {pos}/{len} {msg}")
@@ -224,7 +242,13 @@ pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
             promotion_margin: spec.promotion_margin,
             keep_versions: spec.keep_versions,
         };
-        out.push(train_series(s, &cfg, &spec.models_dir, retention)?);
+        out.push(train_with_capacity(
+            s,
+            &cfg,
+            &spec.models_dir,
+            retention,
+            capacities.remove(&s.name),
+        )?);
         bar.inc(1);
     }
     bar.finish_and_clear();
