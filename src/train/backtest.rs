@@ -264,8 +264,16 @@ pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport>
 /// `[cfg.folds, cfg.max_folds]`.
 pub fn fold_count(n: usize, cfg: &BacktestConfig, test_share: f64) -> usize {
     let test = (n as f64 * test_share).ceil() as usize;
-    (test / cfg.horizon.max(1)).clamp(cfg.folds, cfg.max_folds.max(cfg.folds))
+    let h = cfg.horizon.max(1);
+    // Very short horizons give one or two residuals per fold: allow more folds so the conformal
+    // quantiles rest on at least MIN_CALIBRATION_RESIDUALS scores.
+    let max = cfg.max_folds.max(cfg.folds).max(MIN_CALIBRATION_RESIDUALS.div_ceil(h));
+    (test / h).clamp(cfg.folds, max)
 }
+
+/// Residuals the conformal multipliers need at least, where the test share has room: with 8
+/// one-step folds the 95% multiplier was the largest of 7 scores.
+pub const MIN_CALIBRATION_RESIDUALS: usize = 40;
 
 /// The lowest mean MASE, counting only folds other than `skip`.
 fn select(models: &[ModelScore], skip: Option<usize>) -> Option<usize> {
@@ -463,7 +471,9 @@ mod tests {
             (4032, 12, 576, 8),
             (4032, 288, 576, 5),
             (4032, 288, 3500, 3),
-            (100, 1, 8, 8),
+            (100, 1, 8, 20),
+            (17520, 1, 48, 40),
+            (17520, 2, 48, 20),
             (10, 5, 2, 3),
         ] {
             let cfg = BacktestConfig::new(h);
