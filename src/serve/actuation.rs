@@ -578,7 +578,7 @@ mod tests {
             ),
             (
                 "kind = \"kubernetes\"\nnamespace = \"shop\"\nscale_target_ref = { api_version = \"apps/v1\", kind = \"Deployment\" }",
-                "service[0].target: TOML parse error at line 9, column 1   | 9 | [service.target]   | ^^^^^^^^^^^^^^^^ missing field `name`",
+                "missing field `name`",
             ),
             (
                 "kind = \"knative\"\nnamespace = \"shop\"\nname = \"\"",

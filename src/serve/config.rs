@@ -324,8 +324,8 @@ impl ServeConfig {
     }
 }
 
-/// Leader-election flags the Helm chart passes. Reserved: parsed and checked, not yet active
-/// (a Kubernetes Lease will gate actuation in a later version).
+/// Leader-election flags the Helm chart passes; a Kubernetes Lease gates actuation
+/// (serve::leader).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeaderElection {
     pub enabled: bool,

@@ -75,6 +75,17 @@ pub async fn run_with(
         (None, false) => None,
     };
     let me = identity(&act.leader);
+    if act.leader.enabled {
+        // The defaults fill what the flags leave out; the filled set must still be ordered.
+        let le = &act.leader;
+        config::LeaderElection {
+            lease_duration: Some(le.lease_duration.unwrap_or(LEASE_DEFAULTS.0)),
+            renew_deadline: Some(le.renew_deadline.unwrap_or(LEASE_DEFAULTS.1)),
+            retry_period: Some(le.retry_period.unwrap_or(LEASE_DEFAULTS.2)),
+            ..le.clone()
+        }
+        .validate()?;
+    }
     let gate = act
         .leader
         .enabled
