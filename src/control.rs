@@ -124,6 +124,11 @@ impl Controller {
         }
     }
 
+    /// Reports what the target did with an applied decision (failures start the cooldown).
+    pub fn record_actuation(&mut self, now: i64, ok: bool) {
+        self.state.record_actuation(now, ok);
+    }
+
     /// One tick with an actuator: decide, apply when the governor says so, report the outcome.
     pub fn tick(
         &mut self,

@@ -586,7 +586,7 @@ struct ServeArgs {
     /// Run N ticks per service and exit.
     #[arg(long)]
     ticks: Option<u64>,
-    /// Reserved: leader election with a Kubernetes Lease (accepted, not yet active).
+    /// Leader election with a Kubernetes Lease: only the leader actuates; others forecast.
     #[arg(long)]
     leader_elect: bool,
     #[arg(long)]
@@ -614,11 +614,6 @@ fn serve(a: ServeArgs) -> Result<()> {
         retry_period: duration_secs("--retry-period", a.retry_period)?,
     };
     lease.validate()?;
-    if lease != Default::default() {
-        tracing::warn!(
-            "leader election flags accepted but not yet active: every replica runs the control loop; run one replica"
-        );
-    }
     if a.ticks == Some(0) {
         return Err(Error::config("--ticks", "must be at least 1"));
     }
@@ -629,5 +624,9 @@ fn serve(a: ServeArgs) -> Result<()> {
         clock: std::sync::Arc::new(scale::serve::r#loop::SystemClock),
     };
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))?;
-    rt.block_on(scale::serve::run(cfg, opts, scale::serve::shutdown_signal()))
+    let act = scale::serve::ActuateOptions {
+        kube: None,
+        leader: lease,
+    };
+    rt.block_on(scale::serve::run_with(cfg, opts, act, scale::serve::shutdown_signal()))
 }

@@ -192,13 +192,8 @@ pub struct ServiceConfig {
     pub target: Option<TargetConfig>,
 }
 
-/// Where decisions go. Tagged by `kind` so Kubernetes and cloud targets slot in beside it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum TargetConfig {
-    /// Records decisions; `replicas` is the starting size.
-    DryRun { replicas: u32 },
-}
+/// Where decisions go (dry run, Kubernetes, Knative, AWS/GCP/Azure groups).
+pub use super::actuation::TargetConfig;
 
 impl ServeConfig {
     /// Reads, parses and validates; errors name the file and the field.
@@ -308,6 +303,9 @@ impl ServeConfig {
                     ),
                 ));
             }
+            if let Some(t) = &s.target {
+                t.validate(&f("target"), s.min_replicas)?;
+            }
         }
         Ok(())
     }
@@ -326,8 +324,8 @@ impl ServeConfig {
     }
 }
 
-/// Leader-election flags the Helm chart passes. Reserved: parsed and checked, not yet active
-/// (a Kubernetes Lease will gate actuation in a later version).
+/// Leader-election flags the Helm chart passes; a Kubernetes Lease gates actuation
+/// (serve::leader).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeaderElection {
     pub enabled: bool,
@@ -392,7 +390,7 @@ target = { kind = "dry-run", replicas = 3 }
     fn good_config_parses() {
         let c = ServeConfig::parse(GOOD).unwrap();
         assert_eq!(c.defaults.mode, ModeName::Auto);
-        assert_eq!(c.services[0].target, Some(TargetConfig::DryRun { replicas: 3 }));
+        assert_eq!(c.services[0].target, Some(TargetConfig::DryRun { replicas: 3, max_replicas: None }));
         assert_eq!(c.tick_seconds(), 30);
         assert_eq!(c.history_seconds(), 7200);
     }

@@ -43,6 +43,9 @@ pub struct ServiceDecision {
     pub model_version: Option<String>,
     #[serde(flatten)]
     pub record: DecisionRecord,
+    /// What the target did: `{target, outcome, message, attempts}` (docs/serve.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actuation: Option<super::actuation::ActuationRecord>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -131,6 +134,8 @@ pub struct ServiceLoop {
     pub registry: Registry,
     pub controller: Controller,
     pub target: DryRun,
+    /// The configured target's kind, the `target` label in /metrics.
+    pub target_kind: &'static str,
     /// The previous tick's forecast, to score it against what was then observed.
     last_forecast: Option<(Forecast, i64, i64)>,
 }
@@ -143,13 +148,15 @@ pub struct TickOutput {
     pub forecast_at_lead: Option<f64>,
     /// |forecast − observed| for the latest sample, from the previous tick's forecast.
     pub abs_error: Option<f64>,
+    /// What the live target did with the decision (None from the sync `step`).
+    pub actuation: Option<super::actuation::ActuationRecord>,
 }
 
 impl ServiceLoop {
     pub fn new(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode) -> Self {
         let start = match &s.target {
-            Some(TargetConfig::DryRun { replicas }) => *replicas,
-            None => s.min_replicas,
+            Some(TargetConfig::DryRun { replicas, .. }) => *replicas,
+            _ => s.min_replicas,
         };
         ServiceLoop {
             name: s.name.clone(),
@@ -157,12 +164,28 @@ impl ServiceLoop {
             registry: Registry::new(&cfg.defaults.models, &s.name),
             controller: Controller::new(control_config(cfg, s, mode)),
             target: DryRun::new(start),
+            target_kind: s.target.as_ref().map_or("dry-run", |t| t.label()),
             last_forecast: None,
         }
     }
 
-    /// Decides one tick from `recent` (None: the fetch failed) at `now`, and actuates.
+    /// Decides one tick from `recent` (None: the fetch failed) at `now`, and actuates the
+    /// in-memory dry-run target.
     pub fn step(&mut self, recent: Option<&Recent>, now: i64) -> TickOutput {
+        let mut out = self.decide(recent, now, self.target.current());
+        if out.record.applied {
+            let r = self.target.apply(out.record.desired_replicas);
+            self.controller.record_actuation(now, r.is_ok());
+            if let Err(e) = r {
+                out.record.applied = false;
+                out.record.actuation_error = Some(e);
+            }
+        }
+        out
+    }
+
+    /// The pure part of a tick: the decision for `current` replicas, not yet applied.
+    pub fn decide(&mut self, recent: Option<&Recent>, now: i64, current: u32) -> TickOutput {
         let lead = self.controller.config.lead_seconds;
         let art = self.registry.current();
         let demand = recent.and_then(|r| r.values.last().copied());
@@ -198,7 +221,6 @@ impl ServiceLoop {
                 }
             }
         });
-        let current = self.target.current();
         let obs = Observation {
             now,
             current_replicas: current,
@@ -215,12 +237,13 @@ impl ServiceLoop {
             let i = (now + lead - origin).div_euclid(*step).max(0) as usize;
             f.point.get(i).copied()
         });
-        let record = self.controller.tick(obs, window, &mut self.target);
+        let record = self.controller.decide(obs, window);
         self.last_forecast = forecast;
         TickOutput {
             record,
             forecast_at_lead,
             abs_error,
+            actuation: None,
         }
     }
 
@@ -306,6 +329,15 @@ pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64
         }
     }
     m.tick_seconds.observe(seconds);
+    if let Some(a) = &out.actuation {
+        m.actuations
+            .get_or_create(&vec![
+                ("service".into(), name.into()),
+                ("target".into(), svc.target_kind.into()),
+                ("outcome".into(), a.outcome.into()),
+            ])
+            .inc();
+    }
     let reasons: Vec<String> = r
         .steps
         .iter()
@@ -334,6 +366,7 @@ pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64
         service: name.to_string(),
         model_version: version,
         record: out.record,
+        actuation: out.actuation,
     });
 }
 
@@ -348,6 +381,7 @@ pub fn reason_label(r: Reason) -> String {
 /// Runs one service until `ticks` are done (None: forever) or shutdown flips.
 pub async fn run_service(
     mut svc: ServiceLoop,
+    mut actuation: super::actuation::Actuation,
     source: Arc<dyn MetricSource>,
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
@@ -389,7 +423,7 @@ pub async fn run_service(
                 None
             }
         };
-        let out = svc.step(recent.as_ref(), now);
+        let out = actuation.tick(&mut svc, recent.as_ref(), now).await;
         publish(&shared, &svc, out, started.elapsed().as_secs_f64());
         done += 1;
         if ticks.is_some_and(|n| done >= n) {

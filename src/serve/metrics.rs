@@ -20,6 +20,7 @@ pub struct Metrics {
     pub replicas: Family<Labels, FGauge>,
     pub abs_error: Family<Labels, FGauge>,
     pub tick_seconds: Histogram,
+    pub actuations: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -40,6 +41,7 @@ impl Metrics {
             abs_error: Family::default(),
             // 1 ms .. ~33 s
             tick_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            actuations: Family::default(),
             registry: Registry::default(),
         };
         // Counters get their `_total` suffix from the encoder.
@@ -73,6 +75,11 @@ impl Metrics {
             "scale_tick_seconds",
             "Time for one service's tick",
             m.tick_seconds.clone(),
+        );
+        registry.register(
+            "scale_actuations",
+            "Decisions at the target by target kind and outcome (applied, retried, unchanged, refused, failed, held)",
+            m.actuations.clone(),
         );
         Metrics { registry, ..m }
     }

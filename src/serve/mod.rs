@@ -1,8 +1,10 @@
 //! `scale serve`: the long-running predictive autoscaler (docs/serve.md). Config → one task per
 //! service (fetch → forecast → plan → govern → actuate) → HTTP API with metrics and decisions.
 
+pub mod actuation;
 pub mod config;
 pub mod http;
+pub mod leader;
 pub mod r#loop;
 pub mod metrics;
 pub mod registry;
@@ -29,8 +31,86 @@ pub async fn run(
     opts: RunOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    run_with(cfg, opts, ActuateOptions::default(), shutdown).await
+}
+
+/// How serve reaches live targets.
+#[derive(Default)]
+pub struct ActuateOptions {
+    /// The Kubernetes client; None: in-cluster or kubeconfig (`kube::Client::try_default`) when a
+    /// target or leader election needs one.
+    pub kube: Option<kube::Client>,
+    pub leader: config::LeaderElection,
+}
+
+/// This instance's name in Leases and Events: `--lease-identity`, else `POD_NAME`, else
+/// `HOSTNAME`, else `scale-PID`.
+pub fn identity(le: &config::LeaderElection) -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    le.identity
+        .clone()
+        .or_else(|| var("POD_NAME"))
+        .or_else(|| var("HOSTNAME"))
+        .unwrap_or_else(|| format!("scale-{}", std::process::id()))
+}
+
+/// As [`run`], with live targets and leader election.
+pub async fn run_with(
+    cfg: ServeConfig,
+    opts: RunOptions,
+    act: ActuateOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mode = opts.mode.unwrap_or(cfg.defaults.mode.into());
+    // Every target is built before anything runs, so a bad one stops start-up.
+    let needs_kube = act.leader.enabled || cfg.services.iter().any(|s| s.target.as_ref().is_some_and(|t| t.needs_kube()));
+    let kube = match (act.kube, needs_kube) {
+        (Some(c), _) => Some(c),
+        (None, true) => Some(
+            kube::Client::try_default()
+                .await
+                .map_err(|e| Error::config("kubernetes", format!("no in-cluster config or kubeconfig: {e}")))?,
+        ),
+        (None, false) => None,
+    };
+    let me = identity(&act.leader);
+    if act.leader.enabled {
+        // The defaults fill what the flags leave out; the filled set must still be ordered.
+        let le = &act.leader;
+        config::LeaderElection {
+            lease_duration: Some(le.lease_duration.unwrap_or(LEASE_DEFAULTS.0)),
+            renew_deadline: Some(le.renew_deadline.unwrap_or(LEASE_DEFAULTS.1)),
+            retry_period: Some(le.retry_period.unwrap_or(LEASE_DEFAULTS.2)),
+            ..le.clone()
+        }
+        .validate()?;
+    }
+    let gate = act
+        .leader
+        .enabled
+        .then(|| leader::LeaderGate::new(act.leader.renew_deadline.unwrap_or(LEASE_DEFAULTS.1)));
+    let mut actuations = Vec::new();
+    for (i, s) in cfg.services.iter().enumerate() {
+        let at = format!("service[{i}].target");
+        let (target, start): (Arc<dyn crate::actuate::ScaleTarget>, u32) = match &s.target {
+            Some(t) => (
+                actuation::build(t, &at, kube.as_ref())?,
+                match t {
+                    config::TargetConfig::DryRun { replicas, .. } => *replicas,
+                    _ => s.min_replicas,
+                },
+            ),
+            None => (Arc::new(actuation::DryRunTarget::new(s.min_replicas, None)), s.min_replicas),
+        };
+        let kind = s.target.as_ref().map_or("dry-run", |t| t.label());
+        let mut a = actuation::Actuation::new(target, kind, mode, s.min_replicas, s.max_replicas, start);
+        if let (Some(regarding), Some(client)) = (s.target.as_ref().and_then(|t| t.regarding()), &kube) {
+            a.events = Some((Arc::new(crate::actuate::kube_events::KubeEvents::new(client.clone(), &me)), regarding));
+        }
+        a.leader = gate.clone();
+        actuations.push(a);
+    }
     let source: Arc<dyn MetricSource> = Arc::new(cfg.source.prometheus.client()?);
     let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
     let shared = Arc::new(Shared::new(&names));
@@ -46,10 +126,35 @@ pub async fn run(
     tracing::info!(%addr, services = names.len(), mode = config::mode_label(mode), "serving");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tick = std::time::Duration::from_secs(cfg.tick_seconds() as u64);
+    if let (Some(gate), Some(client)) = (&gate, &kube) {
+        let le = &act.leader;
+        let elector = crate::actuate::leader::LeaderElector::new(
+            client.clone(),
+            &le.lease_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|v| !v.is_empty()))
+                .unwrap_or_else(|| "default".into()),
+            le.lease_name.as_deref().unwrap_or("scale-leader"),
+            &me,
+            std::time::Duration::from_secs(le.lease_duration.unwrap_or(LEASE_DEFAULTS.0).max(1) as u64),
+            {
+                let clock = opts.clock.clone();
+                Arc::new(move || chrono::DateTime::from_timestamp(clock.now(), 0).unwrap_or_default())
+            },
+        );
+        tokio::spawn(leader::run_election(
+            elector,
+            gate.clone(),
+            opts.clock.clone(),
+            std::time::Duration::from_secs(le.retry_period.unwrap_or(LEASE_DEFAULTS.2).max(1) as u64),
+            stop_rx.clone(),
+        ));
+    }
     let mut tasks = tokio::task::JoinSet::new();
-    for s in &cfg.services {
+    for (s, a) in cfg.services.iter().zip(actuations) {
         tasks.spawn(run_service(
             ServiceLoop::new(&cfg, s, mode),
+            a,
             source.clone(),
             shared.clone(),
             opts.clock.clone(),
@@ -85,6 +190,9 @@ pub async fn run(
         Err(e) => Err(Error::Invalid(format!("http server task: {e}"))),
     }
 }
+
+/// client-go's defaults (seconds): lease duration, renew deadline, retry period.
+pub const LEASE_DEFAULTS: (i64, i64, i64) = (15, 10, 2);
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

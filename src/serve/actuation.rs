@@ -1,0 +1,1014 @@
+//! Where a service's decisions go (`[service.target]`, docs/serve.md) and how one tick reaches a
+//! live target: read the target (current replicas and its own max) → the controller's pure
+//! decision → [`apply`] (read-compare-write with retries) → outcome in the record, /metrics and a
+//! Kubernetes Event. Non-leaders decide in forecast-only mode and never call the target.
+
+use super::leader::LeaderGate;
+use super::r#loop::{Recent, ServiceLoop, TickOutput};
+use crate::actuate::aws_asg::{AutoScalingClient, AwsAsg};
+use crate::actuate::aws_config::AwsConfig;
+use crate::actuate::azure_vmss::{ARM_BASE, AzureVmss};
+use crate::actuate::gcp_mig::{COMPUTE_BASE, GcpMig, MigLocation};
+use crate::actuate::knative::KnativeService;
+use crate::actuate::kube_events::{KubeEvents, ObjectRef};
+use crate::actuate::kube_scale::{KubeScale, ScalableKind};
+use crate::actuate::{ActuateError, Outcome, RetryPolicy, ScaleReading, ScaleTarget, apply};
+use crate::govern::Mode;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+
+/// Where decisions go. Tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TargetConfig {
+    /// Records decisions; `replicas` is the starting size, `max_replicas` stands in for a
+    /// group's own maximum.
+    DryRun {
+        replicas: u32,
+        #[serde(default)]
+        max_replicas: Option<u32>,
+    },
+    /// The `scale` subresource of any scalable resource.
+    Kubernetes {
+        namespace: String,
+        scale_target_ref: ScaleTargetRef,
+    },
+    /// A Knative Service's min-scale/initial-scale annotations.
+    Knative { namespace: String, name: String },
+    /// An EC2 Auto Scaling group; credentials as the AWS CLI finds them.
+    AwsAsg {
+        group: String,
+        #[serde(default)]
+        region: Option<String>,
+        #[serde(default)]
+        profile: Option<String>,
+        #[serde(default)]
+        endpoint: Option<String>,
+    },
+    /// A GCP managed instance group (zonal or regional).
+    GcpMig {
+        project: String,
+        #[serde(default)]
+        zone: Option<String>,
+        #[serde(default)]
+        region: Option<String>,
+        name: String,
+        #[serde(default)]
+        endpoint: Option<String>,
+    },
+    /// An Azure virtual machine scale set.
+    AzureVmss {
+        subscription: String,
+        resource_group: String,
+        name: String,
+        #[serde(default)]
+        endpoint: Option<String>,
+    },
+}
+
+/// An HPA-style reference; `plural` is needed only for custom resources.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleTargetRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub plural: Option<String>,
+}
+
+impl ScaleTargetRef {
+    pub fn scalable_kind(&self) -> std::result::Result<ScalableKind, String> {
+        match &self.plural {
+            Some(p) => {
+                let (group, version) = match self.api_version.split_once('/') {
+                    Some((g, v)) => (g, v),
+                    None => ("", self.api_version.as_str()),
+                };
+                Ok(ScalableKind::custom(group, version, &self.kind, p))
+            }
+            None => ScalableKind::from_ref(&self.api_version, &self.kind).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn dns_name(field: &str, v: &str) -> Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !v.starts_with(['-', '.'])
+        && !v.ends_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(field, format!("{v:?} is not a Kubernetes object name")))
+    }
+}
+
+fn non_empty(field: &str, v: &str) -> Result<()> {
+    if v.trim().is_empty() {
+        Err(Error::config(field, "is empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn url(field: &str, v: &Option<String>) -> Result<()> {
+    if let Some(u) = v {
+        crate::observe::http::parse_base_url(field, u)?;
+    }
+    Ok(())
+}
+
+impl TargetConfig {
+    /// Checks values serde cannot; `at` is the field path, e.g. `service[0].target`.
+    pub fn validate(&self, at: &str, min: u32) -> Result<()> {
+        let f = |n: &str| format!("{at}.{n}");
+        match self {
+            TargetConfig::DryRun { max_replicas, .. } => {
+                if let Some(m) = max_replicas
+                    && (*m == 0 || *m < min)
+                {
+                    return Err(Error::config(
+                        f("max_replicas"),
+                        format!("must be at least 1 and at least min_replicas ({min}), got {m}"),
+                    ));
+                }
+            }
+            TargetConfig::Kubernetes {
+                namespace,
+                scale_target_ref: r,
+            } => {
+                dns_name(&f("namespace"), namespace)?;
+                dns_name(&f("scale_target_ref.name"), &r.name)?;
+                non_empty(&f("scale_target_ref.api_version"), &r.api_version)?;
+                non_empty(&f("scale_target_ref.kind"), &r.kind)?;
+                if let Some(p) = &r.plural {
+                    dns_name(&f("scale_target_ref.plural"), p)?;
+                }
+                r.scalable_kind()
+                    .map_err(|m| Error::config(f("scale_target_ref.kind"), m))?;
+            }
+            TargetConfig::Knative { namespace, name } => {
+                dns_name(&f("namespace"), namespace)?;
+                dns_name(&f("name"), name)?;
+            }
+            TargetConfig::AwsAsg {
+                group,
+                region,
+                profile,
+                endpoint,
+            } => {
+                if group.is_empty() || group.len() > 255 {
+                    return Err(Error::config(f("group"), format!("{group:?}: want 1-255 characters")));
+                }
+                if let Some(r) = region
+                    && (r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+                {
+                    return Err(Error::config(f("region"), format!("{r:?} is not a region name")));
+                }
+                if let Some(p) = profile {
+                    non_empty(&f("profile"), p)?;
+                }
+                url(&f("endpoint"), endpoint)?;
+            }
+            TargetConfig::GcpMig {
+                project,
+                zone,
+                region,
+                name,
+                endpoint,
+            } => {
+                non_empty(&f("project"), project)?;
+                non_empty(&f("name"), name)?;
+                match (zone, region) {
+                    (Some(z), None) => non_empty(&f("zone"), z)?,
+                    (None, Some(r)) => non_empty(&f("region"), r)?,
+                    _ => return Err(Error::config(f("zone"), "give exactly one of zone or region")),
+                }
+                url(&f("endpoint"), endpoint)?;
+            }
+            TargetConfig::AzureVmss {
+                subscription,
+                resource_group,
+                name,
+                endpoint,
+            } => {
+                non_empty(&f("subscription"), subscription)?;
+                non_empty(&f("resource_group"), resource_group)?;
+                non_empty(&f("name"), name)?;
+                url(&f("endpoint"), endpoint)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `target` label in /metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TargetConfig::DryRun { .. } => "dry-run",
+            TargetConfig::Kubernetes { .. } => "kubernetes",
+            TargetConfig::Knative { .. } => "knative",
+            TargetConfig::AwsAsg { .. } => "aws-asg",
+            TargetConfig::GcpMig { .. } => "gcp-mig",
+            TargetConfig::AzureVmss { .. } => "azure-vmss",
+        }
+    }
+
+    pub fn needs_kube(&self) -> bool {
+        matches!(self, TargetConfig::Kubernetes { .. } | TargetConfig::Knative { .. })
+    }
+
+    /// The object Kubernetes Events are about, for Kubernetes targets.
+    pub fn regarding(&self) -> Option<ObjectRef> {
+        match self {
+            TargetConfig::Kubernetes {
+                namespace,
+                scale_target_ref: r,
+            } => Some(ObjectRef {
+                api_version: r.api_version.clone(),
+                kind: r.kind.clone(),
+                namespace: namespace.clone(),
+                name: r.name.clone(),
+            }),
+            TargetConfig::Knative { namespace, name } => Some(ObjectRef {
+                api_version: "serving.knative.dev/v1".into(),
+                kind: "Service".into(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The dry-run target as a [`ScaleTarget`]: in memory, every write recorded.
+pub struct DryRunTarget {
+    state: Mutex<(u32, Vec<u32>)>,
+    max: Option<u32>,
+}
+
+impl DryRunTarget {
+    pub fn new(replicas: u32, max: Option<u32>) -> Self {
+        DryRunTarget {
+            state: Mutex::new((replicas, vec![])),
+            max,
+        }
+    }
+
+    /// Every written count, in order.
+    pub fn applied(&self) -> Vec<u32> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl ScaleTarget for DryRunTarget {
+    fn describe(&self) -> String {
+        "dry-run".into()
+    }
+    async fn read(&self) -> std::result::Result<ScaleReading, ActuateError> {
+        Ok(ScaleReading {
+            replicas: self.state.lock().unwrap_or_else(|e| e.into_inner()).0,
+            min: None,
+            max: self.max,
+        })
+    }
+    async fn write(&self, replicas: u32) -> std::result::Result<(), ActuateError> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = replicas;
+        s.1.push(replicas);
+        Ok(())
+    }
+}
+
+/// AWS settings: the file's fields override the matching environment variables.
+fn aws_config(region: &Option<String>, profile: &Option<String>, endpoint: &Option<String>) -> Result<AwsConfig> {
+    AwsConfig::resolve(&|k| {
+        let over = match k {
+            "AWS_REGION" => region.clone(),
+            "AWS_PROFILE" => profile.clone(),
+            "AWS_ENDPOINT_URL_AUTO_SCALING" => endpoint.clone(),
+            _ => None,
+        };
+        over.or_else(|| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    })
+}
+
+/// Builds the live target. `kube` is the client Kubernetes targets use.
+pub fn build(t: &TargetConfig, at: &str, kube: Option<&kube::Client>) -> Result<Arc<dyn ScaleTarget>> {
+    let need_kube = || {
+        kube.cloned()
+            .ok_or_else(|| Error::config(at.to_string(), "no Kubernetes client (in-cluster or kubeconfig)"))
+    };
+    let named = |e: Error| match e {
+        Error::Config { field, message, .. } => Error::config(format!("{at}.{field}"), message),
+        other => other,
+    };
+    Ok(match t {
+        TargetConfig::DryRun { replicas, max_replicas } => Arc::new(DryRunTarget::new(*replicas, *max_replicas)),
+        TargetConfig::Kubernetes {
+            namespace,
+            scale_target_ref: r,
+        } => {
+            let kind = r
+                .scalable_kind()
+                .map_err(|m| Error::config(format!("{at}.scale_target_ref.kind"), m))?;
+            Arc::new(KubeScale::new(need_kube()?, namespace, kind, &r.name))
+        }
+        TargetConfig::Knative { namespace, name } => Arc::new(KnativeService::new(need_kube()?, namespace, name)),
+        TargetConfig::AwsAsg {
+            group,
+            region,
+            profile,
+            endpoint,
+        } => {
+            let client =
+                AutoScalingClient::new(aws_config(region, profile, endpoint).map_err(named)?).map_err(named)?;
+            Arc::new(AwsAsg::new(client, group).map_err(named)?)
+        }
+        TargetConfig::GcpMig {
+            project,
+            zone,
+            region,
+            name,
+            endpoint,
+        } => {
+            let loc = match (zone, region) {
+                (Some(z), _) => MigLocation::Zone(z.clone()),
+                (None, Some(r)) => MigLocation::Region(r.clone()),
+                (None, None) => {
+                    return Err(Error::config(
+                        format!("{at}.zone"),
+                        "give exactly one of zone or region",
+                    ));
+                }
+            };
+            let base = endpoint.as_deref().unwrap_or(COMPUTE_BASE);
+            Arc::new(GcpMig::new(base, project, loc, name, GcpMig::token_from_env()).map_err(named)?)
+        }
+        TargetConfig::AzureVmss {
+            subscription,
+            resource_group,
+            name,
+            endpoint,
+        } => {
+            let base = endpoint.as_deref().unwrap_or(ARM_BASE);
+            Arc::new(
+                AzureVmss::new(base, subscription, resource_group, name, AzureVmss::token_from_env()).map_err(named)?,
+            )
+        }
+    })
+}
+
+/// What happened to one tick's decision at the target (the record's `actuation` field).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActuationRecord {
+    /// The target's id, e.g. `deployment/default/web`.
+    pub target: String,
+    /// `applied`, `retried` (applied after more than one write), `unchanged` (already at the
+    /// size), `refused` (above the target's own max), `failed`, or `held` (not sent: mode,
+    /// governor, or not the leader).
+    pub outcome: &'static str,
+    /// The API's message on failure, or why the decision was held.
+    pub message: Option<String>,
+    /// Writes attempted.
+    pub attempts: u32,
+}
+
+/// The record for an [`apply`] outcome.
+pub fn record_for(target: &str, o: &Outcome) -> ActuationRecord {
+    let (outcome, message, attempts) = match o {
+        Outcome::Unchanged { .. } => ("unchanged", None, 0),
+        Outcome::Applied { attempts, .. } => (if *attempts > 1 { "retried" } else { "applied" }, None, *attempts),
+        Outcome::Failed { error, attempts } => (
+            if error.starts_with("refused:") {
+                "refused"
+            } else {
+                "failed"
+            },
+            Some(error.clone()),
+            *attempts,
+        ),
+    };
+    ActuationRecord {
+        target: target.to_string(),
+        outcome,
+        message,
+        attempts,
+    }
+}
+
+/// The governor's bounds given the target's own: max = min(config max, target max); min is
+/// lowered to fit when the target's max is below it.
+pub fn effective_bounds(cfg_min: u32, cfg_max: u32, target_max: Option<u32>) -> (u32, u32) {
+    let max = target_max.map_or(cfg_max, |m| cfg_max.min(m));
+    (cfg_min.min(max), max)
+}
+
+/// One service's live target and what actuation needs beside it.
+pub struct Actuation {
+    pub target: Arc<dyn ScaleTarget>,
+    pub kind: &'static str,
+    pub policy: RetryPolicy,
+    /// Events for Kubernetes targets: the writer and the object.
+    pub events: Option<(Arc<KubeEvents>, ObjectRef)>,
+    /// Leader election; None means this instance always actuates.
+    pub leader: Option<LeaderGate>,
+    /// The configured mode (non-leaders run forecast-only).
+    pub mode: Mode,
+    cfg_min: u32,
+    cfg_max: u32,
+    /// Last replicas read, used when a read fails.
+    last_current: u32,
+}
+
+impl Actuation {
+    pub fn new(
+        target: Arc<dyn ScaleTarget>,
+        kind: &'static str,
+        mode: Mode,
+        cfg_min: u32,
+        cfg_max: u32,
+        start: u32,
+    ) -> Self {
+        Actuation {
+            target,
+            kind,
+            policy: RetryPolicy::default(),
+            events: None,
+            leader: None,
+            mode,
+            cfg_min,
+            cfg_max,
+            last_current: start,
+        }
+    }
+
+    /// One tick: read → decide → apply → event. `now` is unix seconds.
+    pub async fn tick(&mut self, svc: &mut ServiceLoop, recent: Option<&Recent>, now: i64) -> TickOutput {
+        let id = self.target.describe();
+        let reading = self.target.read().await;
+        if let Ok(r) = &reading {
+            self.last_current = r.replicas;
+            let (min, max) = effective_bounds(self.cfg_min, self.cfg_max, r.max);
+            let g = &mut svc.controller.config.governor;
+            g.min_replicas = min;
+            g.max_replicas = max;
+        }
+        let leader = self.leader.as_ref().map(|l| l.is_leader(now));
+        let mode = match leader {
+            Some(false) if self.mode == Mode::Auto => Mode::ForecastOnly,
+            _ => self.mode,
+        };
+        svc.controller.config.governor.mode = mode;
+        let mut out = svc.decide(recent, now, self.last_current);
+        let sent = match (&reading, out.record.applied) {
+            (_, false) => {
+                let why = if leader == Some(false) {
+                    format!(
+                        "not the leader ({})",
+                        self.leader.as_ref().map(|l| l.holder()).unwrap_or_default()
+                    )
+                } else {
+                    format!("mode {}", super::config::mode_label(mode))
+                };
+                out.actuation = Some(ActuationRecord {
+                    target: id.clone(),
+                    outcome: "held",
+                    message: Some(why),
+                    attempts: 0,
+                });
+                None
+            }
+            (Err(e), true) => {
+                let msg = format!("read: {e}");
+                svc.controller.record_actuation(now, false);
+                out.record.applied = false;
+                out.record.actuation_error = Some(msg.clone());
+                out.actuation = Some(ActuationRecord {
+                    target: id.clone(),
+                    outcome: "failed",
+                    message: Some(msg),
+                    attempts: 0,
+                });
+                None
+            }
+            (Ok(_), true) => {
+                let o = apply(self.target.as_ref(), out.record.desired_replicas, &self.policy).await;
+                let ok = !matches!(o, Outcome::Failed { .. });
+                svc.controller.record_actuation(now, ok);
+                if let Outcome::Failed { error, .. } = &o {
+                    out.record.applied = false;
+                    out.record.actuation_error = Some(error.clone());
+                } else if let Outcome::Applied { to, .. } = &o {
+                    self.last_current = *to;
+                }
+                out.actuation = Some(record_for(&id, &o));
+                Some(o)
+            }
+        };
+        if let (Some(o), Some((events, regarding))) = (&sent, &self.events) {
+            let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+            if let Err(e) = events.record(regarding, &out.record, Some(o), at).await {
+                tracing::warn!(service = %svc.name, "event for {id}: {e}");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::config::ServeConfig;
+
+    const HEAD: &str = "[source.prometheus]\nurl = \"http://127.0.0.1:9\"\n[[service]]\nname = \"web\"\nquery = \"up\"\n\
+                        capacity_per_replica = 10\nmin_replicas = 1\nmax_replicas = 20\n";
+
+    fn parse_target(t: &str) -> Result<ServeConfig> {
+        ServeConfig::parse(&format!("{HEAD}[service.target]\n{t}\n"))
+    }
+
+    #[test]
+    fn every_kind_parses() {
+        let cases: Vec<(&str, &str)> = vec![
+            ("kind = \"dry-run\"\nreplicas = 2\nmax_replicas = 5", "dry-run"),
+            (
+                "kind = \"kubernetes\"\nnamespace = \"shop\"\nscale_target_ref = { api_version = \"apps/v1\", kind = \"StatefulSet\", name = \"db\" }",
+                "kubernetes",
+            ),
+            (
+                "kind = \"kubernetes\"\nnamespace = \"shop\"\nscale_target_ref = { api_version = \"example.com/v1\", kind = \"Worker\", name = \"w\", plural = \"workers\" }",
+                "kubernetes",
+            ),
+            ("kind = \"knative\"\nnamespace = \"shop\"\nname = \"api\"", "knative"),
+            ("kind = \"aws-asg\"\ngroup = \"web\"\nregion = \"eu-west-1\"", "aws-asg"),
+            (
+                "kind = \"gcp-mig\"\nproject = \"p\"\nregion = \"europe-west1\"\nname = \"web\"",
+                "gcp-mig",
+            ),
+            (
+                "kind = \"azure-vmss\"\nsubscription = \"s\"\nresource_group = \"rg\"\nname = \"web\"",
+                "azure-vmss",
+            ),
+        ];
+        for (t, label) in cases {
+            let c = parse_target(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert_eq!(c.services[0].target.as_ref().unwrap().label(), label);
+        }
+    }
+
+    #[test]
+    fn bad_targets_name_the_field() {
+        let cases = [
+            (
+                "kind = \"dry-run\"\nreplicas = 2\nmax_replicas = 0",
+                "service[0].target.max_replicas",
+            ),
+            (
+                "kind = \"kubernetes\"\nnamespace = \"Shop\"\nscale_target_ref = { api_version = \"apps/v1\", kind = \"Deployment\", name = \"web\" }",
+                "service[0].target.namespace",
+            ),
+            (
+                "kind = \"kubernetes\"\nnamespace = \"shop\"\nscale_target_ref = { api_version = \"example.com/v1\", kind = \"Worker\", name = \"w\" }",
+                "service[0].target.scale_target_ref.kind",
+            ),
+            (
+                "kind = \"kubernetes\"\nnamespace = \"shop\"\nscale_target_ref = { api_version = \"apps/v1\", kind = \"Deployment\" }",
+                "missing field `name`",
+            ),
+            (
+                "kind = \"knative\"\nnamespace = \"shop\"\nname = \"\"",
+                "service[0].target.name",
+            ),
+            ("kind = \"aws-asg\"\ngroup = \"\"", "service[0].target.group"),
+            (
+                "kind = \"aws-asg\"\ngroup = \"g\"\nregion = \"eu west\"",
+                "service[0].target.region",
+            ),
+            (
+                "kind = \"aws-asg\"\ngroup = \"g\"\nendpoint = \"ftp://x\"",
+                "service[0].target.endpoint",
+            ),
+            (
+                "kind = \"gcp-mig\"\nproject = \"p\"\nname = \"web\"",
+                "service[0].target.zone",
+            ),
+            (
+                "kind = \"gcp-mig\"\nproject = \"p\"\nzone = \"a\"\nregion = \"b\"\nname = \"web\"",
+                "service[0].target.zone",
+            ),
+            (
+                "kind = \"azure-vmss\"\nsubscription = \"s\"\nresource_group = \"\"\nname = \"web\"",
+                "service[0].target.resource_group",
+            ),
+            (
+                "kind = \"azure-vmss\"\nsubscription = \"s\"\nname = \"web\"",
+                "resource_group",
+            ),
+            ("kind = \"nomad\"", "service[0].target"),
+        ];
+        for (t, want) in cases {
+            let e = parse_target(t).unwrap_err().to_string();
+            assert!(e.contains(want), "{t}: want {want:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn bounds_follow_the_target_max() {
+        // (config min, config max, target max) → governor (min, max)
+        for (cmin, cmax, tmax, want) in [
+            (1, 20, None, (1, 20)),
+            (1, 20, Some(5), (1, 5)),
+            (1, 5, Some(20), (1, 5)),
+            (3, 20, Some(2), (2, 2)),
+        ] {
+            assert_eq!(effective_bounds(cmin, cmax, tmax), want);
+        }
+    }
+
+    #[test]
+    fn outcomes_map_to_records() {
+        let cases = [
+            (Outcome::Unchanged { replicas: 3 }, "unchanged", None),
+            (
+                Outcome::Applied {
+                    from: 1,
+                    to: 3,
+                    attempts: 1,
+                },
+                "applied",
+                None,
+            ),
+            (
+                Outcome::Applied {
+                    from: 1,
+                    to: 3,
+                    attempts: 3,
+                },
+                "retried",
+                None,
+            ),
+            (
+                Outcome::Failed {
+                    error: "refused: 9 replicas is above the target's maximum 5".into(),
+                    attempts: 0,
+                },
+                "refused",
+                Some("refused: 9 replicas is above the target's maximum 5"),
+            ),
+            (
+                Outcome::Failed {
+                    error: "rejected 404: not found".into(),
+                    attempts: 1,
+                },
+                "failed",
+                Some("rejected 404: not found"),
+            ),
+        ];
+        for (o, want, msg) in cases {
+            let r = record_for("t", &o);
+            assert_eq!(r.outcome, want);
+            assert_eq!(r.message.as_deref(), msg);
+        }
+    }
+
+    // ---- ticks against live targets ----
+
+    use crate::actuate::kube_events::{event_body, event_for};
+    use crate::actuate::leader::{LeaderElector, Leadership};
+    use crate::serve::r#loop::ServiceLoop;
+    use crate::serve::registry::Reload;
+    use crate::serve::registry::tests::write_version;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+
+    const NOW: i64 = 200 * 3600;
+
+    fn service_cfg(models: &std::path::Path, max: u32, target: &str) -> ServeConfig {
+        ServeConfig::parse(&format!(
+            "[defaults]\nmode = \"auto\"\nmodels = {models:?}\nlead = \"2h\"\n\
+             [source.prometheus]\nurl = \"http://127.0.0.1:9\"\n\
+             [[service]]\nname = \"web\"\nquery = \"up\"\ncapacity_per_replica = 10\nmin_replicas = 1\nmax_replicas = {max}\n\
+             [service.target]\n{target}\n"
+        ))
+        .unwrap()
+    }
+
+    fn service(c: &ServeConfig) -> ServiceLoop {
+        let mut s = ServiceLoop::new(c, &c.services[0], Mode::Auto);
+        assert!(matches!(s.registry.poll(), Reload::Loaded(_)));
+        s
+    }
+
+    /// Demand far above 2 replicas × 10 req/s.
+    fn busy() -> Recent {
+        Recent {
+            values: vec![150.0; 3],
+            step: 3600,
+            last_time: NOW - 30,
+        }
+    }
+
+    fn actuation(c: &ServeConfig, target: Arc<dyn ScaleTarget>, start: u32) -> Actuation {
+        let s = &c.services[0];
+        let kind = s.target.as_ref().unwrap().label();
+        Actuation::new(target, kind, Mode::Auto, s.min_replicas, s.max_replicas, start)
+    }
+
+    #[tokio::test]
+    async fn governor_clamps_to_the_target_max_before_any_call() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        // (config max, target's own max, expected desired)
+        for (cfg_max, target_max, want) in [(20, 5, 5), (3, 5, 3)] {
+            let c = service_cfg(
+                d.path(),
+                cfg_max,
+                &format!("kind = \"dry-run\"\nreplicas = 2\nmax_replicas = {target_max}"),
+            );
+            let mut svc = service(&c);
+            let t = Arc::new(DryRunTarget::new(2, Some(target_max)));
+            let mut a = actuation(&c, t.clone(), 2);
+            let out = a.tick(&mut svc, Some(&busy()), NOW).await;
+            let r = &out.record;
+            assert_eq!(r.desired_replicas, want, "{:?}", r.steps);
+            assert!(r.applied, "{r:?}");
+            assert!(
+                r.steps
+                    .iter()
+                    .any(|s| s.value == want && s.reason != crate::govern::Reason::DesiredWithinRange),
+                "a governor step clamps to {want}: {:?}",
+                r.steps
+            );
+            let act = out.actuation.unwrap();
+            assert_eq!((act.outcome, act.attempts), ("applied", 1), "not refused by the target");
+            assert_eq!(t.applied(), vec![want], "no write above the max");
+        }
+    }
+
+    /// One expected request (method, path and query, JSON body) and the answer.
+    struct Exchange {
+        method: &'static str,
+        uri: String,
+        body: Option<Value>,
+        status: u16,
+        response: Value,
+    }
+
+    fn ex(method: &'static str, uri: &str, body: Option<Value>, status: u16, response: Value) -> Exchange {
+        Exchange {
+            method,
+            uri: uri.into(),
+            body,
+            status,
+            response,
+        }
+    }
+
+    /// A kube client whose every request must match `script` in order, and nothing more.
+    fn verifier(script: Vec<Exchange>) -> (kube::Client, tokio::task::JoinHandle<()>) {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let task = tokio::spawn(async move {
+            for (i, e) in script.into_iter().enumerate() {
+                let (req, send) = handle
+                    .next_request()
+                    .await
+                    .unwrap_or_else(|| panic!("request {i} ({} {}) never sent", e.method, e.uri));
+                let what = format!("request {i}: {} {}", req.method(), req.uri());
+                assert_eq!(req.method().as_str(), e.method, "{what}");
+                assert_eq!(
+                    req.uri().path_and_query().map(|p| p.as_str()),
+                    Some(e.uri.as_str()),
+                    "{what}"
+                );
+                let bytes = req.into_body().collect_bytes().await.unwrap();
+                match &e.body {
+                    Some(want) => assert_eq!(&serde_json::from_slice::<Value>(&bytes).unwrap(), want, "{what}"),
+                    None => assert!(bytes.is_empty(), "{what}: unexpected body"),
+                }
+                let resp = Response::builder()
+                    .status(e.status)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&e.response).unwrap()))
+                    .unwrap();
+                send.send_response(resp);
+            }
+            if let Some((req, _)) = handle.next_request().await {
+                panic!("unexpected request {} {}", req.method(), req.uri());
+            }
+        });
+        (kube::Client::new(svc, "default"), task)
+    }
+
+    fn scale_obj(rv: &str, n: u32) -> Value {
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+               "metadata": {"name": "web", "namespace": "shop", "resourceVersion": rv},
+               "spec": {"replicas": n}, "status": {"replicas": n}})
+    }
+
+    const KUBE: &str = "kind = \"kubernetes\"\nnamespace = \"shop\"\n\
+                        scale_target_ref = { api_version = \"apps/v1\", kind = \"Deployment\", name = \"web\" }";
+    const SCALE: &str = "/apis/apps/v1/namespaces/shop/deployments/web/scale";
+
+    /// The decision the same inputs give on the in-memory target (what the script expects).
+    async fn reference(c: &ServeConfig) -> crate::control::DecisionRecord {
+        let mut svc = service(c);
+        let mut a = actuation(c, Arc::new(DryRunTarget::new(2, None)), 2);
+        a.tick(&mut svc, Some(&busy()), NOW).await.record
+    }
+
+    #[tokio::test]
+    async fn kubernetes_target_applies_and_reports_through_the_api() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let c = service_cfg(d.path(), 20, KUBE);
+        let want = reference(&c).await;
+        let n = want.desired_replicas;
+        assert!(n > 2);
+        let regarding = c.services[0].target.as_ref().unwrap().regarding().unwrap();
+        let at = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
+        let not_found = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "deployments.apps \"web\" not found", "reason": "NotFound", "code": 404});
+        let patch = json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": n}});
+        let patch_uri = format!("{SCALE}?&fieldManager=scale");
+        let events_uri = "/apis/events.k8s.io/v1/namespaces/shop/events?";
+        // (name, patch answer, expected outcome, message)
+        let cases = [
+            (
+                "applied",
+                (200, scale_obj("8", n)),
+                Outcome::Applied {
+                    from: 2,
+                    to: n,
+                    attempts: 1,
+                },
+            ),
+            (
+                "failed",
+                (404, not_found),
+                Outcome::Failed {
+                    error: "rejected 404: deployments.apps \"web\" not found".into(),
+                    attempts: 1,
+                },
+            ),
+        ];
+        for (name, (status, answer), outcome) in cases {
+            let event = event_body(&regarding, &event_for(&want, Some(&outcome)).unwrap(), "scale-0", at);
+            let script = vec![
+                ex("GET", SCALE, None, 200, scale_obj("7", 2)),
+                ex("GET", SCALE, None, 200, scale_obj("7", 2)),
+                ex("PATCH", &patch_uri, Some(patch.clone()), status, answer),
+                ex("POST", events_uri, Some(event.clone()), 201, event),
+            ];
+            let (client, task) = verifier(script);
+            let target = build(
+                c.services[0].target.as_ref().unwrap(),
+                "service[0].target",
+                Some(&client),
+            )
+            .unwrap();
+            let mut a = actuation(&c, target, 2);
+            a.events = Some((Arc::new(KubeEvents::new(client.clone(), "scale-0")), regarding.clone()));
+            let mut svc = service(&c);
+            let out = a.tick(&mut svc, Some(&busy()), NOW).await;
+            let rec = out.actuation.clone().unwrap();
+            assert_eq!(rec, record_for("deployment/shop/web", &outcome), "{name}");
+            assert_eq!(out.record.applied, name == "applied", "{name}");
+            if name == "failed" {
+                assert_eq!(out.record.actuation_error.as_deref(), rec.message.as_deref());
+                assert_eq!(
+                    rec.message.as_deref(),
+                    Some("rejected 404: deployments.apps \"web\" not found")
+                );
+            }
+            drop((a, client));
+            task.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_forecasts_but_never_writes() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let c = service_cfg(d.path(), 20, KUBE);
+        // Only the read: no patch, no event.
+        let (client, task) = verifier(vec![ex("GET", SCALE, None, 200, scale_obj("7", 2))]);
+        let target = build(
+            c.services[0].target.as_ref().unwrap(),
+            "service[0].target",
+            Some(&client),
+        )
+        .unwrap();
+        let mut a = actuation(&c, target, 2);
+        a.leader = Some(LeaderGate::new(10));
+        let regarding = c.services[0].target.as_ref().unwrap().regarding().unwrap();
+        a.events = Some((Arc::new(KubeEvents::new(client.clone(), "scale-1")), regarding));
+        let mut svc = service(&c);
+        let out = a.tick(&mut svc, Some(&busy()), NOW).await;
+        assert_eq!(out.record.mode, Mode::ForecastOnly);
+        assert!(!out.record.applied);
+        assert!(out.record.predictive.is_some(), "still forecasts");
+        let rec = out.actuation.unwrap();
+        assert_eq!(rec.outcome, "held");
+        assert!(rec.message.unwrap().contains("not the leader"));
+        drop((a, client));
+        task.await.unwrap();
+    }
+
+    fn lease(holder: &str, renew: &str, rv: &str) -> Value {
+        json!({"kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
+               "metadata": {"name": "scale-leader", "namespace": "scale-system", "resourceVersion": rv},
+               "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "acquireTime": renew,
+                        "renewTime": renew, "leaseTransitions": 0}})
+    }
+
+    /// Two instances, each with its own API conversation: A creates the Lease and acts, B sees it
+    /// held and does not; A then cannot renew, stops acting at its renew deadline, and B takes the
+    /// lease over only after it expired. At every checked time at most one acts.
+    #[tokio::test]
+    async fn two_instances_through_the_lease_api() {
+        let uri = "/apis/coordination.k8s.io/v1/namespaces/scale-system/leases";
+        let named = format!("{uri}/scale-leader");
+        let t0 = NOW;
+        let ts = |s: i64| crate::actuate::kube_events::micro_time(chrono::DateTime::from_timestamp(s, 0).unwrap());
+        let not_found = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "leases.coordination.k8s.io \"scale-leader\" not found", "reason": "NotFound", "code": 404});
+        let unavailable = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500});
+        let clock_at = |t: i64| -> crate::actuate::leader::Clock {
+            Arc::new(move || chrono::DateTime::from_timestamp(t, 0).unwrap())
+        };
+        let elector = |client: &kube::Client, me: &str, t: i64| {
+            LeaderElector::new(
+                client.clone(),
+                "scale-system",
+                "scale-leader",
+                me,
+                std::time::Duration::from_secs(15),
+                clock_at(t),
+            )
+        };
+        let mut a_body = lease("a", &ts(t0), "1");
+        a_body["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        let mut b_body = lease("b", &ts(t0 + 16), "1");
+        b_body["spec"]["leaseTransitions"] = 1.into();
+        // A: create at t0, then a failed renew at t0 + 2.
+        let (ca, task_a) = verifier(vec![
+            ex("GET", &named, None, 404, not_found),
+            ex("POST", &format!("{uri}?"), Some(a_body), 201, lease("a", &ts(t0), "1")),
+            ex("GET", &named, None, 500, unavailable),
+        ]);
+        // B: sees A's live lease at t0 + 1, takes over the expired one at t0 + 16.
+        let (cb, task_b) = verifier(vec![
+            ex("GET", &named, None, 200, lease("a", &ts(t0), "1")),
+            ex("GET", &named, None, 200, lease("a", &ts(t0), "1")),
+            ex(
+                "PUT",
+                &format!("{named}?"),
+                Some(b_body),
+                200,
+                lease("b", &ts(t0 + 16), "2"),
+            ),
+        ]);
+        let (ga, gb) = (LeaderGate::new(10), LeaderGate::new(10));
+        let both = |t: i64| (ga.is_leader(t), gb.is_leader(t));
+        let r = elector(&ca, "a", t0).try_acquire_or_renew().await;
+        assert_eq!(r, Ok(Leadership::Leader));
+        ga.observe(t0, &r);
+        let r = elector(&cb, "b", t0 + 1).try_acquire_or_renew().await;
+        assert_eq!(
+            r,
+            Ok(Leadership::Follower {
+                holder: Some("a".into())
+            })
+        );
+        gb.observe(t0 + 1, &r);
+        assert_eq!(both(t0 + 1), (true, false));
+        let r = elector(&ca, "a", t0 + 2).try_acquire_or_renew().await;
+        assert!(r.is_err());
+        ga.observe(t0 + 2, &r);
+        assert_eq!(both(t0 + 9), (true, false));
+        assert_eq!(both(t0 + 10), (false, false), "A stops at its renew deadline");
+        // Still A's lease at t0 + 14: B must not take it.
+        assert!(matches!(
+            crate::actuate::leader::decide(
+                Some(&crate::actuate::leader::lease_state(&lease("a", &ts(t0), "1"))),
+                "b",
+                chrono::DateTime::from_timestamp(t0 + 14, 0).unwrap()
+            ),
+            crate::actuate::leader::LeaderAction::Follow { .. }
+        ));
+        let r = elector(&cb, "b", t0 + 16).try_acquire_or_renew().await;
+        assert_eq!(r, Ok(Leadership::Leader));
+        gb.observe(t0 + 16, &r);
+        assert_eq!(both(t0 + 16), (false, true));
+        drop((ca, cb));
+        task_a.await.unwrap();
+        task_b.await.unwrap();
+    }
+}
