@@ -188,6 +188,11 @@ impl ServiceLoop {
     pub fn decide(&mut self, recent: Option<&Recent>, now: i64, current: u32) -> TickOutput {
         let lead = self.controller.config.lead_seconds;
         let art = self.registry.current();
+        // A capacity model trained from spans replaces the configured capacity per replica.
+        self.controller.config.plan.load_per_replica_at_slo = art
+            .as_ref()
+            .and_then(|a| a.state.capacity.as_ref())
+            .and_then(|c| c.load_per_replica_at_slo);
         let demand = recent.and_then(|r| r.values.last().copied());
         let age = recent.map(|r| (now - r.last_time).max(0)).unwrap_or(i64::MAX / 4);
         let abs_error = match (&self.last_forecast, recent, demand) {
@@ -522,5 +527,39 @@ mod tests {
         let r = s.step(Some(&recent), now).record;
         assert!(r.applied && r.desired_replicas > 2, "{r:?}");
         assert_eq!(s.target.applied, vec![r.desired_replicas]);
+    }
+
+    #[test]
+    fn trained_capacity_replaces_the_configured_one() {
+        // Same demand, two artifacts: the one carrying a span-fitted capacity of 50 req/s per
+        // replica at the SLO plans far fewer replicas than the configured 10 req/s.
+        let plan = |capacity| {
+            let d = tempfile::tempdir().unwrap();
+            crate::serve::registry::tests::write_version_with(d.path(), "web", true, capacity);
+            let mut s = service(d.path(), "forecast-only");
+            let now = 200 * 3600;
+            let recent = Recent {
+                values: vec![150.0; 3],
+                step: 3600,
+                last_time: now - 30,
+            };
+            let r = s.step(Some(&recent), now).record;
+            // The planner's own number, before the governor's scale-up rate limit.
+            (r.predictive.unwrap(), s.controller.config.plan.load_per_replica_at_slo)
+        };
+        let model = crate::capacity_fit::CapacityModel::fit(&[(10.0, 0.01, 0.02), (60.0, 0.02, 0.2)]).unwrap();
+        let trained = crate::capacity_fit::TrainedCapacity {
+            slo_seconds: 0.1,
+            load_per_replica_at_slo: Some(50.0),
+            source: "spans.csv (web)".into(),
+            model,
+        };
+        let (configured, none) = plan(None);
+        let (fitted, at_slo) = plan(Some(trained));
+        assert_eq!((none, at_slo), (None, Some(50.0)));
+        assert!(fitted < configured, "{fitted} vs {configured}");
+
+        // 7 req/s per replica (10 × utilization 0.7) against 50: about a seventh of the replicas.
+        assert!(fitted <= (configured * 7).div_ceil(50) + 1, "{fitted} vs {configured}");
     }
 }

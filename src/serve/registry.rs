@@ -85,6 +85,16 @@ pub(crate) mod tests {
 
     /// Writes a real trained version (seasonal naive picked by the backtest) and returns its name.
     pub(crate) fn write_version(models: &Path, service: &str, activate: bool) -> String {
+        write_version_with(models, service, activate, None)
+    }
+
+    /// [`write_version`] with a trained capacity model in the state.
+    pub(crate) fn write_version_with(
+        models: &Path,
+        service: &str,
+        activate: bool,
+        capacity: Option<crate::capacity_fit::TrainedCapacity>,
+    ) -> String {
         let y: Vec<f64> = (0..96)
             .map(|t| 10.0 + (t % 24) as f64 + 0.3 * ((t * 7) % 5) as f64)
             .collect();
@@ -116,7 +126,7 @@ pub(crate) mod tests {
             history: y,
             conformal: None,
             weights: None,
-            capacity: None,
+            capacity,
         };
         let dir = artifact::write_version(models, service, m, &state, None, activate).unwrap();
         dir.file_name().unwrap().to_string_lossy().to_string()
