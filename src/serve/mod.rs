@@ -1,6 +1,7 @@
 //! `scale serve`: the long-running predictive autoscaler (docs/serve.md). Config → one task per
 //! service (fetch → forecast → plan → govern → actuate) → HTTP API with metrics and decisions.
 
+pub mod bench;
 pub mod config;
 pub mod http;
 pub mod r#loop;
