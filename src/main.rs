@@ -143,6 +143,9 @@ enum BenchCommand {
         /// Days of 5-minute synthetic data each template is trained on.
         #[arg(long, default_value_t = 14)]
         days: usize,
+        /// Families training may select, comma-separated (default: the training default).
+        #[arg(long, default_value = "seasonal_naive,ets,mstl,linear")]
+        families: String,
     },
 }
 
@@ -369,6 +372,7 @@ fn run(cli: Cli) -> Result<()> {
                     ticks,
                     templates,
                     days,
+                    families,
                 },
         } => {
             let report = scale::serve::bench::run(&scale::serve::bench::BenchOptions {
@@ -376,6 +380,7 @@ fn run(cli: Cli) -> Result<()> {
                 ticks,
                 templates,
                 days,
+                families: scale::serve::bench::parse_families(&families)?,
             })?;
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?);
         }
