@@ -26,7 +26,13 @@ fn bench_serve_small() {
         assert!(p["median_tick_seconds"].as_f64().unwrap() > 0.0, "{p}");
         assert!(p["cached_tick_seconds"].as_f64().unwrap() > 0.0, "{p}");
     }
-    assert!(v["baseline"]["families"].as_array().unwrap().iter().all(|f| f == "seasonal_naive"));
+    assert!(
+        v["baseline"]["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f == "seasonal_naive")
+    );
     assert!(v["ratio"].as_f64().unwrap() > 0.0);
     if cfg!(target_os = "linux") {
         let rss = v["peak_rss_mib"].as_f64().unwrap();
