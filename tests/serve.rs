@@ -73,6 +73,58 @@ fn train(dir: &Path, url: &str, t0: i64) {
     assert!(stdout.contains("demo: ") && stdout.contains("promoted"), "{stdout}");
 }
 
+/// Starts `scale serve --config cfg ARGS` with logs in `dir/serve.stderr`; returns the guard and
+/// the addresses it printed (`scale serve listening on ` → address, etc.).
+fn spawn_serve(
+    dir: &Path,
+    cfg: &Path,
+    args: &[&str],
+) -> (
+    KillOnDrop,
+    std::collections::HashMap<&'static str, String>,
+    std::path::PathBuf,
+) {
+    let stderr_path = dir.join("serve.stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scale"))
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .args(args)
+        .env("SCALE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let serve = KillOnDrop(child);
+    const PREFIXES: [&str; 3] = [
+        "scale serve listening on ",
+        "scale serve otlp grpc on ",
+        "scale serve otlp http on ",
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for p in PREFIXES {
+                if let Some(addr) = line.strip_prefix(p) {
+                    let _ = tx.send((p, addr.to_string()));
+                }
+            }
+        }
+    });
+    let mut lines = std::collections::HashMap::new();
+    // The HTTP API's line comes last.
+    while !lines.contains_key(PREFIXES[0]) {
+        let (p, a) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!(
+                "serve printed no address: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            )
+        });
+        lines.insert(p, a);
+    }
+    (serve, lines, stderr_path)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_forecast_only_against_real_prometheus() {
     if !support::prometheus::available("serve_forecast_only_against_real_prometheus") {
@@ -104,34 +156,10 @@ async fn serve_forecast_only_against_real_prometheus() {
         ),
     )
     .unwrap();
-    let stderr_path = dir.path().join("serve.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scale"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args(["--mode", "forecast-only"])
-        .env("SCALE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let stdout = child.stdout.take().unwrap();
-    let mut serve = KillOnDrop(child);
+    let (mut serve, lines, stderr_path) = spawn_serve(dir.path(), &cfg, &["--mode", "forecast-only"]);
+    let pid = serve.0.id();
     let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
-
-    // The bound address comes on stdout.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("scale serve listening on ") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("serve printed no address: {}", logs()));
-    let base = format!("http://{addr}");
+    let base = format!("http://{}", lines["scale serve listening on "]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -270,4 +298,156 @@ async fn serve_forecast_only_against_real_prometheus() {
     };
     assert!(status.success(), "exit {status}: {}", logs());
     assert!(logs().contains("shutting down"), "{}", logs());
+}
+
+/// OTLP/HTTP protobuf: `n` root spans of `service` starting now, 50 ms each.
+fn export_request(service: &str, n: usize, seq: u64) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let spans = (0..n as u64)
+        .map(|i| Span {
+            trace_id: [seq.to_be_bytes(), (i + 1).to_be_bytes()].concat(),
+            span_id: (i + 1).to_be_bytes().to_vec(),
+            name: "GET /checkout".into(),
+            kind: 2, // server
+            start_time_unix_nano: start,
+            end_time_unix_nano: start + 50_000_000,
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(service.into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// `[source.otlp]`: serve runs the OTLP receivers; spans sent to them become the demand the
+/// loop plans on. No external tool needed, so this never skips.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_plans_on_request_rate_from_otlp_spans() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    // A real trained artifact on the window grid (2 s): 20 req/s with a 2-minute cycle.
+    let t0 = now() - 3600;
+    let y: Vec<f64> = (0..1800).map(|i| 20.0 + 3.0 * (i % 60) as f64 / 60.0).collect();
+    let series = scale::series::Series::new("checkout", t0, 2, y);
+    let mut bt = scale::train::backtest::BacktestConfig::new(30);
+    bt.families = vec![scale::train::backtest::Family::SeasonalNaive];
+    scale::train::train_series(&series, &bt, &models, scale::train::Retention::default()).unwrap();
+
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[defaults]\ntick = \"1s\"\nmode = \"forecast-only\"\nmodels = {models:?}\n\
+             lead = \"30s\"\nhistory = \"1m\"\nmax_metric_age = \"1m\"\n\
+             [source.otlp]\ngrpc = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nwindow = \"2s\"\nlateness = \"1s\"\n\
+             [[service]]\nname = \"checkout\"\ncapacity_per_replica = 5\nmin_replicas = 1\nmax_replicas = 30\n\
+             target = {{ kind = \"dry-run\", replicas = 2 }}\n"
+        ),
+    )
+    .unwrap();
+    let (mut serve, lines, stderr_path) = spawn_serve(dir.path(), &cfg, &[]);
+    let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let base = format!("http://{}", lines["scale serve listening on "]);
+    let otlp = format!("http://{}/v1/traces", lines["scale serve otlp http on "]);
+    assert!(lines.contains_key("scale serve otlp grpc on "));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    // 20 spans a second, until a decision planned on span demand shows up (bounded).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seq = 0u64;
+    let record = loop {
+        seq += 1;
+        let r = client
+            .post(&otlp)
+            .header("content-type", "application/x-protobuf")
+            .body(export_request("checkout", 20, seq))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap_or_default());
+        let (_, body) = get(&client, &format!("{base}/decisions?service=checkout")).await;
+        let records: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(r) = records
+            .iter()
+            .rev()
+            .find(|r| r["demand"].as_f64().is_some_and(|d| d > 0.0))
+        {
+            break r.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no decision with span demand after 60 s: {body}; logs {}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let d = record["demand"].as_f64().unwrap();
+    // 20 spans/s, give or take a batch landing in the neighbouring 2 s window.
+    assert!((5.0..=40.0).contains(&d), "demand {d}: {record}");
+    assert_eq!(record["mode"], "forecast_only", "{record}");
+    assert_eq!(record["applied"], false, "{record}");
+    let peak = record["forecast_peak"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no forecast: {record}"));
+    assert_eq!(
+        record["predictive"].as_u64(),
+        Some((peak / 3.5).ceil() as u64),
+        "{record}"
+    );
+    assert!(record["reactive"].as_u64().unwrap() >= 2, "{record}");
+    let (ready, _) = get(&client, &format!("{base}/readyz")).await;
+    assert_eq!(ready, 200);
+
+    // SIGTERM stops the receivers too.
+    let pid = serve.0.id();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = serve.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit after SIGTERM: {}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit {status}: {}", logs());
+    assert!(logs().contains("OTLP receivers stopped"), "{}", logs());
 }
