@@ -121,6 +121,32 @@ enum Command {
     },
     /// Run the predictive autoscaler: config file → control loop + HTTP API (docs/serve.md).
     Serve(ServeArgs),
+    /// Benchmarks run from the CLI (docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time serve ticks (forecast → plan → govern → publish) for many services on one core and
+    /// report the peak RSS; prints JSON.
+    Serve {
+        #[arg(long, default_value_t = 10_000)]
+        services: usize,
+        #[arg(long, default_value_t = 3)]
+        ticks: usize,
+        /// Trained artifacts the services share (hard-linked copies).
+        #[arg(long, default_value_t = 4)]
+        templates: usize,
+        /// Days of 5-minute synthetic data each template is trained on.
+        #[arg(long, default_value_t = 14)]
+        days: usize,
+        /// Families training may select, comma-separated (default: the training default).
+        #[arg(long, default_value = "seasonal_naive,ets,mstl,linear")]
+        families: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -339,6 +365,25 @@ fn run(cli: Cli) -> Result<()> {
             stream_interval,
         } => keda(&listen, models, &stream_interval)?,
         Command::Serve(args) => serve(args)?,
+        Command::Bench {
+            command:
+                BenchCommand::Serve {
+                    services,
+                    ticks,
+                    templates,
+                    days,
+                    families,
+                },
+        } => {
+            let report = scale::serve::bench::run(&scale::serve::bench::BenchOptions {
+                services,
+                ticks,
+                templates,
+                days,
+                families: scale::serve::bench::parse_families(&families)?,
+            })?;
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?);
+        }
         Command::Models {
             command: ModelsCommand::List { models },
         } => models_list(&models)?,

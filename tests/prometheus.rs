@@ -6,27 +6,10 @@ use scale::observe::MetricSource;
 use scale::observe::http::HttpConfig;
 use scale::observe::prometheus::Prometheus;
 use scale::series::{GapPolicy, Series};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
-/// Kills the server even when an assertion fails.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tool(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
+mod support;
 
 /// nyc_taxi from the shared NAB copy, else the bundled SF traffic series, so the test always runs.
 fn dataset() -> Series {
@@ -55,89 +38,23 @@ fn dataset() -> Series {
 
 const DAYS: i64 = 21;
 
+/// The series as `demo_requests{service="demo"}` samples.
 fn openmetrics(s: &Series) -> String {
-    let mut out =
-        String::from("# HELP demo_requests A NAB series backfilled for the test.\n# TYPE demo_requests gauge\n");
-    for (i, v) in s.values.iter().enumerate() {
-        out.push_str(&format!("demo_requests{{service=\"demo\"}} {v} {}\n", s.time_at(i)));
-    }
-    out.push_str("# EOF\n");
-    out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(dir: &Path, s: &Series) -> (Server, String) {
-    let om = dir.join("series.om");
-    std::fs::write(&om, openmetrics(s)).unwrap();
-    let data = dir.join("data");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\nscrape_configs: []\n").unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    // Backfilled blocks are years old: a short retention would delete them at start-up.
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=100y")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let client = scale::observe::http::HttpClient::new(&HttpConfig {
-        timeout: Duration::from_secs(2),
-        ..HttpConfig::default()
-    })
-    .unwrap();
-    let ready = scale::observe::http::Request::get(format!("{url}/-/ready").parse().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if client.send(&ready).await.is_ok() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus not ready after 60 s: {}",
-            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    (server, url)
+    support::prometheus::openmetrics(
+        "demo_requests",
+        "service=\"demo\"",
+        s.values.iter().enumerate().map(|(i, v)| (s.time_at(i), *v)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_prometheus_backfill_query_train_forecast() {
-    if tool("prometheus").is_none() || tool("promtool").is_none() {
-        assert!(
-            std::env::var("SCALE_REQUIRE_INTEGRATION").as_deref() != Ok("1"),
-            "prometheus/promtool not on PATH but SCALE_REQUIRE_INTEGRATION=1"
-        );
-        eprintln!("skip: prometheus or promtool not on PATH (apt-get install prometheus)");
+    if !support::prometheus::available("real_prometheus_backfill_query_train_forecast") {
         return;
     }
     let s = dataset();
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = start(dir.path(), &s).await;
+    let (_server, url) = support::prometheus::start(dir.path(), &openmetrics(&s)).await;
     let (start, end, step) = (s.start, s.time_at(s.len() - 1), s.step);
 
     // 1. The full history comes back equal to the CSV, also when split into several requests

@@ -9,6 +9,7 @@ pub use files::{LoadedSeries, load_series};
 pub mod http;
 pub mod prometheus;
 pub mod tempo;
+pub mod traces;
 
 /// One series a metric source returned, on the query's step grid: `values[i]` is at
 /// `start + i·step`; a missing step is NaN (clean it with [`NamedSeries::clean`]).

@@ -135,7 +135,51 @@ fn default_max_age() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    pub prometheus: PrometheusConn,
+    /// Exactly one of the sources is set.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusConn>,
+    #[serde(default)]
+    pub otlp: Option<OtlpSource>,
+}
+
+/// `[source.otlp]`: serve runs the OTLP trace receivers; demand is each service's request rate
+/// from its entry spans, in windows of `window` (docs/otlp.md, docs/serve.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSource {
+    #[serde(default = "default_otlp_grpc")]
+    pub grpc: String,
+    #[serde(default = "default_otlp_http")]
+    pub http: String,
+    #[serde(default = "default_otlp_window")]
+    pub window: String,
+    #[serde(default = "default_otlp_lateness")]
+    pub lateness: String,
+}
+
+fn default_otlp_grpc() -> String {
+    "127.0.0.1:4317".into()
+}
+fn default_otlp_http() -> String {
+    "127.0.0.1:4318".into()
+}
+fn default_otlp_window() -> String {
+    "1m".into()
+}
+fn default_otlp_lateness() -> String {
+    "30s".into()
+}
+
+impl OtlpSource {
+    pub fn validate(&self) -> Result<()> {
+        for (f, v) in [("source.otlp.grpc", &self.grpc), ("source.otlp.http", &self.http)] {
+            v.parse::<std::net::SocketAddr>()
+                .map_err(|e| Error::config(f, format!("{v:?}: {e}")))?;
+        }
+        parse_duration("source.otlp.window", &self.window)?;
+        parse_duration("source.otlp.lateness", &self.lateness)?;
+        Ok(())
+    }
 }
 
 /// Connection options, as the training job's Prometheus source has them (docs/prometheus.md).
@@ -183,7 +227,9 @@ impl PrometheusConn {
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub name: String,
-    /// PromQL returning one series: the service's demand (requests/s).
+    /// PromQL returning one series: the service's demand (requests/s). With `[source.otlp]`,
+    /// the span service name to read (default: `name`).
+    #[serde(default)]
     pub query: String,
     pub capacity_per_replica: f64,
     pub min_replicas: u32,
@@ -250,7 +296,16 @@ impl ServeConfig {
                 format!("must be in (0, 1], got {}", d.target_utilization),
             ));
         }
-        let p = &self.source.prometheus;
+        let p = match (&self.source.prometheus, &self.source.otlp) {
+            (Some(p), None) => p,
+            (None, Some(o)) => return o.validate().and_then(|()| self.validate_services(false)),
+            _ => {
+                return Err(Error::config(
+                    "source",
+                    "set exactly one of [source.prometheus] and [source.otlp]",
+                ));
+            }
+        };
         crate::observe::http::parse_base_url("source.prometheus.url", &p.url)?;
         if let Some(m) = &p.method
             && !matches!(m.as_str(), "get" | "post")
@@ -270,6 +325,10 @@ impl ServeConfig {
             ));
         }
         p.auth.resolve("source.prometheus.auth")?;
+        self.validate_services(true)
+    }
+
+    fn validate_services(&self, promql: bool) -> Result<()> {
         if self.services.is_empty() {
             return Err(Error::config("service", "list at least one [[service]]"));
         }
@@ -285,7 +344,7 @@ impl ServeConfig {
             if !seen.insert(s.name.as_str()) {
                 return Err(Error::config(f("name"), format!("{:?} appears twice", s.name)));
             }
-            if s.query.trim().is_empty() {
+            if promql && s.query.trim().is_empty() {
                 return Err(Error::config(f("query"), "empty query"));
             }
             if !(s.capacity_per_replica > 0.0 && s.capacity_per_replica.is_finite()) {
@@ -441,11 +500,40 @@ target = { kind = "dry-run", replicas = 3 }
                 "service[1].name",
             ),
             (GOOD.replace("[server]", "[server]\nport = 1"), "server"),
+            (
+                GOOD.replace("[source.prometheus]", "[source.otlp]\n[source.prometheus]"),
+                "source: set exactly one",
+            ),
+            (
+                GOOD.replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nhttp = \"x\""),
+                "source.otlp.http",
+            ),
+            (
+                GOOD.replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nwindow = \"often\""),
+                "source.otlp.window",
+            ),
+            (
+                GOOD.replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nport = 1"),
+                "source.otlp",
+            ),
         ];
         for (text, want) in cases {
             let e = ServeConfig::parse(&text).unwrap_err().to_string();
             assert!(e.contains(want), "want {want:?} in: {e}");
         }
+    }
+
+    #[test]
+    fn otlp_source_needs_no_query() {
+        let c = ServeConfig::parse(
+            &GOOD
+                .replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nwindow = \"10s\"")
+                .replace("query = \"sum(rate(http_requests_total[1m]))\"\n", ""),
+        )
+        .unwrap();
+        let o = c.source.otlp.unwrap();
+        assert_eq!((o.grpc.as_str(), o.window.as_str()), ("127.0.0.1:4317", "10s"));
+        assert!(c.services[0].query.is_empty());
     }
 
     #[test]

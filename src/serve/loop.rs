@@ -138,6 +138,18 @@ pub struct ServiceLoop {
     pub target_kind: &'static str,
     /// The previous tick's forecast, to score it against what was then observed.
     last_forecast: Option<(Forecast, i64, i64)>,
+    /// The last forecast computed and what it was computed from.
+    cached: Option<(ForecastKey, Forecast)>,
+    /// Forecasts computed (model refits), for tests and the benchmark.
+    pub forecasts_computed: u64,
+}
+
+/// What a forecast depends on: the model version, where the data ends, its newest value.
+#[derive(Debug, Clone, PartialEq)]
+struct ForecastKey {
+    version: String,
+    origin: i64,
+    last: Option<u64>,
 }
 
 /// The numbers a tick produced beside its record (for /metrics).
@@ -166,7 +178,14 @@ impl ServiceLoop {
             target: DryRun::new(start),
             target_kind: s.target.as_ref().map_or("dry-run", |t| t.label()),
             last_forecast: None,
+            cached: None,
+            forecasts_computed: 0,
         }
+    }
+
+    /// Extra steps forecast so later ticks without new data still cover `now + lead`.
+    fn slack(&self, step: i64) -> usize {
+        (self.controller.config.governor.max_metric_age_seconds / step.max(1)).clamp(0, 1000) as usize + 1
     }
 
     /// Decides one tick from `recent` (None: the fetch failed) at `now`, and actuates the
@@ -202,24 +221,42 @@ impl ServiceLoop {
             }
             _ => None,
         };
-        // Forecast from the model's stored history continued by the recent data.
+        // Forecast from the model's stored history continued by the recent data; refitting is
+        // the tick's whole cost, so it runs only when the model or the data changed.
         let forecast = art.as_ref().and_then(|a| {
             let step = a.state.step;
-            let (y, origin) = match recent {
-                Some(r) if !r.values.is_empty() => {
-                    let keep = a.state.history.len().saturating_sub(r.values.len());
-                    let mut y = a.state.history[a.state.history.len() - keep..].to_vec();
-                    y.extend_from_slice(&r.values);
-                    (y, r.last_time + step)
-                }
-                _ => (
-                    a.state.history.clone(),
-                    a.state.history_start + a.state.history.len() as i64 * step,
-                ),
+            let origin = match recent {
+                Some(r) if !r.values.is_empty() => r.last_time + step,
+                _ => a.state.history_start + a.state.history.len() as i64 * step,
             };
             let h = ((now + lead - origin).div_euclid(step) + 3).max(3) as usize;
-            match a.forecast(&y, h.min(100_000)) {
-                Ok(f) => Some((f, origin, step)),
+            let key = ForecastKey {
+                version: a.manifest.version.clone(),
+                origin,
+                last: recent.and_then(|r| r.values.last()).map(|v| v.to_bits()),
+            };
+            if let Some((k, f)) = &self.cached
+                && *k == key
+                && f.len() >= h
+            {
+                return Some((f.clone(), origin, step));
+            }
+            let forecast = match recent {
+                Some(r) if !r.values.is_empty() => {
+                    let keep = a.state.history.len().saturating_sub(r.values.len());
+                    let mut y = Vec::with_capacity(keep + r.values.len());
+                    y.extend_from_slice(&a.state.history[a.state.history.len() - keep..]);
+                    y.extend_from_slice(&r.values);
+                    a.forecast(&y, (h + self.slack(step)).min(100_000))
+                }
+                _ => a.forecast(&a.state.history, (h + self.slack(step)).min(100_000)),
+            };
+            self.forecasts_computed += 1;
+            match forecast {
+                Ok(f) => {
+                    self.cached = Some((key, f.clone()));
+                    Some((f, origin, step))
+                }
                 Err(e) => {
                     tracing::warn!(service = %self.name, "forecast failed: {e}");
                     None
@@ -487,6 +524,46 @@ mod tests {
             ..recent
         };
         assert!(s.step(Some(&recent2), now + 3600).abs_error.is_some());
+    }
+
+    #[test]
+    fn forecast_is_recomputed_only_for_new_data_or_model() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let mut s = service(d.path(), "forecast-only");
+        let now = 200 * 3600;
+        let recent = Recent {
+            values: vec![30.0, 31.0, 32.0],
+            step: 3600,
+            last_time: now - 60,
+        };
+        let first = s.step(Some(&recent), now).record;
+        // Same data 30 s later: the cached forecast plans the same peak.
+        let again = s.step(Some(&recent), now + 30).record;
+        assert_eq!(s.forecasts_computed, 1);
+        assert_eq!(first.forecast_peak, again.forecast_peak);
+        assert!(again.forecast_peak.is_some());
+        // A revised newest value, a new point, or a new model version refits.
+        let revised = Recent {
+            values: vec![30.0, 31.0, 40.0],
+            ..recent.clone()
+        };
+        s.step(Some(&revised), now + 60);
+        assert_eq!(s.forecasts_computed, 2);
+        let next = Recent {
+            values: vec![31.0, 40.0, 33.0],
+            last_time: now + 3600 - 60,
+            ..recent.clone()
+        };
+        s.step(Some(&next), now + 3600);
+        assert_eq!(s.forecasts_computed, 3);
+        write_version(d.path(), "web", true);
+        assert!(matches!(s.registry.poll(), Reload::Loaded(_)));
+        s.step(Some(&next), now + 3630);
+        assert_eq!(s.forecasts_computed, 4);
+        // A tick so late that the cached forecast no longer reaches now + lead refits too.
+        s.step(Some(&next), now + 3600 + 40 * 3600);
+        assert_eq!(s.forecasts_computed, 5);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! service (fetch → forecast → plan → govern → actuate) → HTTP API with metrics and decisions.
 
 pub mod actuation;
+pub mod bench;
 pub mod config;
 pub mod http;
 pub mod leader;
@@ -63,6 +64,8 @@ pub async fn run_with(
 ) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mode = opts.mode.unwrap_or(cfg.defaults.mode.into());
+    let mut cfg = cfg;
+    let (source, receivers) = demand_source(&mut cfg).await?;
     // Every target is built before anything runs, so a bad one stops start-up.
     let needs_kube = act.leader.enabled || cfg.services.iter().any(|s| s.target.as_ref().is_some_and(|t| t.needs_kube()));
     let kube = match (act.kube, needs_kube) {
@@ -111,7 +114,6 @@ pub async fn run_with(
         a.leader = gate.clone();
         actuations.push(a);
     }
-    let source: Arc<dyn MetricSource> = Arc::new(cfg.source.prometheus.client()?);
     let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
     let shared = Arc::new(Shared::new(&names));
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
@@ -184,6 +186,12 @@ pub async fn run_with(
         }
     }
     let _ = stop_tx.send(true);
+    if let Some(r) = receivers {
+        match r.shutdown().await {
+            Ok(stats) => tracing::info!(late_spans = stats.late_spans, forced_closes = stats.forced_closes, "OTLP receivers stopped"),
+            Err(e) => tracing::error!("OTLP receivers: {e}"),
+        }
+    }
     match server.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::io(addr.to_string(), e)),
@@ -193,6 +201,67 @@ pub async fn run_with(
 
 /// client-go's defaults (seconds): lease duration, renew deadline, retry period.
 pub const LEASE_DEFAULTS: (i64, i64, i64) = (15, 10, 2);
+
+/// The configured demand source; with `[source.otlp]` also the running receivers, whose closed
+/// windows feed a store read as request rate per service (an empty `query` names the service).
+async fn demand_source(
+    cfg: &mut ServeConfig,
+) -> Result<(Arc<dyn MetricSource>, Option<crate::observe::otlp::Receivers>)> {
+    use crate::observe::otlp::{ReceiverConfig, Receivers, window::WindowConfig};
+    use crate::observe::traces::{TraceMetric, TraceMetrics, WindowStore};
+    if let Some(p) = &cfg.source.prometheus {
+        return Ok((Arc::new(p.client()?), None));
+    }
+    let o = cfg
+        .source
+        .otlp
+        .clone()
+        .ok_or_else(|| Error::config("source", "set exactly one of [source.prometheus] and [source.otlp]"))?;
+    for s in &mut cfg.services {
+        if s.query.trim().is_empty() {
+            s.query = s.name.clone();
+        }
+    }
+    let window = crate::timefmt::parse_duration("source.otlp.window", &o.window)?;
+    let lateness = crate::timefmt::parse_duration("source.otlp.lateness", &o.lateness)?;
+    let addr = |f: &str, v: &str| {
+        v.parse::<std::net::SocketAddr>()
+            .map_err(|e| Error::config(f, format!("{v:?}: {e}")))
+    };
+    // Keep what a tick reads (history) plus a few windows.
+    let store = WindowStore::new(window, cfg.history_seconds() + 4 * window);
+    let sink = store.clone();
+    let receivers = Receivers::start(
+        ReceiverConfig {
+            grpc: Some(addr("source.otlp.grpc", &o.grpc)?),
+            http: Some(addr("source.otlp.http", &o.http)?),
+            window: WindowConfig {
+                window_seconds: window,
+                lateness_seconds: lateness,
+                ..WindowConfig::default()
+            },
+            ..ReceiverConfig::default()
+        },
+        move |closed| sink.add(closed),
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Config { field, message, .. } => Error::config(format!("source.otlp.{field}"), message),
+        other => other,
+    })?;
+    // Tests and wrappers read these lines to learn the ports.
+    if let Some(a) = receivers.grpc_addr {
+        println!("scale serve otlp grpc on {a}");
+    }
+    if let Some(a) = receivers.http_addr {
+        println!("scale serve otlp http on {a}");
+    }
+    let source = TraceMetrics {
+        source: Arc::new(store),
+        metric: TraceMetric::RequestRate,
+    };
+    Ok((Arc::new(source), Some(receivers)))
+}
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

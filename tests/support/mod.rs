@@ -36,3 +36,5 @@ pub fn venv_python(test: &str, modules: &[&str]) -> Option<PathBuf> {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+pub mod prometheus;
