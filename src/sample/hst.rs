@@ -192,28 +192,39 @@ impl HalfSpaceTrees {
         let h = self.height;
         let scoring = !self.first_window;
         let limit = self.size_limit;
+        let (splits, mass) = (&self.splits, &mut self.mass);
+        let (internal, nodes) = (self.internal_per_tree, self.nodes_per_tree);
         let mut sum = 0u64;
-        for t in 0..self.n_trees {
-            let splits = &self.splits[t * self.internal_per_tree..(t + 1) * self.internal_per_tree];
-            let mass = &mut self.mass[t * self.nodes_per_tree..(t + 1) * self.nodes_per_tree];
-            let mut i = 0usize;
-            // All ones while the walk still adds reference mass (River stops below a light node).
-            let mut live = if scoring { u64::MAX } else { 0 };
+        // Up to LANES trees walk level by level together: their paths are independent, so the
+        // CPU overlaps the load → compare → next-index chains instead of waiting on each.
+        const LANES: usize = 8;
+        let mut t0 = 0;
+        while t0 < self.n_trees {
+            let k = (self.n_trees - t0).min(LANES);
+            let mut i = [0usize; LANES];
+            // All ones while a walk still adds reference mass (River stops below a light node).
+            let mut live = [if scoring { u64::MAX } else { 0 }; LANES];
             for depth in 0..h {
-                let m = &mut mass[i];
-                m[0] += 1;
-                let r = m[1];
-                sum += ((r as u64) << depth) & live;
-                live &= 0u64.wrapping_sub((r >= limit) as u64);
-                let s = splits[i];
-                let right = active
-                    .iter()
-                    .fold(value >= s.threshold, |acc, &a| acc | (a == s.feature));
-                i = 2 * i + 1 + right as usize;
+                for j in 0..k {
+                    let t = t0 + j;
+                    let m = &mut mass[t * nodes + i[j]];
+                    m[0] += 1;
+                    let r = m[1];
+                    sum += ((r as u64) << depth) & live[j];
+                    live[j] &= 0u64.wrapping_sub((r >= limit) as u64);
+                    let s = splits[t * internal + i[j]];
+                    let right = active
+                        .iter()
+                        .fold(value >= s.threshold, |acc, &a| acc | (a == s.feature));
+                    i[j] = 2 * i[j] + 1 + right as usize;
+                }
             }
-            let m = &mut mass[i];
-            m[0] += 1;
-            sum += ((m[1] as u64) << h) & live;
+            for j in 0..k {
+                let m = &mut mass[(t0 + j) * nodes + i[j]];
+                m[0] += 1;
+                sum += ((m[1] as u64) << h) & live[j];
+            }
+            t0 += k;
         }
         self.counter += 1;
         if self.counter == self.window {
