@@ -57,9 +57,16 @@ def best_f1(labels, scores):
     return best
 
 
-def duration_feature(seconds, a):
-    """The same [0, 1] duration feature `scale sample --duration-scale` computes."""
-    if a.duration_scale == "log":
+def duration_feature(seconds, a, op_log=None, op=None):
+    """The same [0, 1] duration feature `scale sample --duration-scale` computes (op-log: against
+    the running mean of ln(1 + d/1ms) over the operation's earlier spans, kept in `op_log`)."""
+    if a.duration_scale == "op-log":
+        l = math.log1p(max(seconds, 0.0) * 1e3)
+        s, n = op_log.get(op, (0.0, 0))
+        mean = s / n if n else l
+        op_log[op] = (s + l, n + 1)
+        v = 0.5 + (l - mean) / (2 * math.log1p(a.max_duration * 1e3))
+    elif a.duration_scale == "log":
         v = math.log1p(max(seconds, 0.0) * 1e3) / math.log1p(a.max_duration * 1e3)
     else:
         v = seconds / a.max_duration
@@ -68,12 +75,13 @@ def duration_feature(seconds, a):
 
 def run_river(rows, services, operations, a, seed):
     feats = []
+    op_log = {}
     for r in rows:
         x = {f"svc={s}": 0.0 for s in services}
         x.update({f"op={o}": 0.0 for o in operations})
         x[f"svc={r['svc']}"] = 1.0
         x[f"op={r['OperationName']}"] = 1.0
-        x["duration"] = duration_feature(float(r["Duration"]) / a.unit, a)
+        x["duration"] = duration_feature(float(r["Duration"]) / a.unit, a, op_log, r["OperationName"])
         feats.append(x)
     hst = anomaly.HalfSpaceTrees(n_trees=a.n_trees, height=a.height, window_size=a.window_size, seed=seed)
     scores = []
@@ -93,7 +101,8 @@ def run_scale(a, seed):
         cmd = [a.scale, "sample", "--input", a.spans, "--output", out,
                "--n-trees", str(a.n_trees), "--height", str(a.height),
                "--window-size", str(a.window_size), "--min-score", str(a.min_score),
-               "--max-duration", str(a.max_duration), "--duration-scale", a.duration_scale, "--train-size", str(a.train_size),
+               "--max-duration", str(a.max_duration), "--duration-scale", a.duration_scale,
+               "--split-weight", a.split_weight, "--train-size", str(a.train_size),
                "--seed", str(seed)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
@@ -114,7 +123,9 @@ def main():
     ap.add_argument("--min-score", type=float, default=0.9)
     ap.add_argument("--max-duration", type=float, default=1.0, help="seconds")
     ap.add_argument("--train-size", type=int, default=1000)
-    ap.add_argument("--duration-scale", choices=["log", "linear"], default="log")
+    ap.add_argument("--duration-scale", choices=["log", "linear", "op-log"], default="log")
+    ap.add_argument("--split-weight", choices=["dimension", "group"], default="dimension",
+                    help="SCALE only: River has no such option (it always weighs by dimension)")
     ap.add_argument("--seeds", default="1,2,3,4,5")
     a = ap.parse_args()
     a.unit = 1e6  # Nezha Duration is in microseconds
@@ -128,7 +139,8 @@ def main():
     print(f"{len(rows)} spans, {sum(int(r['label']) for r in rows)} shocked, "
           f"{len(services)} services, {len(operations)} operations; metrics over {len(labels)} spans after warm-up")
     print(f"params: n_trees={a.n_trees} height={a.height} window_size={a.window_size} "
-          f"min_score={a.min_score} max_duration={a.max_duration}s train_size={a.train_size}")
+          f"min_score={a.min_score} max_duration={a.max_duration}s train_size={a.train_size} "
+          f"duration_scale={a.duration_scale} split_weight(SCALE)={a.split_weight}")
     print("| seed | detector | precision | recall | F1 | best F1 (threshold) | µs/span |")
     print("|---|---|---|---|---|---|---|")
     totals = {"river": [], "scale": []}

@@ -75,6 +75,9 @@ pub struct SampleArgs {
     pub train_size: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How splits weigh one-hot dimensions: River's `dimension` (default) or `group`.
+    #[arg(long, value_enum, default_value_t = super::hst::SplitWeight::Dimension)]
+    pub split_weight: super::hst::SplitWeight,
     #[arg(long, default_value_t = 256)]
     pub max_services: usize,
     #[arg(long, default_value_t = 1024)]
@@ -92,6 +95,7 @@ impl SampleArgs {
                 height: self.height,
                 window_size: self.window_size,
                 seed: self.seed,
+                split_weight: self.split_weight,
             },
             min_score: self.min_score,
             max_duration: self.max_duration,

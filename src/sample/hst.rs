@@ -19,6 +19,19 @@
 
 /// Marks the continuous feature in [`Point`] / node feature ids.
 pub const CONTINUOUS: u32 = u32::MAX;
+/// An absent one-hot value in the fast path; equals no node feature.
+const NONE: u32 = u32::MAX - 1;
+
+/// How the planter weighs one-hot dimensions against the continuous feature when picking a split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SplitWeight {
+    /// River's rule: every dimension by its range width, so a group of k categories weighs k.
+    #[default]
+    Dimension,
+    /// A one-hot group weighs 1 in total (it is one categorical variable), shared by its
+    /// dimensions still open on the path; the continuous feature weighs its range width.
+    Group,
+}
 
 /// Tree parameters. Defaults match River's (`n_trees=10, height=8, window_size=250`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +40,7 @@ pub struct HstParams {
     pub height: usize,
     pub window_size: usize,
     pub seed: u64,
+    pub split_weight: SplitWeight,
 }
 
 impl Default for HstParams {
@@ -36,6 +50,7 @@ impl Default for HstParams {
             height: 8,
             window_size: 250,
             seed: 42,
+            split_weight: SplitWeight::Dimension,
         }
     }
 }
@@ -64,21 +79,38 @@ pub struct Point<const G: usize> {
     pub value: f32,
 }
 
+/// One internal node of the fast path. A one-hot node has threshold +∞ (the value never goes
+/// right) and a continuous node has feature [`CONTINUOUS`] (no active dimension equals it), so
+/// "go right" is `feature ∈ active || value ≥ threshold`, with no branch on the node kind.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    feature: u32,
+    threshold: f32,
+}
+
 /// A forest over `G` one-hot groups plus one continuous feature.
 #[derive(Debug, Clone)]
 pub struct HalfSpaceTrees {
     params: HstParams,
+    height: usize,
+    n_trees: usize,
     nodes_per_tree: usize,
-    /// Per internal node (heap order, tree-major): split feature and threshold.
+    internal_per_tree: usize,
+    /// Number of one-hot dimensions; larger active indices match nothing.
+    dims: u32,
+    /// Per internal node (heap order, tree-major), as planted (for export and tests).
     feature: Vec<u32>,
     threshold: Vec<f32>,
-    /// Per node (heap order, tree-major).
-    l_mass: Vec<u32>,
-    r_mass: Vec<u32>,
-    internal_per_tree: usize,
+    /// The same splits, laid out for the branch-free walk.
+    splits: Vec<Split>,
+    /// Per node (heap order, tree-major): `[latest, reference]` mass, side by side so a path
+    /// step touches one cache line.
+    mass: Vec<[u32; 2]>,
     counter: usize,
+    window: usize,
     first_window: bool,
-    size_limit: f64,
+    /// Smallest reference mass that lets the walk go deeper (River: `r_mass >= 0.1 · window`).
+    size_limit: u32,
     max_score: f64,
 }
 
@@ -92,7 +124,7 @@ impl HalfSpaceTrees {
         let internal = (1usize << h) - 1;
         let nodes = (1usize << (h + 1)) - 1;
         let mut rng = SplitMix64(params.seed);
-        let mut planter = Planter::new(group_sizes);
+        let mut planter = Planter::new(group_sizes, params.split_weight);
         let mut feature = vec![0u32; n_trees * internal];
         let mut threshold = vec![0f32; n_trees * internal];
         for t in 0..n_trees {
@@ -105,17 +137,31 @@ impl HalfSpaceTrees {
                 &mut threshold[base..base + internal],
             );
         }
+        let splits = feature
+            .iter()
+            .zip(&threshold)
+            .map(|(&f, &t)| Split {
+                feature: f,
+                threshold: if f == CONTINUOUS { t } else { f32::INFINITY },
+            })
+            .collect();
+        // r ≥ 0.1·window as f64 ⇔ r ≥ ceil(0.1·window) for integer r.
+        let size_limit = (0.1 * window as f64).ceil() as u32;
         HalfSpaceTrees {
             params,
+            height: h,
+            n_trees,
             nodes_per_tree: nodes,
+            internal_per_tree: internal,
+            dims: group_sizes.iter().sum(),
             feature,
             threshold,
-            l_mass: vec![0; n_trees * nodes],
-            r_mass: vec![0; n_trees * nodes],
-            internal_per_tree: internal,
+            splits,
+            mass: vec![[0; 2]; n_trees * nodes],
             counter: 0,
+            window,
             first_window: true,
-            size_limit: 0.1 * window as f64,
+            size_limit,
             max_score: n_trees as f64 * window as f64 * ((1u64 << (h + 1)) - 1) as f64,
         }
     }
@@ -129,37 +175,63 @@ impl HalfSpaceTrees {
         !self.first_window
     }
 
+    #[inline(always)]
+    fn active<const G: usize>(&self, p: &Point<G>) -> [u32; G] {
+        p.active.map(|a| match a {
+            Some(d) if d < self.dims => d,
+            _ => NONE,
+        })
+    }
+
     /// Scores `p` against the reference window, then learns it into the latest window: River's
     /// `score_one` followed by `learn_one`, in one walk per tree.
     #[inline]
     pub fn score_learn<const G: usize>(&mut self, p: &Point<G>) -> f64 {
-        let h = self.params.height.clamp(1, 20);
+        let active = self.active(p);
+        let value = finite_top(p.value);
+        let h = self.height;
         let scoring = !self.first_window;
+        let limit = self.size_limit;
+        let (splits, mass) = (&self.splits, &mut self.mass);
+        let (internal, nodes) = (self.internal_per_tree, self.nodes_per_tree);
         let mut sum = 0u64;
-        for t in 0..self.feature.len() / self.internal_per_tree {
-            let fb = t * self.internal_per_tree;
-            let nb = t * self.nodes_per_tree;
-            let mut i = 0usize;
-            let mut live = scoring;
-            for depth in 0..=h {
-                let n = nb + i;
-                self.l_mass[n] += 1;
-                if live {
-                    let r = self.r_mass[n];
-                    sum += (r as u64) << depth;
-                    live = (r as f64) >= self.size_limit;
+        // Up to LANES trees walk level by level together: their paths are independent, so the
+        // CPU overlaps the load → compare → next-index chains instead of waiting on each.
+        const LANES: usize = 8;
+        let mut t0 = 0;
+        while t0 < self.n_trees {
+            let k = (self.n_trees - t0).min(LANES);
+            let mut i = [0usize; LANES];
+            // All ones while a walk still adds reference mass (River stops below a light node).
+            let mut live = [if scoring { u64::MAX } else { 0 }; LANES];
+            for depth in 0..h {
+                for j in 0..k {
+                    let t = t0 + j;
+                    let m = &mut mass[t * nodes + i[j]];
+                    m[0] += 1;
+                    let r = m[1];
+                    sum += ((r as u64) << depth) & live[j];
+                    live[j] &= 0u64.wrapping_sub((r >= limit) as u64);
+                    let s = splits[t * internal + i[j]];
+                    let right = active
+                        .iter()
+                        .fold(value >= s.threshold, |acc, &a| acc | (a == s.feature));
+                    i[j] = 2 * i[j] + 1 + right as usize;
                 }
-                if depth == h {
-                    break;
-                }
-                let right = goes_right(self.feature[fb + i], self.threshold[fb + i], p);
-                i = 2 * i + 1 + right as usize;
             }
+            for j in 0..k {
+                let m = &mut mass[(t0 + j) * nodes + i[j]];
+                m[0] += 1;
+                sum += ((m[1] as u64) << h) & live[j];
+            }
+            t0 += k;
         }
         self.counter += 1;
-        if self.counter == self.params.window_size.max(1) {
-            std::mem::swap(&mut self.l_mass, &mut self.r_mass);
-            self.l_mass.fill(0);
+        if self.counter == self.window {
+            // The latest window becomes the reference; counting restarts (no reallocation).
+            for m in &mut self.mass {
+                *m = [0, m[0]];
+            }
             self.first_window = false;
             self.counter = 0;
         }
@@ -175,19 +247,22 @@ impl HalfSpaceTrees {
         if self.first_window {
             return 0.0;
         }
-        let h = self.params.height.clamp(1, 20);
+        let active = self.active(p);
+        let h = self.height;
         let mut sum = 0u64;
-        for t in 0..self.feature.len() / self.internal_per_tree {
-            let fb = t * self.internal_per_tree;
+        for t in 0..self.n_trees {
+            let sb = t * self.internal_per_tree;
             let nb = t * self.nodes_per_tree;
             let mut i = 0usize;
             for depth in 0..=h {
-                let r = self.r_mass[nb + i];
+                let r = self.mass[nb + i][1];
                 sum += (r as u64) << depth;
-                if (r as f64) < self.size_limit || depth == h {
+                if r < self.size_limit || depth == h {
                     break;
                 }
-                i = 2 * i + 1 + goes_right(self.feature[fb + i], self.threshold[fb + i], p) as usize;
+                let s = self.splits[sb + i];
+                let right = finite_top(p.value) >= s.threshold || active.contains(&s.feature);
+                i = 2 * i + 1 + right as usize;
             }
         }
         1.0 - sum as f64 / self.max_score
@@ -195,24 +270,25 @@ impl HalfSpaceTrees {
 
     /// Reference-window mass at the root of tree 0 (for tests and diagnostics).
     pub fn reference_root_mass(&self) -> u32 {
-        self.r_mass[0]
+        self.mass[0][1]
     }
 
     /// Split features of every internal node (tree-major heap order), for tests.
     pub fn split_features(&self) -> &[u32] {
         &self.feature
     }
+
+    /// Split thresholds as planted (a one-hot split's lies in (0, 1)), same order as
+    /// [`Self::split_features`].
+    pub fn split_thresholds(&self) -> &[f32] {
+        &self.threshold
+    }
 }
 
-/// A one-hot value is 0 or 1 and thresholds lie strictly inside (0, 1), so "≥ threshold" is
-/// "is the active dimension".
+/// +∞ as the largest finite value, so it never passes a one-hot node's +∞ threshold.
 #[inline(always)]
-fn goes_right<const G: usize>(feature: u32, threshold: f32, p: &Point<G>) -> bool {
-    if feature == CONTINUOUS {
-        p.value >= threshold
-    } else {
-        p.active.iter().any(|a| *a == Some(feature))
-    }
+fn finite_top(v: f32) -> f32 {
+    if v == f32::INFINITY { f32::MAX } else { v }
 }
 
 /// Chooses splits like River's `make_padded_tree`: a feature with probability proportional to its
@@ -227,12 +303,13 @@ struct Planter {
     /// Per one-hot dimension: how many ancestors excluded it (see the module comment).
     excluded: Vec<u32>,
     value: (f64, f64),
+    weight: SplitWeight,
 }
 
 const PADDING: f64 = 0.15;
 
 impl Planter {
-    fn new(group_sizes: &[u32]) -> Self {
+    fn new(group_sizes: &[u32], weight: SplitWeight) -> Self {
         let dims: usize = group_sizes.iter().map(|&s| s as usize).sum();
         let mut group_of = Vec::with_capacity(dims);
         let mut group_start = Vec::new();
@@ -250,12 +327,16 @@ impl Planter {
             hi: vec![1.0; dims],
             excluded: vec![0; dims],
             value: (0.0, 1.0),
+            weight,
         }
     }
 
-    fn width(&self, d: usize) -> f64 {
+    /// `open[g]`: dimensions of group `g` not excluded on the current path.
+    fn width(&self, d: usize, open: &[u32]) -> f64 {
         if self.excluded[d] > 0 {
             0.0
+        } else if self.weight == SplitWeight::Group {
+            1.0 / open[self.group_of[d]] as f64
         } else {
             self.hi[d] - self.lo[d]
         }
@@ -266,11 +347,15 @@ impl Planter {
             return;
         }
         let value_w = self.value.1 - self.value.0;
-        let total: f64 = value_w + (0..self.lo.len()).map(|d| self.width(d)).sum::<f64>();
+        let mut open = vec![0u32; self.group_len.len()];
+        for d in 0..self.lo.len() {
+            open[self.group_of[d]] += (self.excluded[d] == 0) as u32;
+        }
+        let total: f64 = value_w + (0..self.lo.len()).map(|d| self.width(d, &open)).sum::<f64>();
         let mut pick = rng.next_f64() * total;
         let mut on = None;
         for d in 0..self.lo.len() {
-            let w = self.width(d);
+            let w = self.width(d, &open);
             if pick < w {
                 on = Some(d);
                 break;
@@ -353,6 +438,7 @@ mod tests {
             height: 8,
             window_size,
             seed,
+            split_weight: SplitWeight::Dimension,
         }
     }
 
@@ -402,10 +488,10 @@ mod tests {
         // 99 points into the second window: the reference is still the first window's 100.
         assert_eq!(hst.reference_root_mass(), 100);
         // Each tree's latest root mass equals the points counted since the last swap.
-        assert!(hst.l_mass.iter().step_by(hst.nodes_per_tree).all(|&m| m == 99));
+        assert!(hst.mass.iter().step_by(hst.nodes_per_tree).all(|m| m[0] == 99));
         hst.score_learn(&inlier(&mut rng));
         assert_eq!(hst.reference_root_mass(), 100);
-        assert!(hst.l_mass.iter().all(|&m| m == 0), "latest window reset at the swap");
+        assert!(hst.mass.iter().all(|m| m[0] == 0), "latest window reset at the swap");
     }
 
     #[test]
@@ -461,6 +547,165 @@ mod tests {
             let x = inlier(&mut rng);
             let s = a.score(&x);
             assert_eq!(a.score_learn(&x), s);
+        }
+    }
+
+    /// River's algorithm written plainly: dense feature vectors, boxed nodes, `x[f] < t` goes
+    /// left, masses in each node, score then learn, swap by copying every node.
+    struct RefNode {
+        feature: u32,
+        threshold: f32,
+        l: u32,
+        r: u32,
+        kids: Option<Box<(RefNode, RefNode)>>,
+    }
+
+    fn ref_tree(f: &[u32], t: &[f32], i: usize, levels: usize) -> RefNode {
+        let kids = (levels > 0).then(|| {
+            Box::new((
+                ref_tree(f, t, 2 * i + 1, levels - 1),
+                ref_tree(f, t, 2 * i + 2, levels - 1),
+            ))
+        });
+        let (feature, threshold) = if levels > 0 { (f[i], t[i]) } else { (0, 0.0) };
+        RefNode {
+            feature,
+            threshold,
+            l: 0,
+            r: 0,
+            kids,
+        }
+    }
+
+    struct Reference {
+        trees: Vec<RefNode>,
+        dims: usize,
+        window: usize,
+        counter: usize,
+        first_window: bool,
+        max_score: f64,
+    }
+
+    impl Reference {
+        fn of(hst: &HalfSpaceTrees, dims: usize) -> Self {
+            let (h, n) = (hst.params.height, hst.params.n_trees);
+            let internal = (1 << h) - 1;
+            let trees = (0..n)
+                .map(|k| {
+                    let r = k * internal..(k + 1) * internal;
+                    ref_tree(&hst.split_features()[r.clone()], &hst.split_thresholds()[r], 0, h)
+                })
+                .collect();
+            let w = hst.params.window_size;
+            Reference {
+                trees,
+                dims,
+                window: w,
+                counter: 0,
+                first_window: true,
+                max_score: (n * w) as f64 * (2f64.powi(h as i32 + 1) - 1.0),
+            }
+        }
+
+        fn dense<const G: usize>(&self, p: &Point<G>) -> Vec<f32> {
+            let mut x = vec![0.0; self.dims + 1];
+            for d in p.active.iter().flatten() {
+                if (*d as usize) < self.dims {
+                    x[*d as usize] = 1.0;
+                }
+            }
+            x[self.dims] = p.value;
+            x
+        }
+
+        fn child<'a>(n: &'a RefNode, x: &[f32], dims: usize) -> Option<&'a RefNode> {
+            let f = if n.feature == CONTINUOUS {
+                dims
+            } else {
+                n.feature as usize
+            };
+            n.kids.as_deref().map(|(a, b)| if x[f] < n.threshold { a } else { b })
+        }
+
+        fn score_learn<const G: usize>(&mut self, p: &Point<G>) -> f64 {
+            let x = self.dense(p);
+            let limit = 0.1 * self.window as f64;
+            let mut score = 0.0;
+            let dims = self.dims;
+            for t in &mut self.trees {
+                if !self.first_window {
+                    let (mut node, mut depth) = (Some(&*t), 0);
+                    while let Some(n) = node {
+                        score += n.r as f64 * 2f64.powi(depth);
+                        if (n.r as f64) < limit {
+                            break;
+                        }
+                        node = Self::child(n, &x, dims);
+                        depth += 1;
+                    }
+                }
+                let mut node = Some(t);
+                while let Some(n) = node {
+                    n.l += 1;
+                    let f = if n.feature == CONTINUOUS {
+                        dims
+                    } else {
+                        n.feature as usize
+                    };
+                    let left = x[f] < n.threshold;
+                    node = n.kids.as_deref_mut().map(|(a, b)| if left { a } else { b });
+                }
+            }
+            let out = if self.first_window {
+                0.0
+            } else {
+                1.0 - score / self.max_score
+            };
+            self.counter += 1;
+            if self.counter == self.window {
+                fn swap(n: &mut RefNode) {
+                    n.r = n.l;
+                    n.l = 0;
+                    if let Some(k) = n.kids.as_deref_mut() {
+                        swap(&mut k.0);
+                        swap(&mut k.1);
+                    }
+                }
+                self.trees.iter_mut().for_each(swap);
+                self.first_window = false;
+                self.counter = 0;
+            }
+            out
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn fast_walk_equals_reference(
+            services in 1u32..4, operations in 1u32..6, height in 1usize..7, n_trees in 1usize..4,
+            window in 1usize..40, seed in any::<u64>(), group in any::<bool>(),
+            spans in prop::collection::vec((0u32..12, 0u32..12, prop_oneof![Just(0.0f32), Just(1.0f32), 0.0f32..1.0]), 1..300),
+        ) {
+            let params = HstParams {
+                n_trees, height, window_size: window, seed,
+                split_weight: if group { SplitWeight::Group } else { SplitWeight::Dimension },
+            };
+            let dims = services + operations;
+            let mut fast = HalfSpaceTrees::new(params, &[services, operations]);
+            let mut reference = Reference::of(&fast, dims as usize);
+            for (k, (a, b, v)) in spans.into_iter().enumerate() {
+                // Indices past the vocabulary stand for "unknown" (None) or stray ids.
+                let pick = |x: u32| (x != 11).then_some(x);
+                let p = Point { active: [pick(a), pick(b)], value: v };
+                let s = fast.score(&p);
+                let got = fast.score_learn(&p);
+                let want = reference.score_learn(&p);
+                prop_assert_eq!(got, want, "span {}", k);
+                prop_assert_eq!(s, want, "score() at span {}", k);
+            }
         }
     }
 }

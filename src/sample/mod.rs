@@ -10,6 +10,50 @@ pub mod opname;
 
 use hst::{HalfSpaceTrees, HstParams, Point};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Vocabulary maps hash short names per span; SipHash's flood resistance is not needed here
+/// (the maps are bounded), its cost is.
+type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<FxHasher>>;
+
+/// The multiply-rotate hash used by rustc (FxHash), eight bytes at a time.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Sampler settings; `scale sample` exposes each as a flag with these defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,19 +92,24 @@ impl Default for SamplerConfig {
 
 /// Duration feature: `linear` is the seed's `d / max_duration`; `log` is
 /// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`, which spreads the millisecond range where most
-/// spans live over the trees' splits instead of crowding it next to 0.
+/// spans live over the trees' splits instead of crowding it next to 0. `op-log` is the log
+/// duration relative to the same operation's: `0.5 + (ℓ − mean ℓ of the operation's earlier
+/// spans) / (2 ln(1 + max_duration/1ms))` with `ℓ = ln(1 + d/1ms)`, so "slow for this endpoint"
+/// is one region of the duration axis whatever the endpoint's usual latency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DurationScale {
     Linear,
     Log,
+    OpLog,
 }
 
 impl DurationScale {
-    /// The feature in [0, 1]; NaN and negative durations give 0.
+    /// The feature in [0, 1]; NaN and negative durations give 0. `op-log` needs the
+    /// operation's history, so here it is `log` ([`Sampler`] applies the relative form).
     pub fn feature(self, seconds: f64, max: f64) -> f32 {
         let v = match self {
             DurationScale::Linear => seconds / max,
-            DurationScale::Log => (seconds.max(0.0) * 1e3).ln_1p() / (max * 1e3).ln_1p(),
+            DurationScale::Log | DurationScale::OpLog => (seconds.max(0.0) * 1e3).ln_1p() / (max * 1e3).ln_1p(),
         };
         if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) as f32 }
     }
@@ -108,8 +157,16 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Sampler {
     cfg: SamplerConfig,
-    services: HashMap<String, u32>,
-    operations: HashMap<String, u32>,
+    services: FastMap<u32>,
+    operations: FastMap<u32>,
+    /// Raw operation name → its dimension after normalisation, so a repeated name is one hash
+    /// lookup. Exact: a name's dimension never changes once decided (the vocabulary only grows
+    /// during warm-up, and a name refused for the bound stays refused). Cleared when it reaches
+    /// `4 × max_operations` names, which bounds it when raw names carry ids.
+    raw_operations: FastMap<Option<u32>>,
+    /// `op-log`: per operation dimension (last slot: unknown operations) the sum and count of
+    /// `ln(1 + d/1ms)` over spans seen so far.
+    op_log: Vec<(f64, u64)>,
     forest: Option<HalfSpaceTrees>,
     /// Warm-up spans as (service index, operation index, scaled duration).
     warm_up: Vec<(Option<u32>, Option<u32>, f32)>,
@@ -119,8 +176,10 @@ impl Sampler {
     pub fn new(cfg: SamplerConfig) -> crate::Result<Self> {
         cfg.validate()?;
         let mut s = Sampler {
-            services: HashMap::new(),
-            operations: HashMap::new(),
+            services: FastMap::default(),
+            operations: FastMap::default(),
+            raw_operations: FastMap::default(),
+            op_log: Vec::new(),
             forest: None,
             warm_up: Vec::with_capacity(cfg.train_size),
             cfg,
@@ -142,15 +201,28 @@ impl Sampler {
 
     /// Scores one span (duration in seconds) and learns it.
     pub fn observe(&mut self, service: &str, operation: &str, duration: f64) -> Decision {
-        let op = if self.cfg.normalize_operations {
-            opname::normalize(operation)
-        } else {
-            std::borrow::Cow::Borrowed(operation)
-        };
         let warm = self.forest.is_none();
         let svc = lookup(&mut self.services, service, warm, self.cfg.max_services);
-        let op = lookup(&mut self.operations, &op, warm, self.cfg.max_operations);
-        let value = self.cfg.duration_scale.feature(duration, self.cfg.max_duration);
+        let op = match self.raw_operations.get(operation) {
+            Some(&op) => op,
+            None => {
+                let name = if self.cfg.normalize_operations {
+                    opname::normalize(operation)
+                } else {
+                    std::borrow::Cow::Borrowed(operation)
+                };
+                let op = lookup(&mut self.operations, &name, warm, self.cfg.max_operations);
+                if self.raw_operations.len() >= 4 * self.cfg.max_operations {
+                    self.raw_operations.clear();
+                }
+                self.raw_operations.insert(operation.into(), op);
+                op
+            }
+        };
+        let value = match self.cfg.duration_scale {
+            DurationScale::OpLog => self.op_log_feature(op, duration),
+            scale => scale.feature(duration, self.cfg.max_duration),
+        };
         match &mut self.forest {
             Some(f) => {
                 let ready = f.ready();
@@ -171,6 +243,25 @@ impl Sampler {
                 }
             }
         }
+    }
+
+    /// `op-log` feature against the operation's earlier spans (0.5 for its first), then
+    /// records this span.
+    fn op_log_feature(&mut self, op: Option<u32>, duration: f64) -> f32 {
+        let l = (duration.max(0.0) * 1e3).ln_1p();
+        if l.is_nan() {
+            return 0.0;
+        }
+        let slot = op.map_or(self.cfg.max_operations, |o| o as usize);
+        if self.op_log.len() <= slot {
+            self.op_log.resize(slot + 1, (0.0, 0));
+        }
+        let (sum, n) = &mut self.op_log[slot];
+        let mean = if *n == 0 { l } else { *sum / *n as f64 };
+        *sum += l;
+        *n += 1;
+        let v = 0.5 + (l - mean) / (2.0 * (self.cfg.max_duration * 1e3).ln_1p());
+        v.clamp(0.0, 1.0) as f32
     }
 
     /// Plants over the current vocabulary and learns the buffered warm-up spans.
@@ -194,13 +285,13 @@ fn point(n_services: u32, svc: Option<u32>, op: Option<u32>, value: f32) -> Poin
 }
 
 /// Index of `name`, adding it while `grow` and under `max`.
-fn lookup(vocab: &mut HashMap<String, u32>, name: &str, grow: bool, max: usize) -> Option<u32> {
+fn lookup(vocab: &mut FastMap<u32>, name: &str, grow: bool, max: usize) -> Option<u32> {
     if let Some(&i) = vocab.get(name) {
         return Some(i);
     }
     if grow && vocab.len() < max {
         let i = vocab.len() as u32;
-        vocab.insert(name.to_string(), i);
+        vocab.insert(name.into(), i);
         return Some(i);
     }
     None
