@@ -18,6 +18,52 @@ pub struct ServeConfig {
     pub source: SourceConfig,
     #[serde(rename = "service")]
     pub services: Vec<ServiceConfig>,
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+/// `[kubernetes]`: run ForecastScaler CRs as services beside the file's (serve::reconcile).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Off by default.
+    #[serde(default)]
+    pub watch_forecastscalers: bool,
+    /// Only this namespace; unset: all namespaces.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// How often the CRs are listed (default 30s).
+    #[serde(default)]
+    pub resync: Option<String>,
+}
+
+impl KubernetesConfig {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(ns) = &self.namespace {
+            let ok = !ns.is_empty()
+                && ns.len() <= 63
+                && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !ns.starts_with('-')
+                && !ns.ends_with('-');
+            if !ok {
+                return Err(Error::config("kubernetes.namespace", format!("{ns:?} is not a namespace name")));
+            }
+        }
+        if let Some(r) = &self.resync {
+            parse_duration("kubernetes.resync", r)?;
+        }
+        if !self.watch_forecastscalers && (self.namespace.is_some() || self.resync.is_some()) {
+            return Err(Error::config(
+                "kubernetes.watch_forecastscalers",
+                "namespace/resync are set but watch_forecastscalers is false",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn resync_seconds(&self) -> i64 {
+        self.resync.as_deref().and_then(|r| parse_duration("kubernetes.resync", r).ok()).unwrap_or(30)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -270,6 +316,7 @@ impl ServeConfig {
             ));
         }
         p.auth.resolve("source.prometheus.auth")?;
+        self.kubernetes.validate()?;
         if self.services.is_empty() {
             return Err(Error::config("service", "list at least one [[service]]"));
         }

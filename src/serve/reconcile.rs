@@ -449,6 +449,57 @@ impl StatusWriter {
     }
 }
 
+/// One periodic pass: list, plan, remember what runs, write rejected CRs' status. The caller
+/// starts/stops the loops for the returned Start/Restart/Stop actions.
+pub struct Reconciler {
+    client: kube::Client,
+    pub namespace: Option<String>,
+    pub file_services: BTreeSet<String>,
+    pub running: BTreeMap<String, CrService>,
+    pub status: StatusWriter,
+}
+
+impl Reconciler {
+    pub fn new(client: kube::Client, namespace: Option<String>, file_services: BTreeSet<String>) -> Self {
+        Reconciler {
+            status: StatusWriter::new(client.clone()),
+            client,
+            namespace,
+            file_services,
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// A failed list changes nothing (running loops keep running until a list succeeds).
+    pub async fn reconcile_once(&mut self, now: i64) -> Result<Vec<Action>> {
+        let listed = list(&self.client, self.namespace.as_deref()).await?;
+        let actions = plan(&self.file_services, &self.running, &listed);
+        for a in &actions {
+            match a {
+                Action::Start(s) | Action::Restart(s) => {
+                    self.running.insert(s.key.clone(), (**s).clone());
+                }
+                Action::Stop(k) => {
+                    self.running.remove(k);
+                }
+                Action::Reject {
+                    key,
+                    namespace,
+                    name,
+                    generation,
+                    reason,
+                    message,
+                } => {
+                    let st = rejected_status(self.status.last(key), *generation, reason, message, now);
+                    let outcome = self.status.write(namespace, name, st).await;
+                    tracing::warn!(cr = %key, ?outcome, "ForecastScaler not run: {message}");
+                }
+            }
+        }
+        Ok(actions)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -778,5 +829,66 @@ mod tests {
         assert_eq!(by("Error").status, "True");
         assert!(by("Error").message.contains("team.web"));
         assert!(!status_changed(Some(&s), &s));
+    }
+
+    #[tokio::test]
+    async fn reconcile_pass_lists_plans_and_reports_collisions_on_status() {
+        let page = |items: Vec<Value>| {
+            json!({"apiVersion": "scale.dev/v1alpha1", "kind": "ForecastScalerList",
+                   "metadata": {"resourceVersion": "7"}, "items": items})
+        };
+        let web = serde_json::to_value(cr("shop", "web", Some("50"), spec())).unwrap();
+        let clash = serde_json::to_value(cr("team", "web", Some("50"), spec())).unwrap();
+        let msg = "service name \"team.web\" is already a [[service]] in the serve config";
+        let cond = |t: &str, st: &str, m: &str| {
+            json!({"type": t, "status": st, "observedGeneration": 3,
+                   "lastTransitionTime": "2023-11-14T22:13:20Z", "reason": "NameCollision", "message": m})
+        };
+        let want = json!({"status": {"observedGeneration": 3, "conditions": [
+            cond("Ready", "False", msg), cond("Active", "False", ""), cond("Error", "True", msg)]}});
+        let all = "/apis/scale.dev/v1alpha1/forecastscalers?";
+        let (client, task) = verifier(vec![
+            ex("GET", all, None, 200, page(vec![web.clone(), clash.clone()])),
+            ex(
+                "PATCH",
+                "/apis/scale.dev/v1alpha1/namespaces/team/forecastscalers/web/status?",
+                Some(want),
+                200,
+                clash.clone(),
+            ),
+            // Second pass: same list; the collision status is unchanged, so no write.
+            ex("GET", all, None, 200, page(vec![web, clash])),
+            ex(
+                "GET",
+                all,
+                None,
+                500,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500, "message": "boom"}),
+            ),
+            ex("GET", all, None, 200, page(vec![])),
+        ]);
+        let mut r = Reconciler::new(client, None, ["team.web".to_string()].into());
+        let now = 1_700_000_000;
+        assert_eq!(
+            summary(&r.reconcile_once(now).await.unwrap()),
+            vec!["start shop/web", "reject team/web NameCollision"]
+        );
+        assert_eq!(
+            summary(&r.reconcile_once(now + 30).await.unwrap()),
+            vec!["reject team/web NameCollision"]
+        );
+        assert!(r.reconcile_once(now + 60).await.is_err());
+        assert_eq!(
+            r.running.keys().collect::<Vec<_>>(),
+            vec!["shop/web"],
+            "a failed list stops nothing"
+        );
+        assert_eq!(
+            summary(&r.reconcile_once(now + 90).await.unwrap()),
+            vec!["stop shop/web"]
+        );
+        assert!(r.running.is_empty());
+        drop(r);
+        task.await.unwrap();
     }
 }
