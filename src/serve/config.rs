@@ -443,6 +443,16 @@ target = { kind = "dry-run", replicas = 3 }
     }
 
     #[test]
+    fn kubernetes_section_is_off_by_default() {
+        let c = ServeConfig::parse(GOOD).unwrap();
+        assert!(!c.kubernetes.watch_forecastscalers);
+        let on = format!("{GOOD}[kubernetes]\nwatch_forecastscalers = true\nnamespace = \"shop\"\nresync = \"1m\"\n");
+        let c = ServeConfig::parse(&on).unwrap();
+        assert!(c.kubernetes.watch_forecastscalers);
+        assert_eq!((c.kubernetes.namespace.as_deref(), c.kubernetes.resync_seconds()), (Some("shop"), 60));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (GOOD.replace("127.0.0.1:0", "nowhere"), "server.listen"),
@@ -464,6 +474,19 @@ target = { kind = "dry-run", replicas = 3 }
                 GOOD.replace("max_replicas = 10", "max_replicas = 0"),
                 "service[0].max_replicas",
             ),
+            (
+                format!("{GOOD}[kubernetes]\nwatch_forecastscalers = true\nnamespace = \"Bad_NS\"\n"),
+                "kubernetes.namespace",
+            ),
+            (
+                format!("{GOOD}[kubernetes]\nwatch_forecastscalers = true\nresync = \"often\"\n"),
+                "kubernetes.resync",
+            ),
+            (
+                format!("{GOOD}[kubernetes]\nnamespace = \"shop\"\n"),
+                "kubernetes.watch_forecastscalers",
+            ),
+            (format!("{GOOD}[kubernetes]\nwatch = true\n"), "kubernetes"),
             (
                 GOOD.replace("capacity_per_replica = 50", "capacity_per_replica = -1"),
                 "service[0].capacity_per_replica",
