@@ -521,7 +521,7 @@ impl Actuation {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::serve::config::ServeConfig;
 
@@ -752,7 +752,7 @@ mod tests {
     }
 
     /// One expected request (method, path and query, JSON body) and the answer.
-    struct Exchange {
+    pub(crate) struct Exchange {
         method: &'static str,
         uri: String,
         body: Option<Value>,
@@ -760,7 +760,7 @@ mod tests {
         response: Value,
     }
 
-    fn ex(method: &'static str, uri: &str, body: Option<Value>, status: u16, response: Value) -> Exchange {
+    pub(crate) fn ex(method: &'static str, uri: &str, body: Option<Value>, status: u16, response: Value) -> Exchange {
         Exchange {
             method,
             uri: uri.into(),
@@ -771,7 +771,7 @@ mod tests {
     }
 
     /// A kube client whose every request must match `script` in order, and nothing more.
-    fn verifier(script: Vec<Exchange>) -> (kube::Client, tokio::task::JoinHandle<()>) {
+    pub(crate) fn verifier(script: Vec<Exchange>) -> (kube::Client, tokio::task::JoinHandle<()>) {
         let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let task = tokio::spawn(async move {
             for (i, e) in script.into_iter().enumerate() {

@@ -18,6 +18,52 @@ pub struct ServeConfig {
     pub source: SourceConfig,
     #[serde(rename = "service")]
     pub services: Vec<ServiceConfig>,
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+/// `[kubernetes]`: run ForecastScaler CRs as services beside the file's (serve::reconcile).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Off by default.
+    #[serde(default)]
+    pub watch_forecastscalers: bool,
+    /// Only this namespace; unset: all namespaces.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// How often the CRs are listed (default 30s).
+    #[serde(default)]
+    pub resync: Option<String>,
+}
+
+impl KubernetesConfig {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(ns) = &self.namespace {
+            let ok = !ns.is_empty()
+                && ns.len() <= 63
+                && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !ns.starts_with('-')
+                && !ns.ends_with('-');
+            if !ok {
+                return Err(Error::config("kubernetes.namespace", format!("{ns:?} is not a namespace name")));
+            }
+        }
+        if let Some(r) = &self.resync {
+            parse_duration("kubernetes.resync", r)?;
+        }
+        if !self.watch_forecastscalers && (self.namespace.is_some() || self.resync.is_some()) {
+            return Err(Error::config(
+                "kubernetes.watch_forecastscalers",
+                "namespace/resync are set but watch_forecastscalers is false",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn resync_seconds(&self) -> i64 {
+        self.resync.as_deref().and_then(|r| parse_duration("kubernetes.resync", r).ok()).unwrap_or(30)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +342,7 @@ impl ServeConfig {
                 format!("must be in (0, 1], got {}", d.target_utilization),
             ));
         }
+        self.kubernetes.validate()?;
         let p = match (&self.source.prometheus, &self.source.otlp) {
             (Some(p), None) => p,
             (None, Some(o)) => return o.validate().and_then(|()| self.validate_services(false)),
@@ -455,6 +502,16 @@ target = { kind = "dry-run", replicas = 3 }
     }
 
     #[test]
+    fn kubernetes_section_is_off_by_default() {
+        let c = ServeConfig::parse(GOOD).unwrap();
+        assert!(!c.kubernetes.watch_forecastscalers);
+        let on = format!("{GOOD}[kubernetes]\nwatch_forecastscalers = true\nnamespace = \"shop\"\nresync = \"1m\"\n");
+        let c = ServeConfig::parse(&on).unwrap();
+        assert!(c.kubernetes.watch_forecastscalers);
+        assert_eq!((c.kubernetes.namespace.as_deref(), c.kubernetes.resync_seconds()), (Some("shop"), 60));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (GOOD.replace("127.0.0.1:0", "nowhere"), "server.listen"),
@@ -476,6 +533,19 @@ target = { kind = "dry-run", replicas = 3 }
                 GOOD.replace("max_replicas = 10", "max_replicas = 0"),
                 "service[0].max_replicas",
             ),
+            (
+                format!("{GOOD}[kubernetes]\nwatch_forecastscalers = true\nnamespace = \"Bad_NS\"\n"),
+                "kubernetes.namespace",
+            ),
+            (
+                format!("{GOOD}[kubernetes]\nwatch_forecastscalers = true\nresync = \"often\"\n"),
+                "kubernetes.resync",
+            ),
+            (
+                format!("{GOOD}[kubernetes]\nnamespace = \"shop\"\n"),
+                "kubernetes.watch_forecastscalers",
+            ),
+            (format!("{GOOD}[kubernetes]\nwatch = true\n"), "kubernetes"),
             (
                 GOOD.replace("capacity_per_replica = 50", "capacity_per_replica = -1"),
                 "service[0].capacity_per_replica",

@@ -8,6 +8,7 @@ pub mod http;
 pub mod leader;
 pub mod r#loop;
 pub mod metrics;
+pub mod reconcile;
 pub mod registry;
 
 use crate::govern::Mode;
