@@ -382,7 +382,10 @@ fn run(cli: Cli) -> Result<()> {
                 days,
                 families: scale::serve::bench::parse_families(&families)?,
             })?;
-            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?
+            );
         }
         Command::Models {
             command: ModelsCommand::List { models },

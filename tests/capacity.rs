@@ -159,7 +159,10 @@ fn train_job_stores_capacity_fitted_from_nezha_spans() {
     let mut csv = String::from("timestamp,value\n");
     for t in 0..21 * 24 {
         let v = 100.0 + 40.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() + (t * 7 % 5) as f64;
-        csv += &format!("{},{v}\n", scale::timefmt::format_timestamp(1_700_000_000 / 3600 * 3600 + t * 3600));
+        csv += &format!(
+            "{},{v}\n",
+            scale::timefmt::format_timestamp(1_700_000_000 / 3600 * 3600 + t * 3600)
+        );
     }
     std::fs::write(d.path().join("currency.csv"), csv).unwrap();
     let job = d.path().join("job.toml");
@@ -177,13 +180,20 @@ fn train_job_stores_capacity_fitted_from_nezha_spans() {
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_scale");
-    let out = std::process::Command::new(bin).args(["train", "--config"]).arg(&job).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["train", "--config"])
+        .arg(&job)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let a = scale::train::artifact::load_active(&d.path().join("models"), "currency").unwrap();
     let c = a.state.capacity.expect("capacity stored in the artifact");
     assert!((c.slo_seconds - 0.020).abs() < 1e-12);
     let k = &c.model.isotonic;
-    assert!(k.len() >= 3 && k.windows(2).all(|w| w[0].0 < w[1].0 && w[0].2 <= w[1].2), "{k:?}");
+    assert!(
+        k.len() >= 3 && k.windows(2).all(|w| w[0].0 < w[1].0 && w[0].2 <= w[1].2),
+        "{k:?}"
+    );
     let at = c.load_per_replica_at_slo.expect("20 ms is met at light load");
     assert!(at > 0.0 && at <= c.model.max_observed_load() * 1.5, "{at} vs {k:?}");
     assert!(c.model.p95_at(at) <= 0.020 + 1e-9);
@@ -197,9 +207,15 @@ fn train_job_stores_capacity_fitted_from_nezha_spans() {
     println!("{text}");
 
     // A span file that does not exist fails the job naming it, and writes no new version.
-    let broken = std::fs::read_to_string(&job).unwrap().replace(".csv.xz", ".missing.csv.xz");
+    let broken = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace(".csv.xz", ".missing.csv.xz");
     std::fs::write(&job, broken).unwrap();
-    let out = std::process::Command::new(bin).args(["train", "--config"]).arg(&job).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["train", "--config"])
+        .arg(&job)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains(".missing.csv.xz"), "{err}");
     let versions = scale::train::artifact::versions(&d.path().join("models"), "currency").unwrap();

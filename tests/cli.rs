@@ -278,7 +278,10 @@ fn nab_nyc_taxi_contracts() {
         .as_f64()
         .unwrap();
     let got = sel["mase"].as_f64().unwrap();
-    assert!(got < naive && got < 1.05, "selected {got} vs seasonal naive {naive}: {sel}");
+    assert!(
+        got < naive && got < 1.05,
+        "selected {got} vs seasonal naive {naive}: {sel}"
+    );
     let out = d.path().join("ev");
     let o = scale(&[
         "evaluate",

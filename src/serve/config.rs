@@ -42,11 +42,16 @@ impl KubernetesConfig {
         if let Some(ns) = &self.namespace {
             let ok = !ns.is_empty()
                 && ns.len() <= 63
-                && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && ns
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !ns.starts_with('-')
                 && !ns.ends_with('-');
             if !ok {
-                return Err(Error::config("kubernetes.namespace", format!("{ns:?} is not a namespace name")));
+                return Err(Error::config(
+                    "kubernetes.namespace",
+                    format!("{ns:?} is not a namespace name"),
+                ));
             }
         }
         if let Some(r) = &self.resync {
@@ -62,7 +67,10 @@ impl KubernetesConfig {
     }
 
     pub fn resync_seconds(&self) -> i64 {
-        self.resync.as_deref().and_then(|r| parse_duration("kubernetes.resync", r).ok()).unwrap_or(30)
+        self.resync
+            .as_deref()
+            .and_then(|r| parse_duration("kubernetes.resync", r).ok())
+            .unwrap_or(30)
     }
 }
 
@@ -496,7 +504,13 @@ target = { kind = "dry-run", replicas = 3 }
     fn good_config_parses() {
         let c = ServeConfig::parse(GOOD).unwrap();
         assert_eq!(c.defaults.mode, ModeName::Auto);
-        assert_eq!(c.services[0].target, Some(TargetConfig::DryRun { replicas: 3, max_replicas: None }));
+        assert_eq!(
+            c.services[0].target,
+            Some(TargetConfig::DryRun {
+                replicas: 3,
+                max_replicas: None
+            })
+        );
         assert_eq!(c.tick_seconds(), 30);
         assert_eq!(c.history_seconds(), 7200);
     }
@@ -508,7 +522,10 @@ target = { kind = "dry-run", replicas = 3 }
         let on = format!("{GOOD}[kubernetes]\nwatch_forecastscalers = true\nnamespace = \"shop\"\nresync = \"1m\"\n");
         let c = ServeConfig::parse(&on).unwrap();
         assert!(c.kubernetes.watch_forecastscalers);
-        assert_eq!((c.kubernetes.namespace.as_deref(), c.kubernetes.resync_seconds()), (Some("shop"), 60));
+        assert_eq!(
+            (c.kubernetes.namespace.as_deref(), c.kubernetes.resync_seconds()),
+            (Some("shop"), 60)
+        );
     }
 
     #[test]
@@ -575,15 +592,24 @@ target = { kind = "dry-run", replicas = 3 }
                 "source: set exactly one",
             ),
             (
-                GOOD.replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nhttp = \"x\""),
+                GOOD.replace(
+                    "[source.prometheus]\nurl = \"http://127.0.0.1:9090\"",
+                    "[source.otlp]\nhttp = \"x\"",
+                ),
                 "source.otlp.http",
             ),
             (
-                GOOD.replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nwindow = \"often\""),
+                GOOD.replace(
+                    "[source.prometheus]\nurl = \"http://127.0.0.1:9090\"",
+                    "[source.otlp]\nwindow = \"often\"",
+                ),
                 "source.otlp.window",
             ),
             (
-                GOOD.replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nport = 1"),
+                GOOD.replace(
+                    "[source.prometheus]\nurl = \"http://127.0.0.1:9090\"",
+                    "[source.otlp]\nport = 1",
+                ),
                 "source.otlp",
             ),
         ];
@@ -597,7 +623,10 @@ target = { kind = "dry-run", replicas = 3 }
     fn otlp_source_needs_no_query() {
         let c = ServeConfig::parse(
             &GOOD
-                .replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", "[source.otlp]\nwindow = \"10s\"")
+                .replace(
+                    "[source.prometheus]\nurl = \"http://127.0.0.1:9090\"",
+                    "[source.otlp]\nwindow = \"10s\"",
+                )
                 .replace("query = \"sum(rate(http_requests_total[1m]))\"\n", ""),
         )
         .unwrap();

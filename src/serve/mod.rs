@@ -68,7 +68,11 @@ pub async fn run_with(
     let mut cfg = cfg;
     let (source, receivers) = demand_source(&mut cfg).await?;
     // Every target is built before anything runs, so a bad one stops start-up.
-    let needs_kube = act.leader.enabled || cfg.services.iter().any(|s| s.target.as_ref().is_some_and(|t| t.needs_kube()));
+    let needs_kube = act.leader.enabled
+        || cfg
+            .services
+            .iter()
+            .any(|s| s.target.as_ref().is_some_and(|t| t.needs_kube()));
     let kube = match (act.kube, needs_kube) {
         (Some(c), _) => Some(c),
         (None, true) => Some(
@@ -105,12 +109,18 @@ pub async fn run_with(
                     _ => s.min_replicas,
                 },
             ),
-            None => (Arc::new(actuation::DryRunTarget::new(s.min_replicas, None)), s.min_replicas),
+            None => (
+                Arc::new(actuation::DryRunTarget::new(s.min_replicas, None)),
+                s.min_replicas,
+            ),
         };
         let kind = s.target.as_ref().map_or("dry-run", |t| t.label());
         let mut a = actuation::Actuation::new(target, kind, mode, s.min_replicas, s.max_replicas, start);
         if let (Some(regarding), Some(client)) = (s.target.as_ref().and_then(|t| t.regarding()), &kube) {
-            a.events = Some((Arc::new(crate::actuate::kube_events::KubeEvents::new(client.clone(), &me)), regarding));
+            a.events = Some((
+                Arc::new(crate::actuate::kube_events::KubeEvents::new(client.clone(), &me)),
+                regarding,
+            ));
         }
         a.leader = gate.clone();
         actuations.push(a);
@@ -189,7 +199,11 @@ pub async fn run_with(
     let _ = stop_tx.send(true);
     if let Some(r) = receivers {
         match r.shutdown().await {
-            Ok(stats) => tracing::info!(late_spans = stats.late_spans, forced_closes = stats.forced_closes, "OTLP receivers stopped"),
+            Ok(stats) => tracing::info!(
+                late_spans = stats.late_spans,
+                forced_closes = stats.forced_closes,
+                "OTLP receivers stopped"
+            ),
             Err(e) => tracing::error!("OTLP receivers: {e}"),
         }
     }
