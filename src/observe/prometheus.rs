@@ -433,7 +433,7 @@ fn default_max_gap() -> usize {
 impl PrometheusSource {
     /// Checks every field; errors name it as `source.<field>`.
     pub fn validate(&self) -> Result<()> {
-        parse_base_url("source.url", &self.url)?;
+        self.connection().validate("source")?;
         if self.queries.is_empty() {
             return Err(Error::config(
                 "source.queries",
@@ -451,21 +451,6 @@ impl PrometheusSource {
         if let Some(e) = &self.end {
             parse_timestamp(e).ok_or_else(|| Error::config("source.end", format!("cannot parse timestamp {e:?}")))?;
         }
-        if let Some(t) = &self.timeout {
-            parse_duration("source.timeout", t)?;
-        }
-        if let Some(m) = &self.method
-            && !matches!(m.as_str(), "get" | "post")
-        {
-            return Err(Error::config(
-                "source.method",
-                format!("{m:?}: expected \"get\" or \"post\""),
-            ));
-        }
-        if self.max_response_bytes == Some(0) {
-            return Err(Error::config("source.max_response_bytes", "must be positive"));
-        }
-        self.auth.resolve("source.auth")?;
         Ok(())
     }
 
@@ -514,6 +499,30 @@ pub struct Connection<'a> {
 }
 
 impl Connection<'_> {
+    /// Checks the connection fields; errors name them as `<prefix>.<field>`.
+    pub fn validate(&self, prefix: &str) -> Result<()> {
+        parse_base_url(&format!("{prefix}.url"), self.url)?;
+        if let Some(t) = self.timeout {
+            parse_duration(&format!("{prefix}.timeout"), t)?;
+        }
+        if let Some(m) = self.method
+            && !matches!(m, "get" | "post")
+        {
+            return Err(Error::config(
+                format!("{prefix}.method"),
+                format!("{m:?}: expected \"get\" or \"post\""),
+            ));
+        }
+        if self.max_response_bytes == Some(0) {
+            return Err(Error::config(
+                format!("{prefix}.max_response_bytes"),
+                "must be positive",
+            ));
+        }
+        self.auth.resolve(&format!("{prefix}.auth"))?;
+        Ok(())
+    }
+
     pub fn http_config(&self, prefix: &str) -> Result<HttpConfig> {
         let mut c = HttpConfig {
             auth: self.auth.resolve(&format!("{prefix}.auth"))?,

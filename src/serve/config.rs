@@ -361,25 +361,7 @@ impl ServeConfig {
                 ));
             }
         };
-        crate::observe::http::parse_base_url("source.prometheus.url", &p.url)?;
-        if let Some(m) = &p.method
-            && !matches!(m.as_str(), "get" | "post")
-        {
-            return Err(Error::config(
-                "source.prometheus.method",
-                format!("{m:?}: expected \"get\" or \"post\""),
-            ));
-        }
-        if let Some(t) = &p.timeout {
-            parse_duration("source.prometheus.timeout", t)?;
-        }
-        if p.max_response_bytes == Some(0) {
-            return Err(Error::config(
-                "source.prometheus.max_response_bytes",
-                "must be positive",
-            ));
-        }
-        p.auth.resolve("source.prometheus.auth")?;
+        p.connection().validate("source.prometheus")?;
         self.validate_services(true)
     }
 
