@@ -136,14 +136,7 @@ async fn real_prometheus_backfill_query_train_forecast() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_scale"))
-        .args(["train", "--config"])
-        .arg(&job)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "train: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("demo: ") && stdout.contains("promoted"), "{stdout}");
+    support::prometheus::train_promoted(&job, "demo");
     let out = Command::new(env!("CARGO_BIN_EXE_scale"))
         .args(["forecast", "--models"])
         .arg(&models)

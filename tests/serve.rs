@@ -63,14 +63,7 @@ fn train(dir: &Path, url: &str, t0: i64) {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_scale"))
-        .args(["train", "--config"])
-        .arg(&job)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "train: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("demo: ") && stdout.contains("promoted"), "{stdout}");
+    support::prometheus::train_promoted(&job, "demo");
 }
 
 /// Starts `scale serve --config cfg ARGS` with logs in `dir/serve.stderr`; returns the guard and

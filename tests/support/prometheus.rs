@@ -109,3 +109,18 @@ pub async fn start(dir: &Path, om: &str) -> (KillOnDrop, String) {
     }
     (server, url)
 }
+
+/// Runs `scale train --config job` and asserts it succeeded and promoted a version of `service`.
+pub fn train_promoted(job: &Path, service: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scale"))
+        .args(["train", "--config"])
+        .arg(job)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "train: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{service}: ")) && stdout.contains("promoted"),
+        "{stdout}"
+    );
+}
