@@ -464,8 +464,8 @@ mod tests {
 
     #[test]
     fn fold_count_table() {
-        // (n, horizon, min_train) → folds, within [3, 8]; the share stretches to 5 horizons
-        // where min_train leaves room.
+        // (n, horizon, min_train) → folds: 3 to 8, or up to ⌈40/h⌉ for very short horizons; the
+        // share stretches to 5 horizons where min_train leaves room.
         for (n, h, min_train, want) in [
             (672, 24, 48, 5),
             (4032, 12, 576, 8),

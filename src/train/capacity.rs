@@ -2,18 +2,17 @@
 //! [`CapacityModel`] per service, with its capacity at the SLO, for the artifact.
 
 use super::job::CapacitySpec;
+use crate::Result;
 use crate::capacity_fit::{CapacityModel, TrainedCapacity, observations};
 use crate::observe::spans::{ServiceMinute, per_service_minutes, read_spans};
-use crate::rules::spec::parse_latency;
 use crate::timefmt::parse_duration;
-use crate::{Error, Result};
 use std::collections::BTreeMap;
 
 /// Fits one model per job service that has spans. A service without spans, or whose spans do
 /// not fit, gets none (warned) and serve keeps its configured capacity; an unreadable span file
 /// fails the job before anything is written.
 pub fn fit_services(spec: &CapacitySpec, services: &[&str]) -> Result<BTreeMap<String, TrainedCapacity>> {
-    let slo = parse_latency(&spec.slo).map_err(|m| Error::config("capacity.slo", m))?;
+    let slo = spec.slo_seconds()?;
     let window = parse_duration("capacity.window", &spec.window)?;
     let spans = read_spans(&spec.spans)?;
     let mut by_service: BTreeMap<String, Vec<ServiceMinute>> = BTreeMap::new();

@@ -53,6 +53,17 @@ pub struct CapacitySpec {
     pub span_services: std::collections::BTreeMap<String, String>,
 }
 
+impl CapacitySpec {
+    /// The SLO in seconds; above 0.
+    pub fn slo_seconds(&self) -> Result<f64> {
+        let slo = crate::rules::spec::parse_latency(&self.slo).map_err(|m| Error::config("capacity.slo", m))?;
+        if slo <= 0.0 {
+            return Err(Error::config("capacity.slo", "must be above 0"));
+        }
+        Ok(slo)
+    }
+}
+
 fn default_capacity_window() -> String {
     "1m".into()
 }
@@ -151,10 +162,7 @@ impl JobSpec {
             return Err(Error::config("keep_versions", "must be at least 1"));
         }
         if let Some(c) = &self.capacity {
-            let slo = crate::rules::spec::parse_latency(&c.slo).map_err(|m| Error::config("capacity.slo", m))?;
-            if slo <= 0.0 {
-                return Err(Error::config("capacity.slo", "must be above 0"));
-            }
+            c.slo_seconds()?;
             parse_duration("capacity.window", &c.window)?;
             if let Some(r) = c.replicas
                 && !(r.is_finite() && r > 0.0)
