@@ -179,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn trend_window_fits_the_tail_and_keeps_lengths() {
+    fn trend_window_fits_the_tail() {
         // A level shift 200 points before the end: a tail-only trend fit sees only the new level.
         let f = |t: usize| (if t < 800 { 50.0 } else { 100.0 }) + 10.0 * (TAU * t as f64 / 24.0).sin();
         let y: Vec<f64> = (0..1000).map(f).collect();
