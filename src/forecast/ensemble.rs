@@ -2,6 +2,7 @@
 //! The spread is the weighted mean of the members' σ_h (conservative: it ignores the
 //! diversification), then calibrated by conformal multipliers like any family.
 
+use super::online::{EnsembleState, Online, OnlineMember};
 use super::{Fitted, Forecast, Forecaster, ModelSpec, Z95};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -83,28 +84,44 @@ struct FittedEnsemble {
     weights: Vec<f64>,
 }
 
+/// Combines the member forecasts that succeeded and are finite, renormalizing the weights of
+/// those left; errs with the first failure only when none is left.
+pub fn combine_surviving(results: impl Iterator<Item = (Result<Forecast>, f64)>) -> Result<Forecast> {
+    let finite = |p: Forecast| {
+        if p.has_non_finite() {
+            Err(Error::model("ensemble", "member forecast not finite"))
+        } else {
+            Ok(p)
+        }
+    };
+    let (fs, ws) = survivors(results.map(|(f, w)| (f.and_then(finite), w)))?;
+    let total: f64 = ws.iter().sum();
+    let ws: Vec<f64> = ws
+        .iter()
+        .map(|w| if total > 0.0 { w / total } else { 1.0 / fs.len() as f64 })
+        .collect();
+    Ok(combine(&fs.iter().collect::<Vec<_>>(), &ws))
+}
+
 impl Fitted for FittedEnsemble {
     fn predict(&self, horizon: usize) -> Result<Forecast> {
-        let finite = |p: Forecast| {
-            if p.has_non_finite() {
-                Err(Error::model("ensemble", "member forecast not finite"))
-            } else {
-                Ok(p)
-            }
-        };
-        let (fs, ws) = survivors(
+        combine_surviving(
             self.fitted
                 .iter()
                 .zip(&self.weights)
-                .map(|(f, w)| (f.predict(horizon).and_then(finite), *w)),
-        )?;
-        // weights of the members left are renormalized to sum to 1
-        let total: f64 = ws.iter().sum();
-        let ws: Vec<f64> = ws
+                .map(|(f, w)| (f.predict(horizon), *w)),
+        )
+    }
+
+    /// Every member's serving state, or None if a member has none.
+    fn online(&self) -> Option<Online> {
+        let members = self
+            .fitted
             .iter()
-            .map(|w| if total > 0.0 { w / total } else { 1.0 / fs.len() as f64 })
-            .collect();
-        Ok(combine(&fs.iter().collect::<Vec<_>>(), &ws))
+            .zip(&self.weights)
+            .map(|(f, w)| f.online().map(|state| OnlineMember { state, weight: *w }))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Online::Ensemble(EnsembleState { members }))
     }
 
     fn frozen_spec(&self) -> ModelSpec {

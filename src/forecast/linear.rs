@@ -14,12 +14,15 @@
 //! (too wide for a fast-reverting series, too narrow for a near-unit-root one); calibrated
 //! conformal intervals are applied on top elsewhere.
 
+use super::online::Online;
 use super::{Fitted, Forecast, Forecaster, ModelSpec};
 use crate::{Error, Result};
 use linfa::DatasetBase;
 use linfa::traits::Fit;
 use linfa_elasticnet::ElasticNet;
 use ndarray::{ArrayView1, ArrayView2, ShapeBuilder};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::f64::consts::TAU;
 
 const FAMILY: &str = "linear";
@@ -169,22 +172,6 @@ fn err(msg: impl Into<String>) -> Error {
     Error::model(FAMILY, msg)
 }
 
-/// Writes the Fourier features of time index `t` into `out` (length 2·K per period):
-/// sin, cos for k = 1..K of each period in turn. The phase is reduced modulo p in integers
-/// so that t in the millions loses no precision.
-fn fourier_into(t: usize, periods: &[usize], k_max: usize, out: &mut [f64]) {
-    let mut i = 0;
-    for &p in periods {
-        for k in 1..=k_max {
-            let phase = ((k * t) % p) as f64 / p as f64;
-            let (s, c) = (TAU * phase).sin_cos();
-            out[i] = s;
-            out[i + 1] = c;
-            i += 2;
-        }
-    }
-}
-
 /// Mean and population standard deviation.
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
@@ -277,12 +264,16 @@ impl Forecaster for Linear {
             // solver's relative stopping rule never fire.
             return Ok(Box::new(FittedLinear {
                 frozen,
-                lags,
-                coef: vec![0.0; n_feat],
-                intercept: y_mean,
-                tail,
-                n,
-                sigma: 0.0,
+                state: LinearState {
+                    lags,
+                    periods: self.periods.clone(),
+                    fourier_terms: self.fourier_terms,
+                    coef: vec![0.0; n_feat],
+                    intercept: y_mean,
+                    tail: tail.into(),
+                    t: n,
+                    sigma: 0.0,
+                },
             }));
         }
 
@@ -312,60 +303,112 @@ impl Forecaster for Linear {
 
         Ok(Box::new(FittedLinear {
             frozen,
-            lags,
-            coef,
-            intercept,
-            tail,
-            n,
-            sigma,
+            state: LinearState {
+                lags,
+                periods: self.periods.clone(),
+                fourier_terms: self.fourier_terms,
+                coef,
+                intercept,
+                tail: tail.into(),
+                t: n,
+                sigma,
+            },
         }))
     }
 }
 
 struct FittedLinear {
     frozen: ModelSpec,
-    /// Effective lags, ascending.
-    lags: Vec<usize>,
-    /// Raw-unit coefficients: one per lag, then the Fourier pairs.
-    coef: Vec<f64>,
-    intercept: f64,
-    /// The last max(lags) training values.
-    tail: Vec<f64>,
-    /// Training length: the time index of the first forecast step.
-    n: usize,
-    sigma: f64,
+    /// Coefficients, the last max(lags) training values and the next time index.
+    state: LinearState,
 }
 
 impl Fitted for FittedLinear {
     fn predict(&self, horizon: usize) -> Result<Forecast> {
-        let ModelSpec::Linear {
-            periods, fourier_terms, ..
-        } = &self.frozen
-        else {
-            return Err(err("internal: frozen spec is not linear"));
-        };
-        let n_lag = self.lags.len();
-        let mut hist = Vec::with_capacity(self.tail.len() + horizon);
-        hist.extend_from_slice(&self.tail);
-        let mut four = vec![0.0; self.coef.len() - n_lag];
-        for h in 0..horizon {
-            fourier_into(self.n + h, periods, *fourier_terms, &mut four);
-            let len = hist.len();
-            let lag_part: f64 = self.lags.iter().zip(&self.coef).map(|(&l, c)| c * hist[len - l]).sum();
-            let season_part: f64 = four.iter().zip(&self.coef[n_lag..]).map(|(f, c)| c * f).sum();
-            let v = self.intercept + lag_part + season_part;
-            if !v.is_finite() {
-                return Err(err(format!("recursive forecast diverged at step {}", h + 1)));
-            }
-            hist.push(v);
-        }
-        let point = hist.split_off(self.tail.len());
-        let sigma: Vec<f64> = (1..=horizon).map(|h| self.sigma * (h as f64).sqrt()).collect();
-        Ok(Forecast::from_sigma(point, &sigma))
+        self.state.predict(horizon)
+    }
+
+    fn online(&self) -> Option<Online> {
+        Some(Online::Linear(self.state.clone()))
     }
 
     fn frozen_spec(&self) -> ModelSpec {
         self.frozen.clone()
+    }
+}
+
+/// The recursive linear model: raw-unit coefficients on lags then Fourier pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearState {
+    /// Effective lags, ascending.
+    pub lags: Vec<usize>,
+    pub periods: Vec<usize>,
+    pub fourier_terms: usize,
+    pub coef: Vec<f64>,
+    pub intercept: f64,
+    /// The last max(lags) values, oldest first.
+    pub tail: VecDeque<f64>,
+    /// Time index of the next point (the Fourier phase continues from training).
+    pub t: usize,
+    pub sigma: f64,
+}
+
+impl LinearState {
+    /// The one-step prediction for the next point, given `ahead` predictions already made.
+    fn next_value(&self, ahead: &[f64], four: &mut [f64]) -> f64 {
+        let h = ahead.len();
+        fourier_into(self.t + h, &self.periods, self.fourier_terms, four);
+        let len = self.tail.len();
+        let lag = |l: usize| if l <= h { ahead[h - l] } else { self.tail[len + h - l] };
+        let n_lag = self.lags.len();
+        let lag_part: f64 = self.lags.iter().zip(&self.coef).map(|(&l, c)| c * lag(l)).sum();
+        let season_part: f64 = four.iter().zip(&self.coef[n_lag..]).map(|(f, c)| c * f).sum();
+        self.intercept + lag_part + season_part
+    }
+
+    pub(crate) fn observe(&mut self, y: f64) {
+        let mut four = vec![0.0; self.coef.len().saturating_sub(self.lags.len())];
+        // A missing value is replaced by the model's own one-step prediction.
+        let v = if y.is_finite() {
+            y
+        } else {
+            self.next_value(&[], &mut four)
+        };
+        if self.tail.pop_front().is_some() {
+            self.tail.push_back(v);
+        }
+        self.t += 1;
+    }
+
+    pub fn predict(&self, horizon: usize) -> Result<Forecast> {
+        let mut four = vec![0.0; self.coef.len().saturating_sub(self.lags.len())];
+        let mut point = Vec::with_capacity(horizon);
+        for h in 0..horizon {
+            let v = self.next_value(&point, &mut four);
+            if !v.is_finite() {
+                return Err(err(format!("recursive forecast diverged at step {}", h + 1)));
+            }
+            point.push(v);
+        }
+        let sigma: Vec<f64> = (1..=horizon).map(|h| self.sigma * (h as f64).sqrt()).collect();
+        Ok(Forecast::from_sigma(point, &sigma))
+    }
+}
+
+/// Writes the Fourier features of time index `t` into `out` (length 2·K per period):
+/// sin, cos for k = 1..K of each period in turn. The phase is reduced modulo p in integers
+/// so that t in the millions loses no precision.
+pub(crate) fn fourier_into(t: usize, periods: &[usize], k_max: usize, out: &mut [f64]) {
+    let mut i = 0;
+    for &p in periods {
+        for k in 1..=k_max {
+            let phase = ((k * t) % p) as f64 / p as f64;
+            let (s, c) = (TAU * phase).sin_cos();
+            out[i] = s;
+            out[i + 1] = c;
+            i += 2;
+        }
     }
 }
 

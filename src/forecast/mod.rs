@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod mlp;
 pub mod mstl;
 pub mod naive;
+pub mod online;
 pub mod season;
 
 use crate::Result;
@@ -251,6 +252,11 @@ pub trait Fitted: Send {
     fn frozen_spec(&self) -> ModelSpec;
     /// Learned weights to store in the artifact (safetensors bytes), for families that have them.
     fn weights(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// The state serve continues point by point without refitting (None: the family has
+    /// none, or it could not be read off this fit; serve then refits each new point).
+    fn online(&self) -> Option<online::Online> {
         None
     }
 }

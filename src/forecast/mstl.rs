@@ -1,12 +1,15 @@
 //! augurs MSTL: one STL pass per seasonal period (daily, weekly), AutoETS on the trend.
 
+use super::ets::{EtsState, serving_state};
+use super::online::Online;
 use super::{Fitted, Forecast, Forecaster, ModelSpec, from_augurs};
 use crate::{Error, Result};
-use augurs::ets::AutoETS;
-use augurs::ets::trend::AutoETSTrendModel;
+use augurs::ets::{AutoETS, FittedAutoETS};
 use augurs::mstl::{FittedMSTLModel, FittedTrendModel, MSTLModel, TrendModel};
 use augurs::{Fit, Predict};
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 
 pub struct Mstl {
     periods: Vec<usize>,
@@ -51,19 +54,33 @@ impl Forecaster for Mstl {
         }
         let trend = AutoETS::new(1, self.trend_spec.as_str())
             .map_err(|e| Error::model("mstl", format!("trend spec {:?}: {e}", self.trend_spec)))?;
+        let trend_state = Arc::new(Mutex::new(None));
         let model = MSTLModel::new(
             periods.clone(),
             TailTrend {
-                inner: AutoETSTrendModel::from(trend),
+                inner: trend,
                 window: self.trend_window,
+                state: trend_state.clone(),
             },
         );
         let fitted = model.fit(y).map_err(|e| Error::model("mstl", e.to_string()))?;
+        let trend = trend_state.lock().ok().and_then(|mut s| s.take());
+        // augurs forecasts the seasonal part by repeating each component's last cycle.
+        let online = trend.map(|trend| MstlState {
+            profiles: periods
+                .iter()
+                .zip(fitted.fit().seasonal())
+                .map(|(&p, c)| c[c.len() - p..].iter().map(|v| *v as f64).collect())
+                .collect(),
+            t: 0,
+            trend,
+        });
         Ok(Box::new(FittedMstl {
             fitted,
             periods,
             trend_spec: self.trend_spec.clone(),
             trend_window: self.trend_window,
+            online,
         }))
     }
 }
@@ -73,6 +90,7 @@ struct FittedMstl {
     periods: Vec<usize>,
     trend_spec: String,
     trend_window: Option<usize>,
+    online: Option<MstlState>,
 }
 
 impl Fitted for FittedMstl {
@@ -91,24 +109,33 @@ impl Fitted for FittedMstl {
             trend_window: self.trend_window,
         }
     }
+
+    fn online(&self) -> Option<Online> {
+        self.online.clone().map(Online::Mstl)
+    }
 }
 
-/// Fits the trend model on the last `window` points of the deseasonalised series only: the
-/// trend's level and slope adapt within days, and the fit cost is linear in its length.
+/// Fits AutoETS on the last `window` points of the deseasonalised series only: the trend's
+/// level and slope adapt within days, and the fit cost is linear in its length. It also leaves
+/// the trend's serving state in `state`, the one place the deseasonalised series is seen.
 #[derive(Debug)]
-struct TailTrend<T> {
-    inner: T,
+struct TailTrend {
+    inner: AutoETS,
     window: Option<usize>,
+    state: Arc<Mutex<Option<EtsState>>>,
 }
 
-impl<T: TrendModel> TrendModel for TailTrend<T> {
+impl TrendModel for TailTrend {
     fn name(&self) -> Cow<'_, str> {
-        self.inner.name()
+        Cow::Borrowed("AutoETS")
     }
 
     fn fit(&self, y: &[f64]) -> std::result::Result<Box<dyn FittedTrendModel + Sync + Send>, BoxError> {
         let skip = y.len() - super::ets::tail(y, self.window).len();
         let inner = self.inner.fit(&y[skip..])?;
+        if let Ok(mut s) = self.state.lock() {
+            *s = serving_state(&inner, &y[skip..]);
+        }
         Ok(Box::new(TailFitted { inner, skip }))
     }
 }
@@ -117,7 +144,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug)]
 struct TailFitted {
-    inner: Box<dyn FittedTrendModel + Sync + Send>,
+    inner: FittedAutoETS,
     skip: usize,
 }
 
@@ -128,7 +155,7 @@ impl FittedTrendModel for TailFitted {
         level: Option<f64>,
         f: &mut augurs::Forecast,
     ) -> std::result::Result<(), BoxError> {
-        self.inner.predict_inplace(horizon, level, f)
+        Ok(self.inner.predict_inplace(horizon, level, f)?)
     }
 
     /// The skipped head has no fitted values; it repeats the first one so lengths still match.
@@ -137,7 +164,7 @@ impl FittedTrendModel for TailFitted {
         level: Option<f64>,
         f: &mut augurs::Forecast,
     ) -> std::result::Result<(), BoxError> {
-        self.inner.predict_in_sample_inplace(level, f)?;
+        Predict::predict_in_sample_inplace(&self.inner, level, f)?;
         let pad = |v: &mut Vec<f64>, skip: usize| {
             let first = v.first().copied().unwrap_or(f64::NAN);
             v.splice(0..0, std::iter::repeat_n(first, skip));
@@ -151,7 +178,51 @@ impl FittedTrendModel for TailFitted {
     }
 
     fn training_data_size(&self) -> Option<usize> {
-        self.inner.training_data_size().map(|n| n + self.skip)
+        Some(Predict::training_data_size(&self.inner) + self.skip)
+    }
+}
+
+/// MSTL with frozen seasonal profiles (the last cycle of each STL component, as augurs
+/// repeats it) and an ETS state on the deseasonalised series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MstlState {
+    /// One cycle per period, starting at the first step after training.
+    pub profiles: Vec<Vec<f64>>,
+    /// Steps observed since training ended.
+    pub t: u64,
+    pub trend: EtsState,
+}
+
+impl MstlState {
+    fn seasonal(&self, t: u64) -> f64 {
+        self.profiles
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| p[(t % p.len() as u64) as usize])
+            .sum()
+    }
+
+    pub(crate) fn observe(&mut self, y: f64) {
+        self.trend.observe(y - self.seasonal(self.t));
+        self.t += 1;
+    }
+
+    pub(crate) fn predict(&self, horizon: usize) -> Forecast {
+        let mut f = self.trend.predict(horizon);
+        for h in 0..horizon {
+            let s = self.seasonal(self.t + h as u64);
+            for v in [
+                &mut f.point,
+                &mut f.lower_80,
+                &mut f.upper_80,
+                &mut f.lower_95,
+                &mut f.upper_95,
+            ] {
+                v[h] += s;
+            }
+        }
+        f
     }
 }
 

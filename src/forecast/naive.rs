@@ -1,8 +1,11 @@
 //! Seasonal naive: the value one season ago. Intervals follow Hyndman & Athanasopoulos
 //! (FPP3 §5.5): σ_h = σ·√(k+1), k = ⌊(h−1)/m⌋, σ from the in-sample seasonal differences.
 
+use super::online::Online;
 use super::{Fitted, Forecast, Forecaster, ModelSpec};
 use crate::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 pub struct SeasonalNaive {
     period: usize,
@@ -61,6 +64,39 @@ impl Fitted for FittedNaive {
 
     fn frozen_spec(&self) -> ModelSpec {
         ModelSpec::SeasonalNaive { period: self.period }
+    }
+
+    fn online(&self) -> Option<Online> {
+        Some(Online::SeasonalNaive(NaiveState {
+            last: self.last.iter().copied().collect(),
+            sigma: self.sigma,
+        }))
+    }
+}
+
+/// Seasonal naive: the last season of values, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NaiveState {
+    pub last: VecDeque<f64>,
+    pub sigma: f64,
+}
+
+impl NaiveState {
+    pub(crate) fn observe(&mut self, y: f64) {
+        if let Some(old) = self.last.pop_front() {
+            // A missing value repeats the season before, which is what was forecast for it.
+            self.last.push_back(if y.is_finite() { y } else { old });
+        }
+    }
+
+    pub(crate) fn predict(&self, horizon: usize) -> Forecast {
+        let m = self.last.len().max(1);
+        let point = (0..horizon)
+            .map(|h| self.last.get(h % m).copied().unwrap_or(0.0))
+            .collect();
+        let sigma: Vec<f64> = (0..horizon).map(|h| self.sigma * ((h / m + 1) as f64).sqrt()).collect();
+        Forecast::from_sigma(point, &sigma)
     }
 }
 
