@@ -5,6 +5,7 @@
 use super::config::{ServeConfig, ServiceConfig, TargetConfig, mode_label};
 use super::metrics::Metrics;
 use super::registry::{Registry, Reload};
+use super::tracker::Tracker;
 use crate::actuate::{Actuator, DryRun};
 use crate::control::{ControlConfig, Controller, DecisionRecord, Observation, PolicyKind};
 use crate::forecast::Forecast;
@@ -139,9 +140,11 @@ pub struct ServiceLoop {
     /// The previous tick's forecast, to score it against what was then observed.
     last_forecast: Option<(Forecast, i64, i64)>,
     /// The last forecast computed and what it was computed from.
-    cached: Option<(ForecastKey, Forecast)>,
-    /// Forecasts computed (model refits), for tests and the benchmark.
+    cached: Option<(ForecastKey, Forecast, i64)>,
+    /// Forecasts computed (state updates or, without a serving state, model refits).
     pub forecasts_computed: u64,
+    /// The active model's serving state, continued point by point.
+    tracker: Option<Tracker>,
 }
 
 /// What a forecast depends on: the model version, where the data ends, its newest value.
@@ -180,6 +183,7 @@ impl ServiceLoop {
             last_forecast: None,
             cached: None,
             forecasts_computed: 0,
+            tracker: None,
         }
     }
 
@@ -221,8 +225,14 @@ impl ServiceLoop {
             }
             _ => None,
         };
-        // Forecast from the model's stored history continued by the recent data; refitting is
-        // the tick's whole cost, so it runs only when the model or the data changed.
+        // Forecast from the model's serving state continued by the recent data (no refit). A
+        // model without one (the MLP) refits on its stored history continued by the recent
+        // data. Either runs only when the model or the data changed.
+        if let Some(a) = &art
+            && self.tracker.as_ref().is_none_or(|t| t.version() != a.manifest.version)
+        {
+            self.tracker = Some(Tracker::for_artifact(a));
+        }
         let forecast = art.as_ref().and_then(|a| {
             let step = a.state.step;
             let origin = match recent {
@@ -235,27 +245,32 @@ impl ServiceLoop {
                 origin,
                 last: recent.and_then(|r| r.values.last()).map(|v| v.to_bits()),
             };
-            if let Some((k, f)) = &self.cached
+            if let Some((k, f, o)) = &self.cached
                 && *k == key
                 && f.len() >= h
             {
-                return Some((f.clone(), origin, step));
+                return Some((f.clone(), *o, step));
             }
-            let forecast = match recent {
-                Some(r) if !r.values.is_empty() => {
-                    let keep = a.state.history.len().saturating_sub(r.values.len());
-                    let mut y = Vec::with_capacity(keep + r.values.len());
-                    y.extend_from_slice(&a.state.history[a.state.history.len() - keep..]);
-                    y.extend_from_slice(&r.values);
-                    a.forecast(&y, (h + self.slack(step)).min(100_000))
+            let horizon = (h + self.slack(step)).min(100_000);
+            let forecast = match self.tracker.as_mut().and_then(|t| t.forecast(recent, horizon)) {
+                Some(r) => r.map(|(f, o)| (a.state.calibrate(f), o)),
+                None => match recent {
+                    Some(r) if !r.values.is_empty() => {
+                        let keep = a.state.history.len().saturating_sub(r.values.len());
+                        let mut y = Vec::with_capacity(keep + r.values.len());
+                        y.extend_from_slice(&a.state.history[a.state.history.len() - keep..]);
+                        y.extend_from_slice(&r.values);
+                        a.forecast(&y, horizon)
+                    }
+                    _ => a.forecast(&a.state.history, horizon),
                 }
-                _ => a.forecast(&a.state.history, (h + self.slack(step)).min(100_000)),
+                .map(|f| (f, origin)),
             };
             self.forecasts_computed += 1;
             match forecast {
-                Ok(f) => {
-                    self.cached = Some((key, f.clone()));
-                    Some((f, origin, step))
+                Ok((f, o)) => {
+                    self.cached = Some((key, f.clone(), o));
+                    Some((f, o, step))
                 }
                 Err(e) => {
                     tracing::warn!(service = %self.name, "forecast failed: {e}");

@@ -10,6 +10,7 @@ pub mod r#loop;
 pub mod metrics;
 pub mod reconcile;
 pub mod registry;
+pub mod tracker;
 
 use crate::govern::Mode;
 use crate::observe::MetricSource;

@@ -127,6 +127,7 @@ pub(crate) mod tests {
             conformal: None,
             weights: None,
             capacity,
+            online: None,
         };
         let dir = artifact::write_version(models, service, m, &state, None, activate).unwrap();
         dir.file_name().unwrap().to_string_lossy().to_string()

@@ -81,6 +81,10 @@ pub struct State {
     /// Latency/capacity model fitted from spans (job `[capacity]`), when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<crate::capacity_fit::TrainedCapacity>,
+    /// The fitted model's serving state at the end of `history` (forecast::online): serve
+    /// continues it point by point instead of refitting. Absent for the MLP and older artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<crate::forecast::online::Online>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,10 +101,15 @@ impl State {
     pub fn forecast_with(&self, weights: Option<&[u8]>, recent: &[f64], horizon: usize) -> Result<Forecast> {
         let y = if recent.is_empty() { &self.history[..] } else { recent };
         let f = self.spec.restore(y, weights)?.predict(horizon)?;
-        Ok(match &self.conformal {
+        Ok(self.calibrate(f))
+    }
+
+    /// The stored conformal intervals applied to a forecast (unchanged without them).
+    pub fn calibrate(&self, f: Forecast) -> Forecast {
+        match &self.conformal {
             Some(c) => f.calibrated(c),
             None => f,
-        })
+        }
     }
 
     /// As [`Self::forecast_with`] for families without stored weights.
@@ -357,6 +366,7 @@ mod tests {
             conformal: None,
             weights: None,
             capacity: None,
+            online: None,
         };
         write(dir, "svc", m, &st).unwrap()
     }

@@ -145,6 +145,7 @@ pub fn train_with_capacity(
         conformal,
         weights: None,
         capacity,
+        online: fitted.online(),
     };
     let dir = artifact::write_version(
         models_dir,
