@@ -1,6 +1,7 @@
 //! The artifact registry: the ACTIVE version per service, hot-reloaded when ACTIVE changes.
 //! A version that fails to load is logged and skipped; the last good one keeps serving.
 
+use super::tracker::Tracker;
 use crate::train::artifact::{self, Artifact};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ pub struct Registry {
     models: PathBuf,
     service: String,
     current: Option<Arc<Artifact>>,
+    /// The serving state built from `current` when it loaded, until the loop takes it.
+    tracker: Option<Tracker>,
     /// The last ACTIVE name that failed, so a bad version is reported once, not every tick.
     failed: Option<String>,
 }
@@ -28,8 +31,14 @@ impl Registry {
             models: models.into(),
             service: service.to_string(),
             current: None,
+            tracker: None,
             failed: None,
         }
+    }
+
+    /// The serving state of the version loaded last; once (the loop keeps it and updates it).
+    pub fn take_tracker(&mut self) -> Option<Tracker> {
+        self.tracker.take()
     }
 
     pub fn current(&self) -> Option<Arc<Artifact>> {
@@ -55,8 +64,10 @@ impl Registry {
             return Reload::Unchanged;
         }
         match artifact::load(&self.models.join(&self.service).join(&active)) {
-            Ok(a) => {
+            Ok(mut a) => {
                 tracing::info!(service = %self.service, version = %active, family = %a.manifest.family, "model loaded");
+                // The serving state moves to the tracker; with one, the history is not needed.
+                self.tracker = Some(Tracker::take_from(&mut a));
                 self.current = Some(Arc::new(a));
                 self.failed = None;
                 Reload::Loaded(active)

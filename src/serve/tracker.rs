@@ -23,11 +23,27 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// Moves the serving state out of `a` (see [`Self::for_artifact`]) and, when there is
+    /// one, frees the stored history, which only a refit would read: serving thousands of
+    /// services, the histories would be most of the memory.
+    pub fn take_from(a: &mut Artifact) -> Tracker {
+        let online = a.state.online.take();
+        let t = Tracker::build(a, online);
+        if t.is_online() {
+            a.state.history = Vec::new();
+        }
+        t
+    }
+
     /// The stored serving state of `a`, or one fitted once from its history for artifacts
     /// written before states were stored; None inside when the family has none (the MLP).
     pub fn for_artifact(a: &Artifact) -> Tracker {
+        Tracker::build(a, a.state.online.clone())
+    }
+
+    fn build(a: &Artifact, online: Option<Online>) -> Tracker {
         let st = &a.state;
-        let state = st.online.clone().or_else(|| {
+        let state = online.or_else(|| {
             st.spec
                 .restore(&st.history, a.weights.as_deref())
                 .ok()
