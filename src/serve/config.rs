@@ -350,7 +350,9 @@ impl OtlpSample {
         // The sampler names its fields as flags (`min-score`); here they are TOML keys.
         c.validate().map_err(|e| match e {
             Error::Config { field, message, .. } => {
-                let key = field.replace('-', "_").replace("max_services/max_operations", "max_services");
+                let key = field
+                    .replace('-', "_")
+                    .replace("max_services/max_operations", "max_services");
                 Error::config(f(&key), message)
             }
             other => other,
@@ -813,20 +815,26 @@ target = { kind = "dry-run", replicas = 3 }
                 format!("{TEMPO}\n[source.tempo.auth]\nbearer_token = \"a\"\nusername = \"u\""),
                 "source.tempo.auth",
             ),
-            (
-                TEMPO.replace("http://127.0.0.1:3200", "ftp://x"),
-                "source.tempo.url",
-            ),
+            (TEMPO.replace("http://127.0.0.1:3200", "ftp://x"), "source.tempo.url"),
             (format!("{TEMPO}\n{OTLP}"), "source: set exactly one"),
             (format!("{OTLP}\nmin_score = 2"), "source.otlp.sample.min_score"),
             (format!("{OTLP}\nheight = 0"), "source.otlp.sample.height"),
             (format!("{OTLP}\nn_trees = 0"), "source.otlp.sample.n_trees"),
             (format!("{OTLP}\nmax_duration = -1"), "source.otlp.sample.max_duration"),
             (format!("{OTLP}\nmax_services = 0"), "source.otlp.sample.max_services"),
-            (format!("{OTLP}\nsplit_weight = \"tree\""), "source.otlp.sample.split_weight"),
-            (format!("{OTLP}\nduration_scale = \"exp\""), "source.otlp.sample.duration_scale"),
+            (
+                format!("{OTLP}\nsplit_weight = \"tree\""),
+                "source.otlp.sample.split_weight",
+            ),
+            (
+                format!("{OTLP}\nduration_scale = \"exp\""),
+                "source.otlp.sample.duration_scale",
+            ),
             (format!("{OTLP}\nqueue = 0"), "source.otlp.sample.queue"),
-            (format!("{OTLP}\nmax_subscribers = 0"), "source.otlp.sample.max_subscribers"),
+            (
+                format!("{OTLP}\nmax_subscribers = 0"),
+                "source.otlp.sample.max_subscribers",
+            ),
             (format!("{OTLP}\nbogus = 1"), "source.otlp.sample"),
         ];
         for (source, want) in cases {
@@ -842,7 +850,10 @@ target = { kind = "dry-run", replicas = 3 }
         )))
         .unwrap();
         let s = c.source.otlp.unwrap().sample.unwrap().stream_config().unwrap();
-        assert_eq!((s.sampler.min_score, s.sampler.train_size, s.sampler.hst.window_size), (0.8, 100, 50));
+        assert_eq!(
+            (s.sampler.min_score, s.sampler.train_size, s.sampler.hst.window_size),
+            (0.8, 100, 50)
+        );
         assert_eq!(s.sampler.hst.split_weight, crate::sample::hst::SplitWeight::Group);
         assert_eq!(s.sampler.duration_scale, crate::sample::DurationScale::OpLog);
         assert!(!s.sampler.normalize_operations);

@@ -59,7 +59,11 @@ impl Ingest {
 
     /// Queues the request's valid spans without waiting (the tap sees it first); on `Busy`
     /// nothing was queued or tapped. An empty request is accepted and not queued.
-    pub fn accept(&self, request: &ExportTraceServiceRequest, converted: &mut Converted) -> std::result::Result<(), Busy> {
+    pub fn accept(
+        &self,
+        request: &ExportTraceServiceRequest,
+        converted: &mut Converted,
+    ) -> std::result::Result<(), Busy> {
         if converted.spans.is_empty() {
             return Ok(());
         }
