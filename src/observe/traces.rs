@@ -146,19 +146,45 @@ impl TraceSource for WindowStore {
     }
 }
 
+/// The default TraceQL per service of [`TempoTraces`].
+pub const DEFAULT_TRACEQL: &str = "{ resource.service.name = \"$service\" }";
+
 /// Tempo as a trace source: the service's spans from a TraceQL search, windowed.
 pub struct TempoTraces {
     pub tempo: Tempo,
     pub window_seconds: i64,
     /// Traces fetched per search at most.
     pub limit: usize,
+    /// The search; `$service` is replaced by the service name, escaped for a TraceQL string
+    /// (see [`DEFAULT_TRACEQL`]).
+    pub traceql: String,
+}
+
+impl TempoTraces {
+    /// The query for `service`.
+    pub fn query(&self, service: &str) -> String {
+        let escaped = service.replace('\\', "\\\\").replace('"', "\\\"");
+        self.traceql.replace("$service", &escaped)
+    }
 }
 
 #[async_trait::async_trait]
 impl TraceSource for TempoTraces {
     async fn windows(&self, service: &str, start: i64, end: i64) -> Result<Windows> {
-        let q = format!("{{ resource.service.name = {service:?} }}");
-        let spans = self.tempo.spans(&q, start, end, self.limit).await?;
+        let q = self.query(service);
+        let hits = self.tempo.search(&q, start, end, self.limit).await?;
+        if hits.len() >= self.limit {
+            // Planning on an undercounted rate could scale down under load: fail the fetch, so
+            // the governor treats it as missing data.
+            return Err(Error::Invalid(format!(
+                "tempo search {q:?} returned {} traces, the limit: the request rate would be undercounted; raise source.tempo.limit",
+                hits.len()
+            )));
+        }
+        let mut spans = Vec::new();
+        for t in &hits {
+            spans.extend(self.tempo.trace(&t.trace_id).await?);
+        }
         let w = self.window_seconds.max(1);
         Ok(Windows {
             window_seconds: w,
@@ -250,6 +276,23 @@ mod tests {
         store.add(vec![minute("web", 1000, 1, 0)]);
         let w = rt.block_on(store.windows("web", 0, 2000)).unwrap();
         assert_eq!(w.windows.iter().map(|m| m.minute).collect::<Vec<_>>(), vec![1000]);
+    }
+
+    #[test]
+    fn tempo_query_escapes_the_service_name() {
+        let t = TempoTraces {
+            tempo: Tempo::new("http://127.0.0.1:1", &crate::observe::http::HttpConfig::default()).unwrap(),
+            window_seconds: 60,
+            limit: 10,
+            traceql: DEFAULT_TRACEQL.into(),
+        };
+        let cases = [
+            ("frontend", r#"{ resource.service.name = "frontend" }"#),
+            (r#"we"ird\"#, r#"{ resource.service.name = "we\"ird\\" }"#),
+        ];
+        for (service, want) in cases {
+            assert_eq!(t.query(service), want);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod csv;
 pub mod hst;
 pub mod opname;
+pub mod stream;
 
 use hst::{HalfSpaceTrees, HstParams, Point};
 use std::collections::HashMap;

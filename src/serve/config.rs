@@ -194,6 +194,84 @@ pub struct SourceConfig {
     pub prometheus: Option<PrometheusConn>,
     #[serde(default)]
     pub otlp: Option<OtlpSource>,
+    #[serde(default)]
+    pub tempo: Option<TempoSource>,
+}
+
+/// `[source.tempo]`: demand is each service's request rate from the spans of the traces a
+/// TraceQL search finds in Grafana Tempo, in windows of `window` (docs/tempo.md, docs/serve.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TempoSource {
+    pub url: String,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub max_response_bytes: Option<usize>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default = "default_otlp_window")]
+    pub window: String,
+    /// Traces fetched per search at most.
+    #[serde(default = "default_tempo_limit")]
+    pub limit: usize,
+    /// The search per service; `$service` becomes the service name as a TraceQL string.
+    #[serde(default = "default_tempo_traceql")]
+    pub traceql: String,
+}
+
+fn default_tempo_limit() -> usize {
+    5000
+}
+fn default_tempo_traceql() -> String {
+    crate::observe::traces::DEFAULT_TRACEQL.into()
+}
+
+impl TempoSource {
+    fn connection(&self) -> crate::observe::prometheus::Connection<'_> {
+        crate::observe::prometheus::Connection {
+            url: &self.url,
+            method: None,
+            timeout: self.timeout.as_deref(),
+            max_response_bytes: self.max_response_bytes,
+            ca_file: self.ca_file.as_ref(),
+            insecure_skip_verify: self.insecure_skip_verify,
+            auth: &self.auth,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.connection().validate("source.tempo")?;
+        parse_duration("source.tempo.window", &self.window)?;
+        if self.limit == 0 {
+            return Err(Error::config("source.tempo.limit", "must be at least 1"));
+        }
+        let q = self.traceql.trim();
+        if !(q.starts_with('{') && q.contains('}')) {
+            return Err(Error::config(
+                "source.tempo.traceql",
+                format!("{q:?} is not a TraceQL query (it starts with a {{ ... }} span set)"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn window_seconds(&self) -> i64 {
+        parse_duration("source.tempo.window", &self.window).unwrap_or(60)
+    }
+
+    /// The Tempo client, with the connection options checked.
+    pub fn client(&self) -> Result<crate::observe::tempo::Tempo> {
+        let http = self.connection().http_config("source.tempo")?;
+        crate::observe::tempo::Tempo::new(&self.url, &http).map_err(|e| match e {
+            Error::Config { message, .. } => Error::config("source.tempo.url", message),
+            other => other,
+        })
+    }
 }
 
 /// `[source.otlp]`: serve runs the OTLP trace receivers; demand is each service's request rate
@@ -209,6 +287,87 @@ pub struct OtlpSource {
     pub window: String,
     #[serde(default = "default_otlp_lateness")]
     pub lateness: String,
+    /// `[source.otlp.sample]`: score spans and stream the sampled ones (docs/sample.md).
+    #[serde(default)]
+    pub sample: Option<OtlpSample>,
+}
+
+/// `[source.otlp.sample]`: the span sampler's settings (as `scale sample`'s flags, same
+/// defaults) and the stream's per-subscriber queue and subscriber limit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSample {
+    pub n_trees: Option<usize>,
+    pub height: Option<usize>,
+    pub window_size: Option<usize>,
+    pub seed: Option<u64>,
+    /// `dimension` or `group`.
+    pub split_weight: Option<String>,
+    pub min_score: Option<f64>,
+    /// Seconds.
+    pub max_duration: Option<f64>,
+    /// `log`, `linear` or `op-log`.
+    pub duration_scale: Option<String>,
+    pub train_size: Option<usize>,
+    pub max_services: Option<usize>,
+    pub max_operations: Option<usize>,
+    #[serde(default)]
+    pub raw_operations: bool,
+    pub queue: Option<usize>,
+    pub max_subscribers: Option<usize>,
+}
+
+impl OtlpSample {
+    /// The stream's settings, checked; errors name `source.otlp.sample.<field>`.
+    pub fn stream_config(&self) -> Result<crate::sample::stream::StreamConfig> {
+        use crate::sample::stream::StreamConfig;
+        use clap::ValueEnum;
+        let f = |name: &str| format!("source.otlp.sample.{name}");
+        let d = StreamConfig::default();
+        let mut c = d.sampler.clone();
+        c.hst.n_trees = self.n_trees.unwrap_or(c.hst.n_trees);
+        c.hst.height = self.height.unwrap_or(c.hst.height);
+        c.hst.window_size = self.window_size.unwrap_or(c.hst.window_size);
+        c.hst.seed = self.seed.unwrap_or(c.hst.seed);
+        if let Some(w) = &self.split_weight {
+            c.hst.split_weight = ValueEnum::from_str(w, false)
+                .map_err(|_| Error::config(f("split_weight"), format!("{w:?}: expected \"dimension\" or \"group\"")))?;
+        }
+        if let Some(s) = &self.duration_scale {
+            c.duration_scale = ValueEnum::from_str(s, false).map_err(|_| {
+                Error::config(
+                    f("duration_scale"),
+                    format!("{s:?}: expected \"log\", \"linear\" or \"op-log\""),
+                )
+            })?;
+        }
+        c.min_score = self.min_score.unwrap_or(c.min_score);
+        c.max_duration = self.max_duration.unwrap_or(c.max_duration);
+        c.train_size = self.train_size.unwrap_or(c.train_size);
+        c.max_services = self.max_services.unwrap_or(c.max_services);
+        c.max_operations = self.max_operations.unwrap_or(c.max_operations);
+        c.normalize_operations = !self.raw_operations;
+        // The sampler names its fields as flags (`min-score`); here they are TOML keys.
+        c.validate().map_err(|e| match e {
+            Error::Config { field, message, .. } => {
+                let key = field
+                    .replace('-', "_")
+                    .replace("max_services/max_operations", "max_services");
+                Error::config(f(&key), message)
+            }
+            other => other,
+        })?;
+        for (name, v) in [("queue", self.queue), ("max_subscribers", self.max_subscribers)] {
+            if v == Some(0) {
+                return Err(Error::config(f(name), "must be at least 1"));
+            }
+        }
+        Ok(StreamConfig {
+            sampler: c,
+            queue: self.queue.unwrap_or(d.queue),
+            max_subscribers: self.max_subscribers.unwrap_or(d.max_subscribers),
+        })
+    }
 }
 
 fn default_otlp_grpc() -> String {
@@ -232,6 +391,9 @@ impl OtlpSource {
         }
         parse_duration("source.otlp.window", &self.window)?;
         parse_duration("source.otlp.lateness", &self.lateness)?;
+        if let Some(s) = &self.sample {
+            s.stream_config()?;
+        }
         Ok(())
     }
 }
@@ -281,8 +443,8 @@ impl PrometheusConn {
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub name: String,
-    /// PromQL returning one series: the service's demand (requests/s). With `[source.otlp]`,
-    /// the span service name to read (default: `name`).
+    /// PromQL returning one series: the service's demand (requests/s). With `[source.otlp]` or
+    /// `[source.tempo]`, the span service name to read (default: `name`).
     #[serde(default)]
     pub query: String,
     pub capacity_per_replica: f64,
@@ -351,13 +513,14 @@ impl ServeConfig {
             ));
         }
         self.kubernetes.validate()?;
-        let p = match (&self.source.prometheus, &self.source.otlp) {
-            (Some(p), None) => p,
-            (None, Some(o)) => return o.validate().and_then(|()| self.validate_services(false)),
+        let p = match (&self.source.prometheus, &self.source.otlp, &self.source.tempo) {
+            (Some(p), None, None) => p,
+            (None, Some(o), None) => return o.validate().and_then(|()| self.validate_services(false)),
+            (None, None, Some(t)) => return t.validate().and_then(|()| self.validate_services(false)),
             _ => {
                 return Err(Error::config(
                     "source",
-                    "set exactly one of [source.prometheus] and [source.otlp]",
+                    "set exactly one of [source.prometheus], [source.otlp] and [source.tempo]",
                 ));
             }
         };
@@ -615,6 +778,89 @@ target = { kind = "dry-run", replicas = 3 }
         let o = c.source.otlp.unwrap();
         assert_eq!((o.grpc.as_str(), o.window.as_str()), ("127.0.0.1:4317", "10s"));
         assert!(c.services[0].query.is_empty());
+    }
+
+    const TEMPO: &str = "[source.tempo]\nurl = \"http://127.0.0.1:3200\"";
+    const OTLP: &str = "[source.otlp]\n[source.otlp.sample]";
+
+    fn with_source(source: &str) -> String {
+        GOOD.replace("[source.prometheus]\nurl = \"http://127.0.0.1:9090\"", source)
+            .replace("query = \"sum(rate(http_requests_total[1m]))\"\n", "")
+    }
+
+    #[test]
+    fn tempo_source_defaults_and_fields() {
+        let c = ServeConfig::parse(&with_source(TEMPO)).unwrap();
+        let t = c.source.tempo.unwrap();
+        assert_eq!((t.window_seconds(), t.limit), (60, 5000));
+        assert_eq!(t.traceql, crate::observe::traces::DEFAULT_TRACEQL);
+        let c = ServeConfig::parse(&with_source(&format!(
+            "{TEMPO}\nwindow = \"15s\"\nlimit = 20\ntimeout = \"5s\"\ntraceql = '{{ resource.service.name = \"$service\" && span.kind = server }}'\n[source.tempo.auth]\nbearer_token = \"t\""
+        )))
+        .unwrap();
+        let t = c.source.tempo.unwrap();
+        assert_eq!((t.window_seconds(), t.limit), (15, 20));
+        assert!(t.client().is_ok());
+    }
+
+    #[test]
+    fn tempo_and_sample_errors_name_the_field() {
+        let cases = [
+            (format!("{TEMPO}\nlimit = 0"), "source.tempo.limit"),
+            (format!("{TEMPO}\nwindow = \"soon\""), "source.tempo.window"),
+            (format!("{TEMPO}\ntimeout = \"x\""), "source.tempo.timeout"),
+            (format!("{TEMPO}\ntraceql = \"frontend\""), "source.tempo.traceql"),
+            (format!("{TEMPO}\nquery = 1"), "source.tempo"),
+            (
+                format!("{TEMPO}\n[source.tempo.auth]\nbearer_token = \"a\"\nusername = \"u\""),
+                "source.tempo.auth",
+            ),
+            (TEMPO.replace("http://127.0.0.1:3200", "ftp://x"), "source.tempo.url"),
+            (format!("{TEMPO}\n{OTLP}"), "source: set exactly one"),
+            (format!("{OTLP}\nmin_score = 2"), "source.otlp.sample.min_score"),
+            (format!("{OTLP}\nheight = 0"), "source.otlp.sample.height"),
+            (format!("{OTLP}\nn_trees = 0"), "source.otlp.sample.n_trees"),
+            (format!("{OTLP}\nmax_duration = -1"), "source.otlp.sample.max_duration"),
+            (format!("{OTLP}\nmax_services = 0"), "source.otlp.sample.max_services"),
+            (
+                format!("{OTLP}\nsplit_weight = \"tree\""),
+                "source.otlp.sample.split_weight",
+            ),
+            (
+                format!("{OTLP}\nduration_scale = \"exp\""),
+                "source.otlp.sample.duration_scale",
+            ),
+            (format!("{OTLP}\nqueue = 0"), "source.otlp.sample.queue"),
+            (
+                format!("{OTLP}\nmax_subscribers = 0"),
+                "source.otlp.sample.max_subscribers",
+            ),
+            (format!("{OTLP}\nbogus = 1"), "source.otlp.sample"),
+        ];
+        for (source, want) in cases {
+            let e = ServeConfig::parse(&with_source(&source)).unwrap_err().to_string();
+            assert!(e.contains(want), "want {want:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn sample_section_sets_the_stream() {
+        let c = ServeConfig::parse(&with_source(&format!(
+            "{OTLP}\nmin_score = 0.8\ntrain_size = 100\nwindow_size = 50\nsplit_weight = \"group\"\nduration_scale = \"op-log\"\nqueue = 8\nraw_operations = true"
+        )))
+        .unwrap();
+        let s = c.source.otlp.unwrap().sample.unwrap().stream_config().unwrap();
+        assert_eq!(
+            (s.sampler.min_score, s.sampler.train_size, s.sampler.hst.window_size),
+            (0.8, 100, 50)
+        );
+        assert_eq!(s.sampler.hst.split_weight, crate::sample::hst::SplitWeight::Group);
+        assert_eq!(s.sampler.duration_scale, crate::sample::DurationScale::OpLog);
+        assert!(!s.sampler.normalize_operations);
+        assert_eq!((s.queue, s.max_subscribers), (8, 16));
+        // Without the table there is no stream.
+        let c = ServeConfig::parse(&with_source("[source.otlp]")).unwrap();
+        assert!(c.source.otlp.unwrap().sample.is_none());
     }
 
     #[test]

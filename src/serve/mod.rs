@@ -199,6 +199,15 @@ pub async fn run_with(
     }
     let _ = stop_tx.send(true);
     if let Some(r) = receivers {
+        if let Some(st) = r.sampling().map(|s| s.hub().stats()) {
+            tracing::info!(
+                scored = st.scored,
+                sampled = st.sampled,
+                delivered = st.delivered,
+                dropped = st.dropped,
+                "sampled-span stream stopped"
+            );
+        }
         match r.shutdown().await {
             Ok(stats) => tracing::info!(
                 late_spans = stats.late_spans,
@@ -228,16 +237,30 @@ async fn demand_source(
     if let Some(p) = &cfg.source.prometheus {
         return Ok((Arc::new(p.client()?), None));
     }
-    let o = cfg
-        .source
-        .otlp
-        .clone()
-        .ok_or_else(|| Error::config("source", "set exactly one of [source.prometheus] and [source.otlp]"))?;
     for s in &mut cfg.services {
         if s.query.trim().is_empty() {
             s.query = s.name.clone();
         }
     }
+    if let Some(t) = &cfg.source.tempo {
+        let traces = crate::observe::traces::TempoTraces {
+            tempo: t.client()?,
+            window_seconds: t.window_seconds(),
+            limit: t.limit,
+            traceql: t.traceql.clone(),
+        };
+        let source = TraceMetrics {
+            source: Arc::new(traces),
+            metric: TraceMetric::RequestRate,
+        };
+        return Ok((Arc::new(source), None));
+    }
+    let o = cfg.source.otlp.clone().ok_or_else(|| {
+        Error::config(
+            "source",
+            "set exactly one of [source.prometheus], [source.otlp] and [source.tempo]",
+        )
+    })?;
     let window = crate::timefmt::parse_duration("source.otlp.window", &o.window)?;
     let lateness = crate::timefmt::parse_duration("source.otlp.lateness", &o.lateness)?;
     let addr = |f: &str, v: &str| {
@@ -247,7 +270,12 @@ async fn demand_source(
     // Keep what a tick reads (history) plus a few windows.
     let store = WindowStore::new(window, cfg.history_seconds() + 4 * window);
     let sink = store.clone();
-    let receivers = Receivers::start(
+    let sampling = match &o.sample {
+        Some(s) => Some(crate::sample::stream::SampleStream::new(s.stream_config()?)?),
+        None => None,
+    };
+    let streaming = sampling.is_some();
+    let receivers = Receivers::start_sampling(
         ReceiverConfig {
             grpc: Some(addr("source.otlp.grpc", &o.grpc)?),
             http: Some(addr("source.otlp.http", &o.http)?),
@@ -259,6 +287,7 @@ async fn demand_source(
             ..ReceiverConfig::default()
         },
         move |closed| sink.add(closed),
+        sampling,
     )
     .await
     .map_err(|e| match e {
@@ -271,6 +300,9 @@ async fn demand_source(
     }
     if let Some(a) = receivers.http_addr {
         println!("scale serve otlp http on {a}");
+    }
+    if let (true, Some(a)) = (streaming, receivers.grpc_addr) {
+        println!("scale serve sampled spans on {a}");
     }
     let source = TraceMetrics {
         source: Arc::new(store),

@@ -37,6 +37,8 @@ pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceReque
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Converted {
     pub spans: Vec<Span>,
+    /// Where each of `spans` is in the request: (resource_spans, scope_spans, spans) indices.
+    pub origins: Vec<[usize; 3]>,
     pub rejected: i64,
     /// Empty when nothing was rejected; else each reason with its count and first offender.
     pub error_message: String,
@@ -60,7 +62,10 @@ pub fn convert(req: &ExportTraceServiceRequest) -> Converted {
         for (s, ss) in rs.scope_spans.iter().enumerate() {
             for (i, span) in ss.spans.iter().enumerate() {
                 match one(span, service, pod) {
-                    Ok(span) => out.spans.push(span),
+                    Ok(span) => {
+                        out.spans.push(span);
+                        out.origins.push([r, s, i]);
+                    }
                     Err(reason) => {
                         let e = reasons.entry(reason).or_insert_with(|| {
                             (

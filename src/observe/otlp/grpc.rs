@@ -28,12 +28,24 @@ pub async fn serve(
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    serve_with(listener, ingest, max_message_bytes, None, shutdown).await
+}
+
+/// As [`serve`], also serving the sampled-span stream on the same port when given.
+pub async fn serve_with(
+    listener: TcpListener,
+    ingest: Ingest,
+    max_message_bytes: usize,
+    sampled: Option<crate::sample::stream::SampledSpansServer>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
     let addr = listener.local_addr().ok();
     tonic::transport::Server::builder()
         .add_service(TraceServer {
             ingest,
             max_message_bytes,
         })
+        .add_optional_service(sampled)
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| format!("OTLP gRPC receiver on {addr:?}: {e}"))
@@ -42,9 +54,9 @@ pub async fn serve(
 /// The export handler: decode, convert, queue. Pure apart from the channel.
 pub fn export(ingest: &Ingest, message: &[u8]) -> Result<ExportTraceServiceResponse, Status> {
     let req = convert::decode(message, Encoding::Protobuf).map_err(Status::invalid_argument)?;
-    let converted = convert::convert(&req);
+    let mut converted = convert::convert(&req);
     ingest
-        .offer(converted.spans)
+        .accept(&req, &mut converted)
         .map_err(|Busy| Status::unavailable("span queue full: the aggregator is behind; retry with backoff"))?;
     Ok(ExportTraceServiceResponse {
         partial_success: (converted.rejected > 0).then(|| ExportTracePartialSuccess {

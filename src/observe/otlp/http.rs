@@ -121,8 +121,8 @@ async fn traces(State(rx): State<Receiver>, headers: HeaderMap, body: Body) -> R
         Ok(r) => r,
         Err(msg) => return status(enc, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, msg),
     };
-    let converted = convert::convert(&req);
-    if let Err(Busy) = rx.ingest.offer(converted.spans) {
+    let mut converted = convert::convert(&req);
+    if let Err(Busy) = rx.ingest.accept(&req, &mut converted) {
         let msg = "span queue full: the aggregator is behind; retry after the Retry-After delay".to_string();
         let mut r = status(enc, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, msg);
         r.headers_mut()

@@ -11,7 +11,10 @@ pub mod window;
 
 use crate::observe::spans::{ServiceMinute, Span};
 use crate::{Error, Result};
+use convert::Converted;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -27,6 +30,15 @@ pub const DEFAULT_QUEUE_REQUESTS: usize = 256;
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Vec<Span>>,
+    tap: Option<Arc<dyn Tap>>,
+}
+
+/// Sees every accepted request in full (e.g. the span sampler, `sample::stream`). Called on the
+/// receiver's task once the request's spans have a place in the channel, so a request refused as
+/// busy (and retried by the client) is seen once. Must not block.
+pub trait Tap: Send + Sync {
+    /// `converted.spans[k]` is the span at `converted.origins[k]` of `request`.
+    fn accepted(&self, request: &ExportTraceServiceRequest, converted: &Converted);
 }
 
 /// The aggregator is behind: the client should retry later.
@@ -37,7 +49,30 @@ impl Ingest {
     /// A channel holding up to `capacity` batches (at least 1).
     pub fn channel(capacity: usize) -> (Ingest, mpsc::Receiver<Vec<Span>>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Ingest { tx }, rx)
+        (Ingest { tx, tap: None }, rx)
+    }
+
+    /// The same channel, with every accepted request also shown to `tap`.
+    pub fn with_tap(self, tap: Arc<dyn Tap>) -> Ingest {
+        Ingest { tap: Some(tap), ..self }
+    }
+
+    /// Queues the request's valid spans without waiting (the tap sees it first); on `Busy`
+    /// nothing was queued or tapped. An empty request is accepted and not queued.
+    pub fn accept(
+        &self,
+        request: &ExportTraceServiceRequest,
+        converted: &mut Converted,
+    ) -> std::result::Result<(), Busy> {
+        if converted.spans.is_empty() {
+            return Ok(());
+        }
+        let permit = self.tx.try_reserve().map_err(|_| Busy)?;
+        if let Some(t) = &self.tap {
+            t.accepted(request, converted);
+        }
+        permit.send(std::mem::take(&mut converted.spans));
+        Ok(())
     }
 
     /// Queues a batch without waiting. Empty batches are not queued.
@@ -82,12 +117,26 @@ pub struct Receivers {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::result::Result<(), String>>>,
     aggregator: JoinHandle<WindowStats>,
+    sampling: Option<crate::sample::stream::SampleStream>,
 }
 
 impl Receivers {
     /// Binds the listeners (port 0 picks a free port) and starts serving. `sink` gets every
     /// batch of closed windows, oldest first, on the aggregator task.
     pub async fn start<F>(cfg: ReceiverConfig, sink: F) -> Result<Receivers>
+    where
+        F: FnMut(Vec<ServiceMinute>) + Send + 'static,
+    {
+        Self::start_sampling(cfg, sink, None).await
+    }
+
+    /// As [`Receivers::start`]; with `sampling`, accepted spans also go through its sampler and
+    /// the gRPC listener serves its `scale.sample.v1.SampledSpans` stream (docs/sample.md).
+    pub async fn start_sampling<F>(
+        cfg: ReceiverConfig,
+        sink: F,
+        sampling: Option<crate::sample::stream::SampleStream>,
+    ) -> Result<Receivers>
     where
         F: FnMut(Vec<ServiceMinute>) + Send + 'static,
     {
@@ -106,11 +155,21 @@ impl Receivers {
         };
         let local = |l: &TcpListener| l.local_addr().ok();
         let (grpc_addr, http_addr) = (grpc.as_ref().and_then(local), http.as_ref().and_then(local));
-        let (ingest, rx) = Ingest::channel(cfg.queue_requests);
+        let (mut ingest, rx) = Ingest::channel(cfg.queue_requests);
+        if let Some(s) = &sampling {
+            ingest = ingest.with_tap(s.tap());
+        }
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
         if let Some(l) = grpc {
-            let fut = grpc::serve(l, ingest.clone(), cfg.max_message_bytes, wait(stopped.clone()));
+            let subscribe = sampling.as_ref().map(|s| s.server());
+            let fut = grpc::serve_with(
+                l,
+                ingest.clone(),
+                cfg.max_message_bytes,
+                subscribe,
+                wait(stopped.clone()),
+            );
             servers.push(tokio::spawn(fut));
         }
         if let Some(l) = http {
@@ -125,12 +184,22 @@ impl Receivers {
             stop,
             servers,
             aggregator,
+            sampling,
         })
+    }
+
+    /// The sampler's stream, when started with one.
+    pub fn sampling(&self) -> Option<&crate::sample::stream::SampleStream> {
+        self.sampling.as_ref()
     }
 
     /// Stops accepting, lets in-flight requests finish, drains the channel, flushes all windows.
     pub async fn shutdown(self) -> Result<WindowStats> {
         let _ = self.stop.send(true);
+        // Open subscriptions would hold the gRPC server's graceful shutdown forever: end them.
+        if let Some(s) = &self.sampling {
+            s.hub().close();
+        }
         for s in self.servers {
             s.await
                 .map_err(|e| Error::Invalid(format!("OTLP receiver task failed: {e}")))?
