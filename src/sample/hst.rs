@@ -144,6 +144,7 @@ impl Node for Narrow {
         // At most window_size ≤ u16::MAX before the swap resets it.
         self.latest = self.latest.wrapping_add(1);
     }
+    #[inline(always)]
     fn swap(&mut self, contrib: u64) {
         self.contrib = contrib as u16;
         self.latest = 0;
@@ -174,6 +175,7 @@ impl Node for Wide {
     fn learn(&mut self) {
         self.latest = self.latest.wrapping_add(1);
     }
+    #[inline(always)]
     fn swap(&mut self, contrib: u64) {
         self.contrib = contrib;
         self.latest = 0;
@@ -263,11 +265,13 @@ fn path_sum<N: Node, const G: usize>(nodes: &[N], stride: usize, h: usize, keys:
 fn end_window<N: Node>(nodes: &mut [N], stride: usize, h: usize, limit: u64) {
     for tree in nodes.chunks_exact_mut(stride) {
         for depth in (1..=h).rev() {
-            for p in (1usize << (depth - 1)) - 1..(1usize << depth) - 1 {
-                let heavy = tree[p].latest() >= limit;
-                for c in [2 * p + 1, 2 * p + 2] {
-                    let contrib = if heavy { tree[c].latest() << depth } else { 0 };
-                    tree[c].swap(contrib);
+            // Level `depth` starts at 2^depth − 1, its parents' level at 2^(depth−1) − 1.
+            let (up, down) = tree.split_at_mut((1 << depth) - 1);
+            let parents = &up[(1 << (depth - 1)) - 1..];
+            for (pair, parent) in down[..1 << depth].chunks_exact_mut(2).zip(parents) {
+                let reached = 0u64.wrapping_sub((parent.latest() >= limit) as u64);
+                for kid in pair {
+                    kid.swap((kid.latest() << depth) & reached);
                 }
             }
         }
@@ -309,7 +313,6 @@ pub struct HalfSpaceTrees {
     height: usize,
     n_trees: usize,
     nodes_per_tree: usize,
-    internal_per_tree: usize,
     /// Number of one-hot dimensions; larger active indices match nothing.
     dims: u32,
     /// Per internal node (heap order, tree-major), as planted (for export and tests).
@@ -360,7 +363,6 @@ impl HalfSpaceTrees {
             height: h,
             n_trees,
             nodes_per_tree: stride,
-            internal_per_tree: internal,
             dims: group_sizes.iter().sum::<u32>().min(NONE),
             feature,
             threshold,
@@ -687,7 +689,7 @@ mod tests {
     fn paths_never_split_a_settled_one_hot_dimension() {
         let hst = HalfSpaceTrees::new(params(50, 5), &[2, 3]);
         let h = hst.params.height;
-        let internal = hst.internal_per_tree;
+        let internal = (1 << h) - 1;
         for t in 0..hst.params.n_trees {
             let f = &hst.split_features()[t * internal..(t + 1) * internal];
             // Walk every root-to-leaf path and check no one-hot dimension repeats and nothing from
