@@ -87,6 +87,7 @@ fn both_layouts_keep_columns_and_add_score_and_sampled() {
         let (body, slow) = spans(3000, layout);
         let input = write(d.path(), &format!("{layout}.csv"), &format!("{header}\n{body}"));
         let output = d.path().join(format!("{layout}-scored.csv"));
+        let stats = d.path().join(format!("{layout}-stats.json"));
         let o = scale(&[
             "sample",
             "--input",
@@ -101,9 +102,18 @@ fn both_layouts_keep_columns_and_add_score_and_sampled() {
             "0.5",
             "--min-score",
             "0.9",
+            "--stats",
+            stats.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{layout}: {}", stderr(&o));
         assert!(stderr(&o).contains("µs/span"), "{}", stderr(&o));
+        let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        assert_eq!(st["spans"], 3000, "{st}");
+        let (secs, us) = (
+            st["scoring_seconds"].as_f64().unwrap(),
+            st["us_per_span"].as_f64().unwrap(),
+        );
+        assert!(secs > 0.0 && (us - secs * 1e6 / 3000.0).abs() < 1e-9, "{st}");
         let (got_header, rows) = read_csv(&output);
         let want: Vec<String> = header
             .split(',')
@@ -129,6 +139,7 @@ fn both_layouts_keep_columns_and_add_score_and_sampled() {
         let slow_n = slow.iter().filter(|y| **y).count();
         let false_pos = sampled.iter().zip(&slow).filter(|(s, y)| **s && !**y).count();
         assert_eq!(hits, slow_n, "{layout}: missed slow spans");
+        assert_eq!(st["sampled"], sampled.iter().filter(|s| **s).count(), "{st}");
         assert!(false_pos <= 3, "{layout}: {false_pos} ordinary spans sampled");
     }
 }

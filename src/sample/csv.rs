@@ -85,6 +85,10 @@ pub struct SampleArgs {
     /// Keep operation names as they are (no query-string/id normalisation).
     #[arg(long)]
     pub raw_operations: bool,
+    /// Also write the run's summary as JSON here: `spans`, `sampled`, `scoring_seconds` and
+    /// `us_per_span` (the scoring loop alone, reading/parsing/writing excluded).
+    #[arg(long)]
+    pub stats: Option<std::path::PathBuf>,
 }
 
 impl SampleArgs {
@@ -111,7 +115,17 @@ impl SampleArgs {
 /// Runs `scale sample`.
 pub fn run(args: &SampleArgs) -> Result<Summary> {
     let unit = DurationUnit::parse(&args.duration_unit)?;
-    sample_file(&args.input, &args.output, unit, args.config())
+    let summary = sample_file(&args.input, &args.output, unit, args.config())?;
+    if let Some(path) = &args.stats {
+        let json = serde_json::json!({
+            "spans": summary.spans,
+            "sampled": summary.sampled,
+            "scoring_seconds": summary.scoring_seconds,
+            "us_per_span": summary.us_per_span(),
+        });
+        std::fs::write(path, format!("{json}\n")).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(summary)
 }
 
 /// What one run did.
@@ -122,6 +136,13 @@ pub struct Summary {
     /// Wall time of the scoring loop alone (vocabulary, normalisation, trees), excluding reading,
     /// parsing and writing.
     pub scoring_seconds: f64,
+}
+
+impl Summary {
+    /// Scoring-loop time per span, in microseconds (0 for an empty input).
+    pub fn us_per_span(&self) -> f64 {
+        self.scoring_seconds * 1e6 / self.spans.max(1) as f64
+    }
 }
 
 /// One span as the sampler needs it.

@@ -19,8 +19,6 @@
 
 /// Marks the continuous feature in [`Point`] / node feature ids.
 pub const CONTINUOUS: u32 = u32::MAX;
-/// An absent one-hot value in the fast path; equals no node feature.
-const NONE: u32 = u32::MAX - 1;
 
 /// How the planter weighs one-hot dimensions against the continuous feature when picking a split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -79,13 +77,233 @@ pub struct Point<const G: usize> {
     pub value: f32,
 }
 
-/// One internal node of the fast path. A one-hot node has threshold +∞ (the value never goes
-/// right) and a continuous node has feature [`CONTINUOUS`] (no active dimension equals it), so
-/// "go right" is `feature ∈ active || value ≥ threshold`, with no branch on the node kind.
-#[derive(Debug, Clone, Copy)]
-struct Split {
-    feature: u32,
-    threshold: f32,
+/// Key bit of a split on a one-hot dimension: a node's walk key is `ONE_HOT | d` for a split on
+/// dimension `d`, or a continuous split's threshold as f32 bits (in (0, 1), so below `ONE_HOT`).
+/// With the value as f32 bits in [0, 1] and the active dimensions as keys, "go right" is
+/// `value ≥ key || key ∈ active`, with no branch on the node kind: no value reaches a one-hot key.
+const ONE_HOT: u32 = 1 << 31;
+/// Key of an absent one-hot value (or one past the vocabulary): equals no node key.
+const NONE: u32 = ONE_HOT - 1;
+
+/// One tree node as the walk sees it: its split key (unused in leaves), its latest-window count,
+/// and its contribution to a score: `reference mass · 2^depth` when River's walk reaches the node
+/// (its parent's reference mass is at least the size limit; masses never grow down a path, so
+/// then every ancestor's is too), else 0. That is fixed for a whole window, so it is computed
+/// once at the window swap and a score is a plain sum of contributions down the path.
+trait Node: Copy + Default {
+    fn new(key: u32) -> Self;
+    fn key(&self) -> u32;
+    fn contrib(&self) -> u64;
+    fn latest(&self) -> u64;
+    fn learn(&mut self);
+    /// Ends the window: `contrib` becomes the contribution and counting restarts.
+    fn swap(&mut self, contrib: u64);
+}
+
+/// 8 bytes (River's default forest is then 40 KiB), when `window_size << height` fits 16 bits
+/// (River's defaults: 250 << 8 = 64,000).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct Narrow {
+    key: u32,
+    latest: u16,
+    contrib: u16,
+}
+
+/// 16 bytes, for every other window size and height.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct Wide {
+    key: u32,
+    latest: u32,
+    contrib: u64,
+}
+
+impl Node for Narrow {
+    fn new(key: u32) -> Self {
+        Narrow {
+            key,
+            latest: 0,
+            contrib: 0,
+        }
+    }
+    #[inline(always)]
+    fn key(&self) -> u32 {
+        self.key
+    }
+    #[inline(always)]
+    fn contrib(&self) -> u64 {
+        self.contrib as u64
+    }
+    #[inline(always)]
+    fn latest(&self) -> u64 {
+        self.latest as u64
+    }
+    #[inline(always)]
+    fn learn(&mut self) {
+        // At most window_size ≤ u16::MAX before the swap resets it.
+        self.latest = self.latest.wrapping_add(1);
+    }
+    #[inline(always)]
+    fn swap(&mut self, contrib: u64) {
+        self.contrib = contrib as u16;
+        self.latest = 0;
+    }
+}
+
+impl Node for Wide {
+    fn new(key: u32) -> Self {
+        Wide {
+            key,
+            latest: 0,
+            contrib: 0,
+        }
+    }
+    #[inline(always)]
+    fn key(&self) -> u32 {
+        self.key
+    }
+    #[inline(always)]
+    fn contrib(&self) -> u64 {
+        self.contrib
+    }
+    #[inline(always)]
+    fn latest(&self) -> u64 {
+        self.latest as u64
+    }
+    #[inline(always)]
+    fn learn(&mut self) {
+        self.latest = self.latest.wrapping_add(1);
+    }
+    #[inline(always)]
+    fn swap(&mut self, contrib: u64) {
+        self.contrib = contrib;
+        self.latest = 0;
+    }
+}
+
+/// Every tree's nodes, heap order (children of `i` at `2i + 1`, `2i + 2`), tree-major.
+#[derive(Debug, Clone)]
+enum Nodes {
+    Narrow(Vec<Narrow>),
+    Wide(Vec<Wide>),
+}
+
+/// Trees walked level by level together: their paths are independent, so the CPU overlaps the
+/// load → compare → next-index chains. Five lanes keep each index in a register, and River's
+/// default 10 trees are two full groups.
+const LANES: usize = 5;
+
+/// Scores and learns one point in trees `first..first + L`; returns the sum of contributions.
+#[inline(always)]
+fn walk_group<N: Node, const G: usize, const L: usize>(
+    nodes: &mut [N],
+    stride: usize,
+    first: usize,
+    h: usize,
+    keys: &[u32; G],
+    v: u32,
+) -> u64 {
+    let base: [usize; L] = std::array::from_fn(|j| (first + j) * stride);
+    let mut i = [0usize; L];
+    let mut sum = 0u64;
+    for _ in 0..h {
+        for j in 0..L {
+            let n = &mut nodes[base[j].wrapping_add(i[j])];
+            sum = sum.wrapping_add(n.contrib());
+            n.learn();
+            let k = n.key();
+            let right = keys.iter().fold(v >= k, |acc, &a| acc | (a == k));
+            i[j] = (i[j] << 1).wrapping_add(1 + right as usize);
+        }
+    }
+    for j in 0..L {
+        let n = &mut nodes[base[j].wrapping_add(i[j])];
+        sum = sum.wrapping_add(n.contrib());
+        n.learn();
+    }
+    sum
+}
+
+fn walk<N: Node, const G: usize>(
+    nodes: &mut [N],
+    n_trees: usize,
+    stride: usize,
+    h: usize,
+    keys: &[u32; G],
+    v: u32,
+) -> u64 {
+    let mut sum = 0u64;
+    let full = n_trees / LANES * LANES;
+    for first in (0..full).step_by(LANES) {
+        sum += walk_group::<N, G, LANES>(nodes, stride, first, h, keys, v);
+    }
+    for first in full..n_trees {
+        sum += walk_group::<N, G, 1>(nodes, stride, first, h, keys, v);
+    }
+    sum
+}
+
+/// Sum of contributions down each tree's path, learning nothing.
+fn path_sum<N: Node, const G: usize>(nodes: &[N], stride: usize, h: usize, keys: &[u32; G], v: u32) -> u64 {
+    let mut sum = 0u64;
+    for tree in nodes.chunks_exact(stride) {
+        let mut i = 0usize;
+        for _ in 0..h {
+            let k = tree[i].key();
+            sum += tree[i].contrib();
+            let right = v >= k || keys.contains(&k);
+            i = 2 * i + 1 + right as usize;
+        }
+        sum += tree[i].contrib();
+    }
+    sum
+}
+
+/// Ends a window in every tree: each node's contribution from its count (see [`Node`]), then
+/// counting restarts. Deepest level first, so a parent's count is still there for its children.
+fn end_window<N: Node>(nodes: &mut [N], stride: usize, h: usize, limit: u64) {
+    for tree in nodes.chunks_exact_mut(stride) {
+        for depth in (1..=h).rev() {
+            // Level `depth` starts at 2^depth − 1, its parents' level at 2^(depth−1) − 1.
+            let (up, down) = tree.split_at_mut((1 << depth) - 1);
+            let parents = &up[(1 << (depth - 1)) - 1..];
+            for (pair, parent) in down[..1 << depth].chunks_exact_mut(2).zip(parents) {
+                let reached = 0u64.wrapping_sub((parent.latest() >= limit) as u64);
+                for kid in pair {
+                    kid.swap((kid.latest() << depth) & reached);
+                }
+            }
+        }
+        let root = tree[0].latest();
+        tree[0].swap(root);
+    }
+}
+
+fn plant_nodes<N: Node>(feature: &[u32], threshold: &[f32], n_trees: usize, internal: usize, stride: usize) -> Vec<N> {
+    let mut nodes = vec![N::default(); n_trees * stride];
+    for t in 0..n_trees {
+        for i in 0..internal {
+            let (f, th) = (feature[t * internal + i], threshold[t * internal + i]);
+            let key = if f == CONTINUOUS { th.to_bits() } else { ONE_HOT | f };
+            nodes[t * stride + i] = N::new(key);
+        }
+    }
+    nodes
+}
+
+/// The value as f32 bits in [0, 1], where bit order is numeric order. Values past the ends
+/// compare like the ends (every threshold lies strictly inside (0, 1)); NaN counts as 0.
+#[inline(always)]
+fn value_bits(v: f32) -> u32 {
+    let v = if v >= 1.0 {
+        1.0
+    } else if v > 0.0 {
+        v
+    } else {
+        0.0
+    };
+    v.to_bits()
 }
 
 /// A forest over `G` one-hot groups plus one continuous feature.
@@ -95,22 +313,18 @@ pub struct HalfSpaceTrees {
     height: usize,
     n_trees: usize,
     nodes_per_tree: usize,
-    internal_per_tree: usize,
     /// Number of one-hot dimensions; larger active indices match nothing.
     dims: u32,
     /// Per internal node (heap order, tree-major), as planted (for export and tests).
     feature: Vec<u32>,
     threshold: Vec<f32>,
-    /// The same splits, laid out for the branch-free walk.
-    splits: Vec<Split>,
-    /// Per node (heap order, tree-major): `[latest, reference]` mass, side by side so a path
-    /// step touches one cache line.
-    mass: Vec<[u32; 2]>,
+    /// The same splits with the window counts, laid out for the walk.
+    nodes: Nodes,
     counter: usize,
     window: usize,
     first_window: bool,
     /// Smallest reference mass that lets the walk go deeper (River: `r_mass >= 0.1 · window`).
-    size_limit: u32,
+    size_limit: u64,
     max_score: f64,
 }
 
@@ -122,7 +336,7 @@ impl HalfSpaceTrees {
         let n_trees = params.n_trees.max(1);
         let window = params.window_size.max(1);
         let internal = (1usize << h) - 1;
-        let nodes = (1usize << (h + 1)) - 1;
+        let stride = (1usize << (h + 1)) - 1;
         let mut rng = SplitMix64(params.seed);
         let mut planter = Planter::new(group_sizes, params.split_weight);
         let mut feature = vec![0u32; n_trees * internal];
@@ -137,27 +351,22 @@ impl HalfSpaceTrees {
                 &mut threshold[base..base + internal],
             );
         }
-        let splits = feature
-            .iter()
-            .zip(&threshold)
-            .map(|(&f, &t)| Split {
-                feature: f,
-                threshold: if f == CONTINUOUS { t } else { f32::INFINITY },
-            })
-            .collect();
+        let nodes = if window <= u16::MAX as usize && (window << h) <= u16::MAX as usize {
+            Nodes::Narrow(plant_nodes(&feature, &threshold, n_trees, internal, stride))
+        } else {
+            Nodes::Wide(plant_nodes(&feature, &threshold, n_trees, internal, stride))
+        };
         // r ≥ 0.1·window as f64 ⇔ r ≥ ceil(0.1·window) for integer r.
-        let size_limit = (0.1 * window as f64).ceil() as u32;
+        let size_limit = (0.1 * window as f64).ceil() as u64;
         HalfSpaceTrees {
             params,
             height: h,
             n_trees,
-            nodes_per_tree: nodes,
-            internal_per_tree: internal,
-            dims: group_sizes.iter().sum(),
+            nodes_per_tree: stride,
+            dims: group_sizes.iter().sum::<u32>().min(NONE),
             feature,
             threshold,
-            splits,
-            mass: vec![[0; 2]; n_trees * nodes],
+            nodes,
             counter: 0,
             window,
             first_window: true,
@@ -176,9 +385,9 @@ impl HalfSpaceTrees {
     }
 
     #[inline(always)]
-    fn active<const G: usize>(&self, p: &Point<G>) -> [u32; G] {
+    fn keys<const G: usize>(&self, p: &Point<G>) -> [u32; G] {
         p.active.map(|a| match a {
-            Some(d) if d < self.dims => d,
+            Some(d) if d < self.dims => ONE_HOT | d,
             _ => NONE,
         })
     }
@@ -187,50 +396,21 @@ impl HalfSpaceTrees {
     /// `score_one` followed by `learn_one`, in one walk per tree.
     #[inline]
     pub fn score_learn<const G: usize>(&mut self, p: &Point<G>) -> f64 {
-        let active = self.active(p);
-        let value = finite_top(p.value);
-        let h = self.height;
+        let keys = self.keys(p);
+        let v = value_bits(p.value);
+        let (n, stride, h) = (self.n_trees, self.nodes_per_tree, self.height);
+        // Before the first window every contribution is 0.
+        let sum = match &mut self.nodes {
+            Nodes::Narrow(nodes) => walk(nodes, n, stride, h, &keys, v),
+            Nodes::Wide(nodes) => walk(nodes, n, stride, h, &keys, v),
+        };
         let scoring = !self.first_window;
-        let limit = self.size_limit;
-        let (splits, mass) = (&self.splits, &mut self.mass);
-        let (internal, nodes) = (self.internal_per_tree, self.nodes_per_tree);
-        let mut sum = 0u64;
-        // Up to LANES trees walk level by level together: their paths are independent, so the
-        // CPU overlaps the load → compare → next-index chains instead of waiting on each.
-        const LANES: usize = 8;
-        let mut t0 = 0;
-        while t0 < self.n_trees {
-            let k = (self.n_trees - t0).min(LANES);
-            let mut i = [0usize; LANES];
-            // All ones while a walk still adds reference mass (River stops below a light node).
-            let mut live = [if scoring { u64::MAX } else { 0 }; LANES];
-            for depth in 0..h {
-                for j in 0..k {
-                    let t = t0 + j;
-                    let m = &mut mass[t * nodes + i[j]];
-                    m[0] += 1;
-                    let r = m[1];
-                    sum += ((r as u64) << depth) & live[j];
-                    live[j] &= 0u64.wrapping_sub((r >= limit) as u64);
-                    let s = splits[t * internal + i[j]];
-                    let right = active
-                        .iter()
-                        .fold(value >= s.threshold, |acc, &a| acc | (a == s.feature));
-                    i[j] = 2 * i[j] + 1 + right as usize;
-                }
-            }
-            for j in 0..k {
-                let m = &mut mass[(t0 + j) * nodes + i[j]];
-                m[0] += 1;
-                sum += ((m[1] as u64) << h) & live[j];
-            }
-            t0 += k;
-        }
         self.counter += 1;
         if self.counter == self.window {
             // The latest window becomes the reference; counting restarts (no reallocation).
-            for m in &mut self.mass {
-                *m = [0, m[0]];
+            match &mut self.nodes {
+                Nodes::Narrow(nodes) => end_window(nodes, stride, h, self.size_limit),
+                Nodes::Wide(nodes) => end_window(nodes, stride, h, self.size_limit),
             }
             self.first_window = false;
             self.counter = 0;
@@ -247,30 +427,32 @@ impl HalfSpaceTrees {
         if self.first_window {
             return 0.0;
         }
-        let active = self.active(p);
-        let h = self.height;
-        let mut sum = 0u64;
-        for t in 0..self.n_trees {
-            let sb = t * self.internal_per_tree;
-            let nb = t * self.nodes_per_tree;
-            let mut i = 0usize;
-            for depth in 0..=h {
-                let r = self.mass[nb + i][1];
-                sum += (r as u64) << depth;
-                if r < self.size_limit || depth == h {
-                    break;
-                }
-                let s = self.splits[sb + i];
-                let right = finite_top(p.value) >= s.threshold || active.contains(&s.feature);
-                i = 2 * i + 1 + right as usize;
-            }
-        }
+        let keys = self.keys(p);
+        let v = value_bits(p.value);
+        let (stride, h) = (self.nodes_per_tree, self.height);
+        let sum = match &self.nodes {
+            Nodes::Narrow(nodes) => path_sum(nodes, stride, h, &keys, v),
+            Nodes::Wide(nodes) => path_sum(nodes, stride, h, &keys, v),
+        };
         1.0 - sum as f64 / self.max_score
     }
 
     /// Reference-window mass at the root of tree 0 (for tests and diagnostics).
     pub fn reference_root_mass(&self) -> u32 {
-        self.mass[0][1]
+        // The root always contributes its mass · 2^0.
+        match &self.nodes {
+            Nodes::Narrow(nodes) => nodes[0].contrib() as u32,
+            Nodes::Wide(nodes) => nodes[0].contrib() as u32,
+        }
+    }
+
+    /// Latest-window count of every node (tree-major heap order), for tests.
+    #[cfg(test)]
+    fn latest_counts(&self) -> Vec<u64> {
+        match &self.nodes {
+            Nodes::Narrow(nodes) => nodes.iter().map(Node::latest).collect(),
+            Nodes::Wide(nodes) => nodes.iter().map(Node::latest).collect(),
+        }
     }
 
     /// Split features of every internal node (tree-major heap order), for tests.
@@ -283,12 +465,6 @@ impl HalfSpaceTrees {
     pub fn split_thresholds(&self) -> &[f32] {
         &self.threshold
     }
-}
-
-/// +∞ as the largest finite value, so it never passes a one-hot node's +∞ threshold.
-#[inline(always)]
-fn finite_top(v: f32) -> f32 {
-    if v == f32::INFINITY { f32::MAX } else { v }
 }
 
 /// Chooses splits like River's `make_padded_tree`: a feature with probability proportional to its
@@ -488,10 +664,13 @@ mod tests {
         // 99 points into the second window: the reference is still the first window's 100.
         assert_eq!(hst.reference_root_mass(), 100);
         // Each tree's latest root mass equals the points counted since the last swap.
-        assert!(hst.mass.iter().step_by(hst.nodes_per_tree).all(|m| m[0] == 99));
+        assert!(hst.latest_counts().iter().step_by(hst.nodes_per_tree).all(|&m| m == 99));
         hst.score_learn(&inlier(&mut rng));
         assert_eq!(hst.reference_root_mass(), 100);
-        assert!(hst.mass.iter().all(|m| m[0] == 0), "latest window reset at the swap");
+        assert!(
+            hst.latest_counts().iter().all(|&m| m == 0),
+            "latest window reset at the swap"
+        );
     }
 
     #[test]
@@ -510,7 +689,7 @@ mod tests {
     fn paths_never_split_a_settled_one_hot_dimension() {
         let hst = HalfSpaceTrees::new(params(50, 5), &[2, 3]);
         let h = hst.params.height;
-        let internal = hst.internal_per_tree;
+        let internal = (1 << h) - 1;
         for t in 0..hst.params.n_trees {
             let f = &hst.split_features()[t * internal..(t + 1) * internal];
             // Walk every root-to-leaf path and check no one-hot dimension repeats and nothing from
@@ -679,13 +858,70 @@ mod tests {
         }
     }
 
+    /// Runs the fast forest and the plain reference side by side over the same spans; index 11
+    /// stands for "unknown" (None), other indices past the vocabulary for stray ids.
+    fn fast_vs_reference(
+        params: HstParams,
+        services: u32,
+        operations: u32,
+        spans: &[(u32, u32, f32)],
+    ) -> std::result::Result<(), String> {
+        let mut fast = HalfSpaceTrees::new(params, &[services, operations]);
+        let mut reference = Reference::of(&fast, (services + operations) as usize);
+        for (k, &(a, b, v)) in spans.iter().enumerate() {
+            let pick = |x: u32| (x != 11).then_some(x);
+            let p = Point {
+                active: [pick(a), pick(b)],
+                value: v,
+            };
+            let s = fast.score(&p);
+            let got = fast.score_learn(&p);
+            let want = reference.score_learn(&p);
+            if got != want || s != want {
+                return Err(format!("span {k}: score_learn {got}, score {s}, reference {want}"));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn narrow_and_wide_nodes_equal_reference() {
+        // (n_trees, height, window): full lane groups, a remainder, 16-bit nodes (window << height
+        // fits 16 bits) and 64-bit ones (it does not, or the window alone does not).
+        let cases = [(10, 8, 250), (7, 6, 30), (5, 10, 100), (3, 4, 70_000), (12, 9, 200)];
+        let mut rng = SplitMix64(17);
+        let spans: Vec<(u32, u32, f32)> = (0..1500)
+            .map(|_| {
+                (
+                    (rng.next_u64() % 5) as u32,
+                    (rng.next_u64() % 12) as u32,
+                    rng.next_f64() as f32,
+                )
+            })
+            .collect();
+        for (n_trees, height, window) in cases {
+            for split_weight in [SplitWeight::Dimension, SplitWeight::Group] {
+                let params = HstParams {
+                    n_trees,
+                    height,
+                    window_size: window,
+                    seed: 5,
+                    split_weight,
+                };
+                let wide = matches!(HalfSpaceTrees::new(params, &[4, 7]).nodes, Nodes::Wide(_));
+                assert_eq!(wide, window << height > 65_535, "{n_trees} {height} {window}");
+                fast_vs_reference(params, 4, 7, &spans).unwrap_or_else(|e| panic!("{n_trees} {height} {window}: {e}"));
+            }
+        }
+    }
+
     use proptest::prelude::*;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn fast_walk_equals_reference(
-            services in 1u32..4, operations in 1u32..6, height in 1usize..7, n_trees in 1usize..4,
+            services in 1u32..4, operations in 1u32..6, height in 1usize..12, n_trees in 1usize..12,
             window in 1usize..40, seed in any::<u64>(), group in any::<bool>(),
             spans in prop::collection::vec((0u32..12, 0u32..12, prop_oneof![Just(0.0f32), Just(1.0f32), 0.0f32..1.0]), 1..300),
         ) {
@@ -693,19 +929,7 @@ mod tests {
                 n_trees, height, window_size: window, seed,
                 split_weight: if group { SplitWeight::Group } else { SplitWeight::Dimension },
             };
-            let dims = services + operations;
-            let mut fast = HalfSpaceTrees::new(params, &[services, operations]);
-            let mut reference = Reference::of(&fast, dims as usize);
-            for (k, (a, b, v)) in spans.into_iter().enumerate() {
-                // Indices past the vocabulary stand for "unknown" (None) or stray ids.
-                let pick = |x: u32| (x != 11).then_some(x);
-                let p = Point { active: [pick(a), pick(b)], value: v };
-                let s = fast.score(&p);
-                let got = fast.score_learn(&p);
-                let want = reference.score_learn(&p);
-                prop_assert_eq!(got, want, "span {}", k);
-                prop_assert_eq!(s, want, "score() at span {}", k);
-            }
+            prop_assert_eq!(fast_vs_reference(params, services, operations, &spans), Ok(()));
         }
     }
 }
