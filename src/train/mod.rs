@@ -295,6 +295,29 @@ mod tests {
         assert_eq!(artifact::active_version(d.path(), "svc").unwrap().unwrap(), "v0003");
     }
 
+    /// Each family's artifact stores a serving state that forecasts what refitting the stored
+    /// spec on the stored history forecasts.
+    #[test]
+    fn artifact_stores_a_serving_state_equal_to_the_refit() {
+        let s = seasonal(24 * 21);
+        for family in [Family::SeasonalNaive, Family::Ets, Family::Mstl, Family::Linear] {
+            let d = tempfile::tempdir().unwrap();
+            let mut cfg = BacktestConfig::new(24);
+            cfg.families = vec![family];
+            train_series(&s, &cfg, d.path(), Retention::default()).unwrap();
+            let a = artifact::load_active(d.path(), "svc").unwrap();
+            let online = a.state.online.clone().unwrap_or_else(|| panic!("{family:?}: no serving state"));
+            let refit = a.forecast(&a.state.history, 48).unwrap();
+            let served = a.state.calibrate(online.predict(48).unwrap());
+            for (i, (x, y)) in served.point.iter().zip(&refit.point).enumerate() {
+                assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{family:?} step {i}: {x} vs {y}");
+            }
+            for (x, y) in served.upper_95.iter().zip(&refit.upper_95) {
+                assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{family:?}: {x} vs {y}");
+            }
+        }
+    }
+
     #[test]
     fn keeps_n_versions_and_never_the_active_one() {
         let d = tempfile::tempdir().unwrap();
