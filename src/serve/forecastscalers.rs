@@ -506,4 +506,89 @@ mod tests {
             assert_eq!(effective_mode(cr, flag), want, "{cr:?} under {flag:?}");
         }
     }
+
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now(&self) -> i64 {
+            NOW
+        }
+    }
+
+    /// `scale serve` itself (`run_with`, one tick) with no `[[service]]` and watching on: the one
+    /// injected client lists the CRs, reads the CR's target and patches its status. The CR asks
+    /// for Auto; `--mode forecast-only` caps it, so the target is read but never written.
+    #[tokio::test]
+    async fn serve_runs_a_forecastscaler_with_no_file_service() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "shop.web", true);
+        let cfg = ServeConfig::parse(&format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[defaults]\nmode = \"auto\"\nmodels = {:?}\nlead = \"2h\"\n\
+             [source.prometheus]\nurl = \"http://127.0.0.1:9\"\n[kubernetes]\nwatch_forecastscalers = true\nnamespace = \"shop\"\n",
+            d.path()
+        ))
+        .unwrap();
+        let web: ForecastScaler = serde_json::from_value(cr("shop", "web", "Auto")).unwrap();
+        let mut web_svc = to_service(&web).unwrap();
+        web_svc.mode = Mode::ForecastOnly;
+        // Port 9 refuses: no demand, the governor holds, the status says so.
+        let mut svc = ServiceLoop::new(&cfg, &web_svc.service, Mode::ForecastOnly);
+        svc.controller.config.plan.quantile = web_svc.quantile;
+        let _ = svc.registry.poll();
+        let version = svc.registry.current().unwrap().manifest.version.clone();
+        let mut a = Actuation::new(
+            Arc::new(DryRunTarget::new(2, None)),
+            "kubernetes",
+            Mode::ForecastOnly,
+            2,
+            20,
+            2,
+        );
+        let want = a.tick(&mut svc, None, NOW).await.record;
+        let status = serde_json::to_value(status_for(None, &web_svc, &want, Some(version))).unwrap();
+        assert_eq!(status["lastDecision"]["applied"], false);
+        assert_eq!(status["conditions"][0]["reason"], "NoDemand", "{status}");
+        assert_eq!(status["conditions"][1]["reason"], "ForecastOnly", "{status}");
+        let (client, task) = verifier(vec![
+            ex(
+                "GET",
+                "/apis/scale.dev/v1alpha1/namespaces/shop/forecastscalers?",
+                None,
+                200,
+                page(vec![cr("shop", "web", "Auto")]),
+            ),
+            ex(
+                "GET",
+                "/apis/apps/v1/namespaces/shop/deployments/web/scale",
+                None,
+                200,
+                scale_obj("7", 2),
+            ),
+            ex(
+                "PATCH",
+                "/apis/scale.dev/v1alpha1/namespaces/shop/forecastscalers/web/status?",
+                Some(json!({ "status": status })),
+                200,
+                cr("shop", "web", "Auto"),
+            ),
+        ]);
+        let run = crate::serve::run_with(
+            cfg,
+            crate::serve::RunOptions {
+                mode: Some(Mode::ForecastOnly),
+                ticks: Some(1),
+                clock: Arc::new(Fixed),
+            },
+            crate::serve::ActuateOptions {
+                kube: Some(client.clone()),
+                leader: Default::default(),
+            },
+            std::future::pending(),
+        );
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("one tick ends the run")
+            .unwrap();
+        drop(client);
+        task.await.unwrap();
+    }
 }
