@@ -492,6 +492,21 @@ mod tests {
         task.await.unwrap();
     }
 
+    /// The README's example runs through the same mapping serve uses.
+    #[test]
+    fn the_example_forecastscaler_maps_to_a_service() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/forecastscaler.yaml");
+        let fs = crate::crd::parse_manifest(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+        let s = to_service(&fs).unwrap();
+        assert_eq!((s.key.as_str(), s.service.name.as_str()), ("default/web", "default.web"));
+        assert_eq!(s.service.capacity_per_replica, 50.0);
+        assert_eq!((s.service.min_replicas, s.service.max_replicas), (2, 20));
+        assert_eq!((s.mode, s.quantile, s.horizon_seconds), (Mode::ForecastOnly, 0.9, 3600));
+        assert_eq!(s.service.target.as_ref().unwrap().label(), "kubernetes");
+        // Its behavior is honoured by the loop CrLoops builds.
+        BehaviorConfig::from_spec(s.spec.behavior.as_ref()).unwrap();
+    }
+
     #[test]
     fn the_mode_flag_only_lowers_a_cr_mode() {
         use Mode::*;
