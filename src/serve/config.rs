@@ -16,7 +16,8 @@ pub struct ServeConfig {
     #[serde(default)]
     pub defaults: Defaults,
     pub source: SourceConfig,
-    #[serde(rename = "service")]
+    /// May be empty only when ForecastScalers are watched.
+    #[serde(rename = "service", default)]
     pub services: Vec<ServiceConfig>,
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
@@ -515,6 +516,13 @@ impl ServeConfig {
         self.kubernetes.validate()?;
         let p = match (&self.source.prometheus, &self.source.otlp, &self.source.tempo) {
             (Some(p), None, None) => p,
+            (None, o, t) if o.is_some() != t.is_some() && self.kubernetes.watch_forecastscalers => {
+                // A ForecastScaler's demand is its PromQL query (serve::reconcile::to_service).
+                return Err(Error::config(
+                    "kubernetes.watch_forecastscalers",
+                    "ForecastScalers are forecast from their Prometheus query: use [source.prometheus]",
+                ));
+            }
             (None, Some(o), None) => return o.validate().and_then(|()| self.validate_services(false)),
             (None, None, Some(t)) => return t.validate().and_then(|()| self.validate_services(false)),
             _ => {
@@ -529,7 +537,7 @@ impl ServeConfig {
     }
 
     fn validate_services(&self, promql: bool) -> Result<()> {
-        if self.services.is_empty() {
+        if self.services.is_empty() && !self.kubernetes.watch_forecastscalers {
             return Err(Error::config("service", "list at least one [[service]]"));
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -762,6 +770,21 @@ target = { kind = "dry-run", replicas = 3 }
             let e = ServeConfig::parse(&text).unwrap_err().to_string();
             assert!(e.contains(want), "want {want:?} in: {e}");
         }
+    }
+
+    #[test]
+    fn no_service_only_when_watching_forecastscalers() {
+        let head = "[source.prometheus]\nurl = \"http://127.0.0.1:9090\"\n";
+        let e = ServeConfig::parse(head).unwrap_err().to_string();
+        assert!(e.contains("service: list at least one [[service]]"), "{e}");
+        let c = ServeConfig::parse(&format!("{head}[kubernetes]\nwatch_forecastscalers = true\n")).unwrap();
+        assert!(c.services.is_empty());
+        let otlp = "[source.otlp]\n[kubernetes]\nwatch_forecastscalers = true\n";
+        let e = ServeConfig::parse(otlp).unwrap_err().to_string();
+        assert!(
+            e.contains("kubernetes.watch_forecastscalers") && e.contains("[source.prometheus]"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -89,6 +89,30 @@ impl Shared {
         (!waiting.is_empty()).then(|| waiting.join("; "))
     }
 
+    /// A service started at runtime (a ForecastScaler): /readyz waits for it too.
+    pub fn add_service(&self, name: &str) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.entry(name.to_string()).or_default();
+    }
+
+    /// A stopped runtime service: gone from /readyz and its gauges gone from /metrics. Its past
+    /// decisions stay in /decisions and its counters in /metrics (history, not state).
+    pub fn remove_service(&self, name: &str) {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        let m = &self.metrics;
+        let one = vec![("service".to_string(), name.to_string())];
+        for g in [&m.forecast_demand, &m.observed_demand, &m.abs_error] {
+            g.remove(&one);
+        }
+        for policy in ["desired", "current", "predictive", "reactive"] {
+            m.replicas
+                .remove(&vec![("service".into(), name.into()), ("policy".into(), policy.into())]);
+        }
+    }
+
     fn push(&self, d: ServiceDecision) {
         let mut q = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
         if q.len() >= DECISIONS_KEPT {
@@ -446,8 +470,35 @@ pub fn reason_label(r: Reason) -> String {
         .unwrap_or_else(|| format!("{r:?}"))
 }
 
+/// Told about every decision of one service, after it was actuated and before it is published
+/// (a ForecastScaler's status writer).
+#[async_trait::async_trait]
+pub trait AfterDecision: Send + Sync {
+    async fn decided(&self, record: &DecisionRecord, model_version: Option<String>);
+}
+
 /// Runs one service until `ticks` are done (None: forever) or shutdown flips.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_service(
+    svc: ServiceLoop,
+    actuation: super::actuation::Actuation,
+    source: Arc<dyn MetricSource>,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    tick: std::time::Duration,
+    history: i64,
+    ticks: Option<u64>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    run_service_with(
+        svc, actuation, source, shared, clock, tick, history, ticks, shutdown, None,
+    )
+    .await
+}
+
+/// [`run_service`] with a hook called after each decision.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_service_with(
     mut svc: ServiceLoop,
     mut actuation: super::actuation::Actuation,
     source: Arc<dyn MetricSource>,
@@ -457,6 +508,7 @@ pub async fn run_service(
     history: i64,
     ticks: Option<u64>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    after: Option<Arc<dyn AfterDecision>>,
 ) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -492,6 +544,10 @@ pub async fn run_service(
             }
         };
         let out = actuation.tick(&mut svc, recent.as_ref(), now).await;
+        if let Some(a) = &after {
+            let version = svc.registry.current().map(|a| a.manifest.version.clone());
+            a.decided(&out.record, version).await;
+        }
         publish(&shared, &svc, out, started.elapsed().as_secs_f64());
         done += 1;
         if ticks.is_some_and(|n| done >= n) {

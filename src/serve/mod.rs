@@ -4,6 +4,7 @@
 pub mod actuation;
 pub mod bench;
 pub mod config;
+pub mod forecastscalers;
 pub mod http;
 pub mod leader;
 pub mod r#loop;
@@ -69,7 +70,9 @@ pub async fn run_with(
     let mut cfg = cfg;
     let (source, receivers) = demand_source(&mut cfg).await?;
     // Every target is built before anything runs, so a bad one stops start-up.
+    let watch = cfg.kubernetes.watch_forecastscalers;
     let needs_kube = act.leader.enabled
+        || watch
         || cfg
             .services
             .iter()
@@ -101,30 +104,14 @@ pub async fn run_with(
         .then(|| leader::LeaderGate::new(act.leader.renew_deadline.unwrap_or(LEASE_DEFAULTS.1)));
     let mut actuations = Vec::new();
     for (i, s) in cfg.services.iter().enumerate() {
-        let at = format!("service[{i}].target");
-        let (target, start): (Arc<dyn crate::actuate::ScaleTarget>, u32) = match &s.target {
-            Some(t) => (
-                actuation::build(t, &at, kube.as_ref())?,
-                match t {
-                    config::TargetConfig::DryRun { replicas, .. } => *replicas,
-                    _ => s.min_replicas,
-                },
-            ),
-            None => (
-                Arc::new(actuation::DryRunTarget::new(s.min_replicas, None)),
-                s.min_replicas,
-            ),
-        };
-        let kind = s.target.as_ref().map_or("dry-run", |t| t.label());
-        let mut a = actuation::Actuation::new(target, kind, mode, s.min_replicas, s.max_replicas, start);
-        if let (Some(regarding), Some(client)) = (s.target.as_ref().and_then(|t| t.regarding()), &kube) {
-            a.events = Some((
-                Arc::new(crate::actuate::kube_events::KubeEvents::new(client.clone(), &me)),
-                regarding,
-            ));
-        }
-        a.leader = gate.clone();
-        actuations.push(a);
+        actuations.push(actuation_for(
+            s,
+            &format!("service[{i}].target"),
+            mode,
+            kube.as_ref(),
+            &me,
+            gate.as_ref(),
+        )?);
     }
     let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
     let shared = Arc::new(Shared::new(&names));
@@ -178,6 +165,25 @@ pub async fn run_with(
             stop_rx.clone(),
         ));
     }
+    if let (true, Some(client)) = (watch, &kube) {
+        let crs = forecastscalers::CrLoops::new(
+            forecastscalers::Deps {
+                cfg: Arc::new(cfg.clone()),
+                mode_ceiling: opts.mode,
+                source: source.clone(),
+                shared: shared.clone(),
+                clock: opts.clock.clone(),
+                kube: client.clone(),
+                identity: me.clone(),
+                gate: gate.clone(),
+                ticks: opts.ticks,
+            },
+            cfg.kubernetes.namespace.clone(),
+            names.iter().cloned().collect(),
+        );
+        let every = std::time::Duration::from_secs(cfg.kubernetes.resync_seconds().max(1) as u64);
+        tasks.spawn(crs.run(every, stop_rx.clone()));
+    }
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(
         axum::serve(listener, http::router(shared.clone()))
@@ -222,6 +228,41 @@ pub async fn run_with(
         Ok(Err(e)) => Err(Error::io(addr.to_string(), e)),
         Err(e) => Err(Error::Invalid(format!("http server task: {e}"))),
     }
+}
+
+/// One service's live target (a dry run when none is configured), with Events for Kubernetes
+/// targets and the leader gate. `at` names the target in errors.
+pub fn actuation_for(
+    s: &config::ServiceConfig,
+    at: &str,
+    mode: Mode,
+    kube: Option<&kube::Client>,
+    identity: &str,
+    gate: Option<&leader::LeaderGate>,
+) -> Result<actuation::Actuation> {
+    let (target, start): (Arc<dyn crate::actuate::ScaleTarget>, u32) = match &s.target {
+        Some(t) => (
+            actuation::build(t, at, kube)?,
+            match t {
+                config::TargetConfig::DryRun { replicas, .. } => *replicas,
+                _ => s.min_replicas,
+            },
+        ),
+        None => (
+            Arc::new(actuation::DryRunTarget::new(s.min_replicas, None)),
+            s.min_replicas,
+        ),
+    };
+    let kind = s.target.as_ref().map_or("dry-run", |t| t.label());
+    let mut a = actuation::Actuation::new(target, kind, mode, s.min_replicas, s.max_replicas, start);
+    if let (Some(regarding), Some(client)) = (s.target.as_ref().and_then(|t| t.regarding()), kube) {
+        a.events = Some((
+            Arc::new(crate::actuate::kube_events::KubeEvents::new(client.clone(), identity)),
+            regarding,
+        ));
+    }
+    a.leader = gate.cloned();
+    Ok(a)
 }
 
 /// client-go's defaults (seconds): lease duration, renew deadline, retry period.

@@ -456,13 +456,14 @@ pub struct Reconciler {
     pub namespace: Option<String>,
     pub file_services: BTreeSet<String>,
     pub running: BTreeMap<String, CrService>,
-    pub status: StatusWriter,
+    /// Shared with the CR loops, which write status after each decision.
+    pub status: std::sync::Arc<tokio::sync::Mutex<StatusWriter>>,
 }
 
 impl Reconciler {
     pub fn new(client: kube::Client, namespace: Option<String>, file_services: BTreeSet<String>) -> Self {
         Reconciler {
-            status: StatusWriter::new(client.clone()),
+            status: std::sync::Arc::new(tokio::sync::Mutex::new(StatusWriter::new(client.clone()))),
             client,
             namespace,
             file_services,
@@ -490,8 +491,9 @@ impl Reconciler {
                     reason,
                     message,
                 } => {
-                    let st = rejected_status(self.status.last(key), *generation, reason, message, now);
-                    let outcome = self.status.write(namespace, name, st).await;
+                    let mut w = self.status.lock().await;
+                    let st = rejected_status(w.last(key), *generation, reason, message, now);
+                    let outcome = w.write(namespace, name, st).await;
                     tracing::warn!(cr = %key, ?outcome, "ForecastScaler not run: {message}");
                 }
             }

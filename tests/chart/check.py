@@ -87,6 +87,40 @@ def check_rbac(docs, values, where):
     return sorted(f"{g or 'core'}/{r}/scale" for g, r in scale_rules)
 
 
+def serve_access(docs, where):
+    """What serve's ServiceAccount may do, through the roles bound to it: sorted
+    "group/resource:verb[@resourceName][ in namespace]" strings; and the serve container's env
+    (name -> downward-API fieldPath) and args."""
+    serve = [d for _, d in docs if d["kind"] == "Deployment"
+             and d["metadata"]["labels"].get("app.kubernetes.io/component") == "serve"]
+    if len(serve) != 1:
+        fail(f"{where}: {len(serve)} serve Deployments")
+    pod = serve[0]["spec"]["template"]["spec"]
+    sa = pod["serviceAccountName"]
+    roles = {(d["kind"], d["metadata"]["name"]): d for _, d in docs if d["kind"] in ("ClusterRole", "Role")}
+    access = set()
+    for _, b in docs:
+        if b["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == sa and s.get("namespace") == NAMESPACE
+                   for s in b["subjects"]):
+            continue
+        role = roles.get((b["roleRef"]["kind"], b["roleRef"]["name"]))
+        if role is None:
+            fail(f"{where}: {b['kind']} {b['metadata']['name']} binds a missing {b['roleRef']}")
+        scope = "" if b["kind"] == "ClusterRoleBinding" else f" in {b['metadata']['namespace']}"
+        for rule in role["rules"]:
+            names = rule.get("resourceNames") or [None]
+            for g in rule["apiGroups"]:
+                for r in rule["resources"]:
+                    for v in rule["verbs"]:
+                        for n in names:
+                            access.add(f"{g or 'core'}/{r}:{v}{'@' + n if n else ''}{scope}")
+    c = next(c for c in pod["containers"] if c["name"] == "scale")
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c.get("env", [])}
+    return sorted(access), env, c["args"]
+
+
 def pod_specs(d):
     spec = d.get("spec", {})
     if d["kind"] == "Deployment":
@@ -225,6 +259,7 @@ def main():
         docs = list(documents(rendered)) + [("crds", d) for d in crds if d]
         validated, structural = validate_all(docs, where)
         scale_rules = check_rbac(docs, values, where)
+        access, env, args = serve_access(docs, where)
         check_pods(docs, values, where)
         check_config(docs, values, where, os.path.join(sys.argv[2], name))
         check_dashboard(docs, values, where)
@@ -233,6 +268,9 @@ def main():
             "validated": sorted(validated),
             "structural": sorted(structural),
             "scale_rules": scale_rules,
+            "serve_access": access,
+            "serve_env": env,
+            "serve_args": args,
             "pods_resize": any(
                 "pods/resize" in r["resources"] for _, d in docs if d["kind"] == "ClusterRole" for r in d["rules"]),
         }
