@@ -276,3 +276,85 @@ async fn decisions_reach_a_moto_auto_scaling_group() {
         Err(ActuateError::Rejected { status: 403, .. })
     ));
 }
+
+/// The serve loop end to end on a moto group: a trained artifact forecasts, the governor
+/// bounds the decision by the group's own MaxSize (read from DescribeAutoScalingGroups), and
+/// SetDesiredCapacity leaves the group at exactly what each decision record says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_loop_decisions_set_a_moto_group_and_the_governor_holds_its_max() {
+    use scale::govern::{Mode, Reason};
+    use scale::serve::actuation::Actuation;
+    use scale::serve::config::ServeConfig;
+    use scale::serve::r#loop::{Recent, ServiceLoop};
+    use scale::train::backtest::{BacktestConfig, Family};
+    use scale::train::{Retention, train_series};
+    use std::sync::Arc;
+
+    let Some(moto) = Moto::start() else { return };
+    let keys: (String, String) = serde_json::from_str(moto.boto3(SETUP, &[]).trim()).unwrap();
+    let asg = target(&moto.endpoint(), &keys.0, &keys.1, "web");
+
+    // A model trained on four days of one-minute demand around 50 req/s.
+    let models = tempfile::tempdir().unwrap();
+    let start = 1_700_000_000 - 1_700_000_000 % 86_400;
+    let y: Vec<f64> = (0..4 * 1440)
+        .map(|t| 50.0 + 5.0 * (std::f64::consts::TAU * t as f64 / 1440.0).sin() + ((t * 7919) % 13) as f64 / 4.0)
+        .collect();
+    let mut bt = BacktestConfig::new(10);
+    bt.families = vec![Family::SeasonalNaive];
+    train_series(
+        &scale::series::Series::new("web", start, 60, y),
+        &bt,
+        models.path(),
+        Retention::default(),
+    )
+    .unwrap();
+    // Config max 10 is above the group's MaxSize 6: the group's bound must win.
+    let cfg = ServeConfig::parse(&format!(
+        "[defaults]\nmodels = {:?}\nlead = \"2m\"\nhistory = \"10m\"\n[source.prometheus]\nurl = \"http://127.0.0.1:9\"\n\
+         [[service]]\nname = \"web\"\nquery = \"q\"\ncapacity_per_replica = 20\nmin_replicas = 1\nmax_replicas = 10\n",
+        models.path().display().to_string()
+    ))
+    .unwrap();
+    let mut svc = ServiceLoop::new(&cfg, &cfg.services[0], Mode::Auto);
+    svc.registry.poll();
+    let mut act = Actuation::new(Arc::new(asg), "aws-asg", Mode::Auto, 1, 10, 2);
+    act.policy = RetryPolicy {
+        attempts: 3,
+        base: Duration::from_millis(5),
+        max: Duration::from_millis(20),
+        seed: 1,
+    };
+    let end = start + 4 * 86_400;
+    let check = target(&moto.endpoint(), &keys.0, &keys.1, "web");
+    // (minutes after training, demand) → the group must end at the record's desired replicas.
+    let mut capped = false;
+    let mut size = 2;
+    for (k, demand) in [(1, 52.0), (2, 53.0), (3, 400.0), (4, 420.0)] {
+        let now = end + k * 60;
+        let recent = Recent {
+            values: vec![demand; 5],
+            step: 60,
+            last_time: now - 60,
+        };
+        let out = act.tick(&mut svc, Some(&recent), now).await;
+        let r = &out.record;
+        let a = out.actuation.as_ref().expect("an actuation record");
+        assert!(r.desired_replicas <= 6, "minute {k}: {r:?}");
+        let now_size = check.read().await.unwrap().replicas;
+        let want = if r.applied { r.desired_replicas } else { size };
+        assert_eq!(now_size, want, "minute {k}: {r:?} {a:?}");
+        size = now_size;
+        if r.reactive.max(r.predictive).is_some_and(|p| p > 6) {
+            // The plan wanted more than the group allows; the governor capped it before any
+            // call (moto itself would accept it).
+            assert_eq!(r.desired_replicas, 6, "{r:?}");
+            assert!(r.steps.iter().any(|s| s.reason == Reason::TooManyReplicas), "{r:?}");
+            capped = true;
+        }
+    }
+    assert!(capped, "400 req/s at 20 per replica must have asked for more than 6");
+    let view: (u32, u32, u32) = serde_json::from_str(moto.boto3(VIEW, &[&keys.0, &keys.1]).trim()).unwrap();
+    assert_eq!(view.0, 6);
+    assert_eq!(view.1, 6);
+}

@@ -102,11 +102,7 @@ impl Tracker {
         let state = self.state.as_ref()?;
         let origin = pending.map_or(self.committed_end(), |(_, o)| o);
         let pending = pending.map(|(v, _)| v);
-        Some(
-            state
-                .predict_after(pending.as_slice(), horizon)
-                .map(|f| (f, origin)),
-        )
+        Some(state.predict_after(pending.as_slice(), horizon).map(|f| (f, origin)))
     }
 }
 

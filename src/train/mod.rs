@@ -306,11 +306,18 @@ mod tests {
             cfg.families = vec![family];
             train_series(&s, &cfg, d.path(), Retention::default()).unwrap();
             let a = artifact::load_active(d.path(), "svc").unwrap();
-            let online = a.state.online.clone().unwrap_or_else(|| panic!("{family:?}: no serving state"));
+            let online = a
+                .state
+                .online
+                .clone()
+                .unwrap_or_else(|| panic!("{family:?}: no serving state"));
             let refit = a.forecast(&a.state.history, 48).unwrap();
             let served = a.state.calibrate(online.predict(48).unwrap());
             for (i, (x, y)) in served.point.iter().zip(&refit.point).enumerate() {
-                assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{family:?} step {i}: {x} vs {y}");
+                assert!(
+                    (x - y).abs() <= 1e-6 * y.abs().max(1.0),
+                    "{family:?} step {i}: {x} vs {y}"
+                );
             }
             for (x, y) in served.upper_95.iter().zip(&refit.upper_95) {
                 assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{family:?}: {x} vs {y}");
