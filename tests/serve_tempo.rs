@@ -8,9 +8,6 @@
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, TracesData};
 use scale::observe::spans::{Span, per_service_minutes, read_spans};
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -21,6 +18,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 use support::prometheus::KillOnDrop;
+use support::tempo::encode;
 
 const NEZHA: &str = "/work/shared/datasets/nezha/nezha-onlineboutique/rca_data/trace/03_53_trace.csv.xz";
 const WINDOW: i64 = 5;
@@ -83,60 +81,13 @@ async fn search(State(t): State<Arc<Tempo>>, Query(q): Query<HashMap<String, Str
     axum::Json(serde_json::json!({ "traces": traces })).into_response()
 }
 
-fn id_bytes(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn string_attr(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    }
-}
-
 /// `tempopb.Trace`: one ResourceSpans per (service, pod).
 async fn trace(State(t): State<Arc<Tempo>>, UrlPath(id): UrlPath<String>, h: HeaderMap) -> Response {
     record(&t, format!("/api/traces/{id}"), &HashMap::new(), &h);
     let Some(spans) = t.traces.get(&id) else {
         return (StatusCode::NOT_FOUND, "trace not found").into_response();
     };
-    let mut by_resource: BTreeMap<(&str, &str), Vec<&Span>> = BTreeMap::new();
-    for s in spans {
-        by_resource.entry((&s.service, &s.pod)).or_default().push(s);
-    }
-    let td = TracesData {
-        resource_spans: by_resource
-            .into_iter()
-            .map(|((service, pod), ss)| ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![string_attr("service.name", service), string_attr("k8s.pod.name", pod)],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: ss
-                        .into_iter()
-                        .map(|s| opentelemetry_proto::tonic::trace::v1::Span {
-                            trace_id: id_bytes(&s.trace_id),
-                            span_id: id_bytes(&s.span_id),
-                            parent_span_id: s.parent_id.as_deref().map(id_bytes).unwrap_or_default(),
-                            name: s.operation.clone(),
-                            start_time_unix_nano: s.start_ns as u64,
-                            end_time_unix_nano: (s.start_ns + (s.duration * 1e9).round() as i64) as u64,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    };
+    let td = encode(spans);
     (
         [(header::CONTENT_TYPE, "application/protobuf")],
         prost::Message::encode_to_vec(&td),

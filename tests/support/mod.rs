@@ -38,3 +38,4 @@ pub fn repo() -> PathBuf {
 }
 
 pub mod prometheus;
+pub mod tempo;
