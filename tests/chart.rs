@@ -103,18 +103,32 @@ fn serve_can_do_what_serve_does(name: &str, v: &Value, config: &scale::serve::co
     ]
     .map(String::from)
     .to_vec();
-    let leader = v["serve_args"].as_array().unwrap().iter().any(|a| a == "--leader-elect");
+    let leader = v["serve_args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "--leader-elect");
     if leader {
         // actuate::leader: GET the Lease, POST it when missing, PUT to renew or take over.
         need.push("coordination.k8s.io/leases:create in scale-system".into());
         for verb in ["get", "update"] {
-            need.push(format!("coordination.k8s.io/leases:{verb}@scale-leader in scale-system"));
+            need.push(format!(
+                "coordination.k8s.io/leases:{verb}@scale-leader in scale-system"
+            ));
         }
         // The identity is the pod name from the downward API.
         assert_eq!(v["serve_env"]["POD_NAME"], "metadata.name", "{name}");
         assert_eq!(v["serve_env"]["POD_NAMESPACE"], "metadata.namespace", "{name}");
-        let args: Vec<&str> = v["serve_args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-        assert!(args.windows(2).any(|w| w == ["--lease-identity", "$(POD_NAME)"]), "{name}: {args:?}");
+        let args: Vec<&str> = v["serve_args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.windows(2).any(|w| w == ["--lease-identity", "$(POD_NAME)"]),
+            "{name}: {args:?}"
+        );
     }
     match name {
         "default-values.yaml" | "vertical-values.yaml" => {
@@ -142,6 +156,9 @@ fn serve_can_do_what_serve_does(name: &str, v: &Value, config: &scale::serve::co
     }
     assert_eq!(leader, name != "knative-values.yaml", "{name}");
     for n in &need {
-        assert!(access.contains(&n.as_str()), "{name}: serve needs {n}; granted {access:?}");
+        assert!(
+            access.contains(&n.as_str()),
+            "{name}: serve needs {n}; granted {access:?}"
+        );
     }
 }

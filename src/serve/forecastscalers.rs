@@ -498,7 +498,10 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/forecastscaler.yaml");
         let fs = crate::crd::parse_manifest(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
         let s = to_service(&fs).unwrap();
-        assert_eq!((s.key.as_str(), s.service.name.as_str()), ("default/web", "default.web"));
+        assert_eq!(
+            (s.key.as_str(), s.service.name.as_str()),
+            ("default/web", "default.web")
+        );
         assert_eq!(s.service.capacity_per_replica, 50.0);
         assert_eq!((s.service.min_replicas, s.service.max_replicas), (2, 20));
         assert_eq!((s.mode, s.quantile, s.horizon_seconds), (Mode::ForecastOnly, 0.9, 3600));

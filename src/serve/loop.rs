@@ -98,10 +98,7 @@ impl Shared {
     /// A stopped runtime service: gone from /readyz and its gauges gone from /metrics. Its past
     /// decisions stay in /decisions and its counters in /metrics (history, not state).
     pub fn remove_service(&self, name: &str) {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         let m = &self.metrics;
         let one = vec![("service".to_string(), name.to_string())];
         for g in [&m.forecast_demand, &m.observed_demand, &m.abs_error] {
