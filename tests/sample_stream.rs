@@ -7,9 +7,8 @@
 use scale::sample::stream::{SUBSCRIBE_PATH, SampledSpan, SubscribeRequest};
 use scale::sample::{Sampler, SamplerConfig, hst};
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -48,44 +47,7 @@ fn spawn_serve(dir: &Path) -> (KillOnDrop, HashMap<&'static str, String>, PathBu
         ),
     )
     .unwrap();
-    let stderr_path = dir.join("serve.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scale"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("SCALE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = KillOnDrop(child);
-    const PREFIXES: [&str; 4] = [
-        "scale serve listening on ",
-        "scale serve otlp grpc on ",
-        "scale serve otlp http on ",
-        "scale serve sampled spans on ",
-    ];
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            for p in PREFIXES {
-                if let Some(a) = line.strip_prefix(p) {
-                    let _ = tx.send((p, a.to_string()));
-                }
-            }
-        }
-    });
-    let mut lines = HashMap::new();
-    while !lines.contains_key(PREFIXES[0]) {
-        let (p, a) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!(
-                "serve printed no address: {}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            )
-        });
-        lines.insert(p, a);
-    }
-    (guard, lines, stderr_path)
+    support::serve::spawn(dir, &cfg, &[])
 }
 
 type Stream = tonic::Streaming<SampledSpan>;
@@ -276,26 +238,12 @@ async fn sdk_spans_are_sampled_and_streamed_in_full() {
     assert_eq!(got_ids, want_ids);
 
     // SIGTERM: the streams end cleanly, with nothing beyond what was expected.
-    let pid = serve.0.id();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    support::serve::sigterm(&serve);
     for stream in [&mut all, &mut cart] {
         let end = tokio::time::timeout(Duration::from_secs(15), stream.message()).await;
         assert!(matches!(end, Ok(Ok(None))), "{end:?}; logs {}", logs());
     }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = serve.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "serve did not exit: {}", logs());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = support::serve::wait_exit(&mut serve, logs);
     assert!(status.success(), "exit {status}: {}", logs());
     let l = logs();
     assert!(l.contains("sampled-span stream stopped"), "{l}");

@@ -5,13 +5,10 @@
 //! serves in forecast-only mode; the test reads /readyz, /decisions, /metrics and the decision
 //! log lines, and stops it with SIGTERM.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::prometheus::KillOnDrop;
 
 const STEP: i64 = 2;
 const CAPACITY: f64 = 10.0;
@@ -66,58 +63,6 @@ fn train(dir: &Path, url: &str, t0: i64) {
     support::prometheus::train_promoted(&job, "demo");
 }
 
-/// Starts `scale serve --config cfg ARGS` with logs in `dir/serve.stderr`; returns the guard and
-/// the addresses it printed (`scale serve listening on ` → address, etc.).
-fn spawn_serve(
-    dir: &Path,
-    cfg: &Path,
-    args: &[&str],
-) -> (
-    KillOnDrop,
-    std::collections::HashMap<&'static str, String>,
-    std::path::PathBuf,
-) {
-    let stderr_path = dir.join("serve.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scale"))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .args(args)
-        .env("SCALE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let serve = KillOnDrop(child);
-    const PREFIXES: [&str; 3] = [
-        "scale serve listening on ",
-        "scale serve otlp grpc on ",
-        "scale serve otlp http on ",
-    ];
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            for p in PREFIXES {
-                if let Some(addr) = line.strip_prefix(p) {
-                    let _ = tx.send((p, addr.to_string()));
-                }
-            }
-        }
-    });
-    let mut lines = std::collections::HashMap::new();
-    // The HTTP API's line comes last.
-    while !lines.contains_key(PREFIXES[0]) {
-        let (p, a) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!(
-                "serve printed no address: {}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            )
-        });
-        lines.insert(p, a);
-    }
-    (serve, lines, stderr_path)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_forecast_only_against_real_prometheus() {
     if !support::prometheus::available("serve_forecast_only_against_real_prometheus") {
@@ -149,8 +94,7 @@ async fn serve_forecast_only_against_real_prometheus() {
         ),
     )
     .unwrap();
-    let (mut serve, lines, stderr_path) = spawn_serve(dir.path(), &cfg, &["--mode", "forecast-only"]);
-    let pid = serve.0.id();
+    let (mut serve, lines, stderr_path) = support::serve::spawn(dir.path(), &cfg, &["--mode", "forecast-only"]);
     let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let base = format!("http://{}", lines["scale serve listening on "]);
     let client = reqwest::Client::builder()
@@ -275,20 +219,8 @@ async fn serve_forecast_only_against_real_prometheus() {
     }
 
     // SIGTERM: the loop and the server stop and the process exits 0.
-    let kill = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = serve.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not exit after SIGTERM: {}",
-            logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    support::serve::sigterm(&serve);
+    let status = support::serve::wait_exit(&mut serve, logs);
     assert!(status.success(), "exit {status}: {}", logs());
     assert!(logs().contains("shutting down"), "{}", logs());
 }
@@ -364,7 +296,7 @@ async fn serve_plans_on_request_rate_from_otlp_spans() {
         ),
     )
     .unwrap();
-    let (mut serve, lines, stderr_path) = spawn_serve(dir.path(), &cfg, &[]);
+    let (mut serve, lines, stderr_path) = support::serve::spawn(dir.path(), &cfg, &[]);
     let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let base = format!("http://{}", lines["scale serve listening on "]);
     let otlp = format!("http://{}/v1/traces", lines["scale serve otlp http on "]);
@@ -421,26 +353,8 @@ async fn serve_plans_on_request_rate_from_otlp_spans() {
     assert_eq!(ready, 200);
 
     // SIGTERM stops the receivers too.
-    let pid = serve.0.id();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = serve.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not exit after SIGTERM: {}",
-            logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    support::serve::sigterm(&serve);
+    let status = support::serve::wait_exit(&mut serve, logs);
     assert!(status.success(), "exit {status}: {}", logs());
     assert!(logs().contains("OTLP receivers stopped"), "{}", logs());
 }

@@ -10,14 +10,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scale::observe::spans::{Span, per_service_minutes, read_spans};
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::prometheus::KillOnDrop;
 use support::tempo::encode;
 
 const NEZHA: &str = "/work/shared/datasets/nezha/nezha-onlineboutique/rca_data/trace/03_53_trace.csv.xz";
@@ -166,31 +163,9 @@ async fn serve_plans_on_request_rate_from_tempo() {
         ),
     )
     .unwrap();
-    let stderr_path = dir.path().join("serve.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scale"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args(["--mode", "forecast-only"])
-        .env("SCALE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut serve = KillOnDrop(child);
+    let (mut serve, lines, stderr_path) = support::serve::spawn(dir.path(), &cfg, &["--mode", "forecast-only"]);
     let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    // Drained to the end on its own thread, so serve never writes into a closed pipe.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("scale serve listening on ") {
-                let _ = tx.send(a.to_string());
-            }
-        }
-    });
-    let api = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("serve printed no address: {}", logs()));
+    let api = &lines[support::serve::LISTENING];
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -266,22 +241,8 @@ async fn serve_plans_on_request_rate_from_tempo() {
         }
     }
 
-    let pid = serve.0.id();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = serve.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "serve did not exit: {}", logs());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    support::serve::sigterm(&serve);
+    let status = support::serve::wait_exit(&mut serve, logs);
     assert!(status.success(), "exit {status}: {}", logs());
     server.abort();
 }

@@ -38,4 +38,5 @@ pub fn repo() -> PathBuf {
 }
 
 pub mod prometheus;
+pub mod serve;
 pub mod tempo;
