@@ -5,9 +5,9 @@
 //! `backtest/sf_traffic_4w`.
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use scale::core::series::{GapPolicy, Series};
 use scale::forecast::ModelSpec;
-use scale::series::{GapPolicy, Series};
-use scale::synth::{SynthSpec, generate};
+use scale::sim::synth::{SynthSpec, generate};
 use scale::train::backtest::{BacktestConfig, backtest};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,8 @@
 //! Run: cargo bench --profile dev --bench sample
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
-use scale::sample::hst::{HalfSpaceTrees, HstParams, Point, SplitMix64};
+use scale::core::rng::Rng;
+use scale::sample::hst::{HalfSpaceTrees, HstParams, Point};
 use scale::sample::{Sampler, SamplerConfig};
 
 const N: usize = 10_000;
@@ -17,17 +18,17 @@ struct Span {
 }
 
 fn spans() -> Vec<Span> {
-    let mut rng = SplitMix64(7);
+    let mut rng = Rng::from_state(7);
     (0..N)
         .map(|_| {
             let op = (rng.next_u64() % 43) as usize;
             let svc = op % 10;
             let base = 0.001 * (1 + op % 13) as f64;
-            let slow = if rng.next_f64() < 0.05 { 9.0 } else { 1.0 };
+            let slow = if rng.uniform() < 0.05 { 9.0 } else { 1.0 };
             Span {
                 service: format!("service{svc}"),
                 operation: format!("hipstershop.Service{svc}/Method{op}"),
-                duration: base * (0.5 + rng.next_f64()) * slow,
+                duration: base * (0.5 + rng.uniform()) * slow,
             }
         })
         .collect()

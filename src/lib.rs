@@ -5,27 +5,19 @@
 
 pub mod actuate;
 pub mod capacity;
-pub mod capacity_fit;
+pub mod cli;
 pub mod control;
-pub mod crd;
-pub mod decide;
-pub mod demo;
-pub mod error;
+pub mod core;
 pub mod evaluate;
 pub mod forecast;
 pub mod govern;
-pub mod keda;
 pub mod observe;
 pub mod plan;
 pub mod reactive;
-pub mod rules;
 pub mod sample;
-pub mod series;
-pub mod simulate;
-pub mod synth;
-pub mod timefmt;
-pub mod train;
-pub mod vertical;
-
-pub use error::{Error, Result};
 pub mod serve;
+pub mod sim;
+pub mod train;
+
+pub mod error;
+pub use error::{Error, Result};

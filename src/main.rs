@@ -1,10 +1,10 @@
 //! The `scale` command line. Thin: parse, call the library, print, exit non-zero on error.
 
 use clap::{Parser, Subcommand};
+use scale::core::series::GapPolicy;
+use scale::core::time::{format_duration, parse_duration};
 use scale::evaluate::report::{EvalReport, Policies};
 use scale::evaluate::{EvalOptions, evaluate_file};
-use scale::series::GapPolicy;
-use scale::timefmt::{format_duration, parse_duration};
 use scale::train::backtest::{BacktestConfig, backtest};
 use scale::{Error, Result};
 use std::path::PathBuf;
@@ -235,10 +235,10 @@ fn latency_secs(field: &str, v: Option<String>) -> Result<Option<f64>> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { output, days, services } => {
-            let mut opts = scale::demo::DemoOptions::default();
+            let mut opts = scale::evaluate::demo::DemoOptions::default();
             opts.synth.days = days;
             opts.synth.services = services;
-            let report = scale::demo::run(&output, &opts)?;
+            let report = scale::evaluate::demo::run(&output, &opts)?;
             print_summary(&report);
             println!("\nreport: {}", output.join("report.html").display());
             println!("models: {}", output.join("models").display());
@@ -402,11 +402,11 @@ fn run(cli: Cli) -> Result<()> {
                 std::fs::read_to_string(&input).map_err(|e| Error::io(&input, e))?
             };
             let source = if input == "-" { "stdin" } else { input.as_str() };
-            for line in scale::decide::run(source, &text)? {
+            for line in scale::reactive::replay::run(source, &text)? {
                 println!("{line}");
             }
         }
-        Command::Crd => print!("{}", scale::crd::crd_yaml()?),
+        Command::Crd => print!("{}", scale::serve::forecastscaler::crd::crd_yaml()?),
         Command::Datasets {
             command:
                 DatasetsCommand::Synth {
@@ -417,15 +417,15 @@ fn run(cli: Cli) -> Result<()> {
                     output,
                 },
         } => {
-            let spec = scale::synth::SynthSpec {
+            let spec = scale::sim::synth::SynthSpec {
                 services,
                 days,
                 step: parse_duration("--step", &step)?,
                 seed,
                 ..Default::default()
             };
-            let series = scale::synth::generate(&spec);
-            std::fs::write(&output, scale::synth::to_long_csv(&series)).map_err(|e| Error::io(&output, e))?;
+            let series = scale::sim::synth::generate(&spec);
+            std::fs::write(&output, scale::sim::synth::to_long_csv(&series)).map_err(|e| Error::io(&output, e))?;
             println!(
                 "wrote {} services × {} points to {}",
                 series.len(),
@@ -436,7 +436,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rules {
             command: RulesCommand::Check { path },
         } => {
-            let set = scale::rules::reload::load_set(&path)?;
+            let set = scale::reactive::rules::reload::load_set(&path)?;
             for r in &set.rules {
                 println!("{r}");
             }
@@ -507,8 +507,8 @@ fn models_show(models: &std::path::Path, service: &str) -> Result<()> {
                 println!("  params    {}", serde_json::to_string(&m.params).unwrap_or_default());
                 println!(
                     "  data      {} .. {} ({} points, step {}s) {}",
-                    scale::timefmt::format_timestamp(m.data_window.start),
-                    scale::timefmt::format_timestamp(m.data_window.end),
+                    scale::core::time::format_timestamp(m.data_window.start),
+                    scale::core::time::format_timestamp(m.data_window.end),
                     m.data_window.points,
                     m.data_window.step,
                     m.data_fingerprint
@@ -574,7 +574,7 @@ fn print_summary(report: &EvalReport) {
 }
 
 /// `DIR/series/<name>.csv` as `timestamp,value`; the name keeps only `[A-Za-z0-9._-]`.
-fn write_series_csv(dir: &std::path::Path, s: &scale::series::Series) -> Result<()> {
+fn write_series_csv(dir: &std::path::Path, s: &scale::core::series::Series) -> Result<()> {
     let dir = dir.join("series");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let safe: String = s
@@ -591,7 +591,7 @@ fn write_series_csv(dir: &std::path::Path, s: &scale::series::Series) -> Result<
     let mut text = String::from("timestamp,value\n");
     for (i, v) in s.values.iter().enumerate() {
         let t = s.start + i as i64 * s.step;
-        text.push_str(&format!("{},{v}\n", scale::timefmt::format_timestamp(t)));
+        text.push_str(&format!("{},{v}\n", scale::core::time::format_timestamp(t)));
     }
     let path = dir.join(format!("{safe}.csv"));
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
@@ -599,8 +599,8 @@ fn write_series_csv(dir: &std::path::Path, s: &scale::series::Series) -> Result<
 
 fn keda(listen: &str, models: PathBuf, stream_interval: &str) -> Result<()> {
     let interval = parse_duration("--stream-interval", stream_interval)?;
-    let scaler = std::sync::Arc::new(scale::keda::Scaler {
-        source: scale::keda::ForecastSource::new(models),
+    let scaler = std::sync::Arc::new(scale::serve::keda::Scaler {
+        source: scale::serve::keda::ForecastSource::new(models),
         stream_interval: std::time::Duration::from_secs(interval as u64),
     });
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))?;
@@ -616,7 +616,7 @@ fn keda(listen: &str, models: PathBuf, stream_interval: &str) -> Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        scale::keda::serve(listener, scaler, shutdown).await
+        scale::serve::keda::serve(listener, scaler, shutdown).await
     })
 }
 
@@ -669,7 +669,7 @@ fn serve(a: ServeArgs) -> Result<()> {
     let opts = scale::serve::RunOptions {
         mode: a.mode.map(Into::into),
         ticks: if a.once { Some(1) } else { a.ticks },
-        clock: std::sync::Arc::new(scale::serve::r#loop::SystemClock),
+        clock: std::sync::Arc::new(scale::core::time::SystemClock),
     };
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))?;
     let act = scale::serve::ActuateOptions {

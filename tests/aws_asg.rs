@@ -12,10 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use scale::actuate::aws_asg::{AutoScalingClient, AwsAsg};
-use scale::actuate::aws_config::AwsConfig;
-use scale::actuate::sigv4::Credentials;
-use scale::actuate::{ActuateError, Outcome, RetryPolicy, ScaleReading, ScaleTarget, apply};
+use scale::actuate::cloud::aws::asg::{AutoScalingClient, AwsAsg};
+use scale::actuate::cloud::aws::config::AwsConfig;
+use scale::actuate::cloud::aws::sigv4::Credentials;
+use scale::actuate::{ActuateError, Outcome, ScaleReading, ScaleTarget, apply};
+use scale::core::retry::RetryPolicy;
 
 fn venv() -> PathBuf {
     PathBuf::from(std::env::var("SCALE_PY_VENV").unwrap_or_else(|_| "/var/tmp/scale-venv".into()))
@@ -282,10 +283,15 @@ async fn decisions_reach_a_moto_auto_scaling_group() {
 /// SetDesiredCapacity leaves the group at exactly what each decision record says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_loop_decisions_set_a_moto_group_and_the_governor_holds_its_max() {
-    use scale::govern::{Mode, Reason};
+    use scale::core::reason::Reason;
+    use scale::core::time::ManualClock;
+    use scale::govern::Mode;
+    use scale::observe::memory::MemorySource;
     use scale::serve::actuation::Actuation;
     use scale::serve::config::ServeConfig;
-    use scale::serve::r#loop::{Recent, ServiceLoop};
+    use scale::serve::publish::Shared;
+    use scale::serve::service::ServiceLoop;
+    use scale::serve::tick::{TickContext, tick};
     use scale::train::backtest::{BacktestConfig, Family};
     use scale::train::{Retention, train_series};
     use std::sync::Arc;
@@ -303,7 +309,7 @@ async fn serve_loop_decisions_set_a_moto_group_and_the_governor_holds_its_max() 
     let mut bt = BacktestConfig::new(10);
     bt.families = vec![Family::SeasonalNaive];
     train_series(
-        &scale::series::Series::new("web", start, 60, y),
+        &scale::core::series::Series::new("web", start, 60, y),
         &bt,
         models.path(),
         Retention::default(),
@@ -316,14 +322,22 @@ async fn serve_loop_decisions_set_a_moto_group_and_the_governor_holds_its_max() 
         models.path().display().to_string()
     ))
     .unwrap();
-    let mut svc = ServiceLoop::new(&cfg, &cfg.services[0], Mode::Auto);
-    svc.registry.poll();
     let mut act = Actuation::new(Arc::new(asg), "aws-asg", Mode::Auto, 1, 10, 2);
     act.policy = RetryPolicy {
         attempts: 3,
         base: Duration::from_millis(5),
         max: Duration::from_millis(20),
         seed: 1,
+    };
+    let mut svc = ServiceLoop::new(&cfg, &cfg.services[0], Mode::Auto, act);
+    let source = Arc::new(MemorySource::new());
+    let clock = Arc::new(ManualClock::new(0));
+    let ctx = TickContext {
+        source: source.clone(),
+        shared: Arc::new(Shared::new(&[])),
+        clock: clock.clone(),
+        history: cfg.history_seconds(),
+        after: None,
     };
     let end = start + 4 * 86_400;
     let check = target(&moto.endpoint(), &keys.0, &keys.1, "web");
@@ -332,12 +346,10 @@ async fn serve_loop_decisions_set_a_moto_group_and_the_governor_holds_its_max() 
     let mut size = 2;
     for (k, demand) in [(1, 52.0), (2, 53.0), (3, 400.0), (4, 420.0)] {
         let now = end + k * 60;
-        let recent = Recent {
-            values: vec![demand; 5],
-            step: 60,
-            last_time: now - 60,
-        };
-        let out = act.tick(&mut svc, Some(&recent), now).await;
+        // The query's last ten minutes, all at `demand`, the newest sample a minute old.
+        source.set("q", (1..=11).map(|m| (now - m * 60, demand)).collect());
+        clock.set(now);
+        let out = tick(&mut svc, &ctx).await;
         let r = &out.record;
         let a = out.actuation.as_ref().expect("an actuation record");
         assert!(r.desired_replicas <= 6, "minute {k}: {r:?}");

@@ -1,10 +1,10 @@
 //! Capacity fitting end to end: a simulated M/M/c server whose capacity is known, and the real
 //! Nezha trace spans (CI-only data; skipped with a note when absent).
 
-use scale::capacity::QueueModel;
-use scale::capacity_fit::{CapacityModel, Observation, observations};
+use scale::capacity::fit::{CapacityModel, Observation, observations};
+use scale::capacity::queue::QueueModel;
+use scale::core::rng::Rng;
 use scale::observe::spans::{nearest_rank, per_service_minutes, read_spans};
-use scale::synth::Rng;
 use std::path::Path;
 use std::time::Instant;
 
@@ -161,7 +161,7 @@ fn train_job_stores_capacity_fitted_from_nezha_spans() {
         let v = 100.0 + 40.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() + (t * 7 % 5) as f64;
         csv += &format!(
             "{},{v}\n",
-            scale::timefmt::format_timestamp(1_700_000_000 / 3600 * 3600 + t * 3600)
+            scale::core::time::format_timestamp(1_700_000_000 / 3600 * 3600 + t * 3600)
         );
     }
     std::fs::write(d.path().join("currency.csv"), csv).unwrap();

@@ -23,7 +23,7 @@ fn write_seasonal(dir: &Path, days: usize) -> PathBuf {
         let v = 40.0 + 120.0 * up + ((t * 37) % 11) as f64;
         csv.push_str(&format!(
             "{},{v:.2}\n",
-            scale::timefmt::format_timestamp(1_704_067_200 + t as i64 * 3600)
+            scale::core::time::format_timestamp(1_704_067_200 + t as i64 * 3600)
         ));
     }
     let p = dir.join("seasonal.csv");

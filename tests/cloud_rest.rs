@@ -34,10 +34,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use scale::actuate::azure_vmss::AzureVmss;
-use scale::actuate::cloud_http::TokenSource;
-use scale::actuate::gcp_mig::{GcpMig, MigLocation};
-use scale::actuate::{Outcome, RetryPolicy, ScaleTarget, apply};
+use scale::actuate::cloud::azure::AzureVmss;
+use scale::actuate::cloud::gcp::{GcpMig, MigLocation};
+use scale::actuate::cloud::http::TokenSource;
+use scale::actuate::{Outcome, ScaleTarget, apply};
+use scale::core::retry::RetryPolicy;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use scale::crd::{MetricType, ScalerMode, parse_manifest};
+use scale::serve::forecastscaler::crd::{MetricType, ScalerMode, parse_manifest};
 
 fn example_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/forecastscaler.yaml")
@@ -18,7 +18,7 @@ fn scale_crd_prints_a_parseable_crd() {
         .expect("run scale crd");
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text, scale::crd::crd_yaml().unwrap());
+    assert_eq!(text, scale::serve::forecastscaler::crd::crd_yaml().unwrap());
     let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&text).expect("YAML is a CRD");
     assert_eq!(crd.metadata.name.as_deref(), Some("forecastscalers.scale.dev"));
     let spec = &crd.spec;
@@ -113,7 +113,7 @@ fn example_manifest_is_a_valid_forecastscaler() {
     );
     assert_eq!(s.vertical.as_ref().unwrap().container, "app");
     // The governor understands the behavior as written.
-    assert!(scale::govern::behavior::BehaviorConfig::from_spec(Some(behavior)).is_ok());
+    assert!(scale::reactive::hpa::behavior::BehaviorConfig::from_spec(Some(behavior)).is_ok());
 }
 
 #[test]

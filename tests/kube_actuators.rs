@@ -8,13 +8,15 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use http::{Request, Response};
 use kube::client::Body;
-use scale::actuate::knative::KnativeService;
-use scale::actuate::kube_events::{KubeEvents, ObjectRef};
-use scale::actuate::kube_resize::{ContainerResources, KubeResize, ResizeOutcome, VerticalPolicy};
-use scale::actuate::kube_scale::{KubeScale, ScalableKind};
-use scale::actuate::leader::{LeaderElector, Leadership};
-use scale::actuate::{Outcome, RetryPolicy, apply};
-use scale::vertical::Resources;
+use scale::actuate::kube::events::{KubeEvents, ObjectRef};
+use scale::actuate::kube::knative::KnativeService;
+use scale::actuate::kube::lease::{LeaderElector, Leadership};
+use scale::actuate::kube::resize::{ContainerResources, KubeResize, ResizeOutcome, VerticalPolicy};
+use scale::actuate::kube::scale::{KubeScale, ScalableKind};
+use scale::actuate::{Outcome, apply};
+use scale::core::retry::RetryPolicy;
+use scale::core::time::ManualClock;
+use scale::plan::vertical::Resources;
 use serde_json::{Value, json};
 
 const MERGE: &str = "application/merge-patch+json";
@@ -543,8 +545,13 @@ async fn vertical_limits_are_patched_with_requests() {
     finish(client, task).await;
 }
 
-fn record(current: u32, desired: u32, applied: bool, reason: scale::govern::Reason) -> scale::control::DecisionRecord {
-    use scale::govern::{Reason, Step};
+fn record(
+    current: u32,
+    desired: u32,
+    applied: bool,
+    reason: scale::core::reason::Reason,
+) -> scale::control::DecisionRecord {
+    use scale::core::reason::{Reason, Step};
     scale::control::DecisionRecord {
         time: 1_795_838_400,
         policy: scale::control::PolicyKind::Predictive,
@@ -575,7 +582,7 @@ fn record(current: u32, desired: u32, applied: bool, reason: scale::govern::Reas
 
 #[tokio::test]
 async fn events_for_applied_failed_and_held_decisions() {
-    use scale::govern::Reason;
+    use scale::core::reason::Reason;
     let now: DateTime<Utc> =
         Utc.with_ymd_and_hms(2026, 11, 28, 4, 0, 0).unwrap() + chrono::Duration::microseconds(123_456);
     let regarding = ObjectRef {
@@ -661,8 +668,11 @@ async fn events_for_applied_failed_and_held_decisions() {
         };
         let (client, task) = verifier(script);
         let events = KubeEvents::new(client.clone(), "scale-6c9b8-x2k4q");
-        let sent = events.record(&regarding, &rec, outcome.as_ref(), now).await.unwrap();
-        assert_eq!(sent, want.is_some());
+        let ev = scale::serve::events::event_for(&rec, outcome.as_ref());
+        assert_eq!(ev.is_some(), want.is_some());
+        if let Some(ev) = ev {
+            events.emit(&regarding, &ev, now).await.unwrap();
+        }
         drop(events);
         finish(client, task).await;
     }
@@ -815,7 +825,7 @@ async fn lease_acquire_renew_follow_and_lose() {
     ];
     for (name, script, want) in cases {
         let (client, task) = verifier(script);
-        let clock = Arc::new(move || now);
+        let clock = Arc::new(ManualClock::new(now.timestamp()));
         let elector = LeaderElector::new(
             client.clone(),
             "scale-system",
@@ -850,7 +860,7 @@ async fn lease_server_error_is_reported() {
         "scale-leader",
         "scale-0",
         Duration::from_secs(15),
-        Arc::new(move || now),
+        Arc::new(ManualClock::new(now.timestamp())),
     );
     let err = elector.try_acquire_or_renew().await.unwrap_err();
     assert_eq!(

@@ -2,10 +2,10 @@
 //! a NAB series is backfilled as OpenMetrics into a TSDB, the server is started on a free
 //! 127.0.0.1 port, and the client, `scale train` and `scale forecast` run against it.
 
+use scale::core::series::{GapPolicy, Series};
 use scale::observe::MetricSource;
 use scale::observe::http::HttpConfig;
 use scale::observe::prometheus::Prometheus;
-use scale::series::{GapPolicy, Series};
 use std::path::Path;
 use std::process::Command;
 

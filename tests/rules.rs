@@ -3,8 +3,8 @@
 
 use scale::govern::{GovernorConfig, GovernorState};
 use scale::observe::spans::{Span, read_spans};
-use scale::rules::eval::{Action, evaluate, govern, observe_spans};
-use scale::rules::parse_rules;
+use scale::reactive::rules::eval::{Action, evaluate, govern, observe_spans};
+use scale::reactive::rules::parse_rules;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -230,7 +230,7 @@ fn nezha_fault_windows_scale_up() {
 
     // "2 breaches within 2m": up exactly where this and the previous 60 s window both breach.
     let mut r2 = rule.clone();
-    r2.breaches = scale::rules::spec::Breaches {
+    r2.breaches = scale::reactive::rules::spec::Breaches {
         count: 2,
         window_seconds: Some(120),
     };

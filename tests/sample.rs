@@ -1,7 +1,7 @@
 //! `scale sample` end to end: both span layouts, columns preserved, line-numbered errors, and
 //! detection quality on real Nezha spans with injected latency shocks.
 
-use scale::sample::hst::SplitMix64;
+use scale::core::rng::Rng;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -25,7 +25,7 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 /// `n` spans over 3 services × 2 operations, durations (µs) near a per-operation level; every
 /// 97th span after `n / 2` is 40× slower. Returns the rows (without header) and which are slow.
 fn spans(n: usize, layout: &str) -> (String, Vec<bool>) {
-    let mut rng = SplitMix64(5);
+    let mut rng = Rng::from_state(5);
     let mut out = String::new();
     let mut slow = Vec::new();
     for i in 0..n {
@@ -33,7 +33,7 @@ fn spans(n: usize, layout: &str) -> (String, Vec<bool>) {
         let op = (i / 3) % 2;
         let base = 2_000.0 * (1 + svc + 3 * op) as f64;
         let is_slow = i > n / 2 && i % 97 == 0;
-        let d = (base * (1.0 + 0.1 * rng.next_f64()) * if is_slow { 40.0 } else { 1.0 }) as i64;
+        let d = (base * (1.0 + 0.1 * rng.uniform()) * if is_slow { 40.0 } else { 1.0 }) as i64;
         let start = 1_661_273_974_730_641_486i64 + i as i64 * 1_000_000;
         let (pod, svc_name) = (format!("svc{svc}-579b9bff58-t2dbm"), format!("svc{svc}"));
         // Operation names with ids and a query string, to exercise normalisation.
@@ -244,13 +244,13 @@ fn shocked_nezha(path: &Path) -> String {
     let s = String::from_utf8(text).unwrap();
     let mut lines = s.lines();
     let mut out = format!("{},label\n", lines.next().unwrap());
-    let mut rng = SplitMix64(42);
+    let mut rng = Rng::from_state(42);
     for line in lines {
         let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
-        let label = rng.next_f64() < 0.05;
+        let label = rng.uniform() < 0.05;
         if label {
             let d: f64 = cells[7].parse().unwrap();
-            let new = ((d + 10_000.0) * (8.0 + 2.0 * rng.next_f64())).round() as i64;
+            let new = ((d + 10_000.0) * (8.0 + 2.0 * rng.uniform())).round() as i64;
             let start: i64 = cells[5].parse().unwrap();
             cells[6] = (start + new * 1000).to_string();
             cells[7] = new.to_string();

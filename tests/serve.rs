@@ -279,7 +279,7 @@ async fn serve_plans_on_request_rate_from_otlp_spans() {
     // A real trained artifact on the window grid (2 s): 20 req/s with a 2-minute cycle.
     let t0 = now() - 3600;
     let y: Vec<f64> = (0..1800).map(|i| 20.0 + 3.0 * (i % 60) as f64 / 60.0).collect();
-    let series = scale::series::Series::new("checkout", t0, 2, y);
+    let series = scale::core::series::Series::new("checkout", t0, 2, y);
     let mut bt = scale::train::backtest::BacktestConfig::new(30);
     bt.families = vec![scale::train::backtest::Family::SeasonalNaive];
     scale::train::train_series(&series, &bt, &models, scale::train::Retention::default()).unwrap();

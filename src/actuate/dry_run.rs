@@ -1,31 +1,44 @@
-//! The dry-run actuator: records every call and changes nothing outside itself.
+//! The dry-run target: in memory, every write recorded, nothing changed outside itself.
 
-use super::Actuator;
+use crate::actuate::{ActuateError, ScaleReading, ScaleTarget};
+use std::sync::Mutex;
 
-#[derive(Debug, Clone, Default)]
-pub struct DryRun {
-    pub replicas: u32,
-    /// Every applied count, in order.
-    pub applied: Vec<u32>,
+/// The dry-run target as a [`ScaleTarget`]: in memory, every write recorded.
+pub struct DryRunTarget {
+    state: Mutex<(u32, Vec<u32>)>,
+    max: Option<u32>,
 }
 
-impl DryRun {
-    pub fn new(replicas: u32) -> Self {
-        DryRun {
-            replicas,
-            applied: vec![],
+impl DryRunTarget {
+    pub fn new(replicas: u32, max: Option<u32>) -> Self {
+        DryRunTarget {
+            state: Mutex::new((replicas, vec![])),
+            max,
         }
     }
+
+    /// Every written count, in order.
+    pub fn applied(&self) -> Vec<u32> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
 }
 
-impl Actuator for DryRun {
-    fn current(&self) -> u32 {
-        self.replicas
+#[async_trait::async_trait]
+impl ScaleTarget for DryRunTarget {
+    fn describe(&self) -> String {
+        "dry-run".into()
     }
-
-    fn apply(&mut self, replicas: u32) -> Result<(), String> {
-        self.applied.push(replicas);
-        self.replicas = replicas;
+    async fn read(&self) -> std::result::Result<ScaleReading, ActuateError> {
+        Ok(ScaleReading {
+            replicas: self.state.lock().unwrap_or_else(|e| e.into_inner()).0,
+            min: None,
+            max: self.max,
+        })
+    }
+    async fn write(&self, replicas: u32) -> std::result::Result<(), ActuateError> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = replicas;
+        s.1.push(replicas);
         Ok(())
     }
 }

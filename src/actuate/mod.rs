@@ -1,40 +1,15 @@
-//! Actuators: where governed decisions go. One file per target; the dry-run one records.
-//!
-//! Two shapes: the synchronous [`Actuator`] that the simulator and replay drive, and the async
-//! [`ScaleTarget`] that live targets (Kubernetes, Knative, cloud VM groups) implement. [`apply`]
-//! is the one place that turns a desired count into calls on a live target: read, compare,
-//! write, with retries by error class.
+//! Actuators: where governed decisions go. Every target (Kubernetes, Knative, cloud VM groups,
+//! the dry run) implements [`ScaleTarget`]; [`apply`] is the one place that turns a desired count
+//! into calls on it: read, compare, write, with retries by error class. [`target`] holds the
+//! targets' config and builds them.
 
+pub mod cloud;
 pub mod dry_run;
-pub mod knative;
-pub mod kube_api;
-pub mod kube_events;
-pub mod kube_resize;
-pub mod kube_scale;
-pub mod leader;
+pub mod kube;
+pub mod target;
 
-// Cloud VM groups (AWS, GCP, Azure) and what they share.
-pub mod aws_asg;
-pub mod aws_config;
-pub mod azure_vmss;
-pub mod cloud_http;
-pub mod gcp_mig;
-pub mod sigv4;
-pub mod xml;
-
-use std::time::Duration;
-
+use crate::core::retry::RetryPolicy;
 use serde::Serialize;
-
-pub use dry_run::DryRun;
-
-/// A scale target. `apply` is only called by the controller when the governor says so.
-pub trait Actuator {
-    /// Replicas the target has now.
-    fn current(&self) -> u32;
-    /// Sets the replica count; an error message on failure (the governor then cools down).
-    fn apply(&mut self, replicas: u32) -> Result<(), String>;
-}
 
 /// What a live target reports about its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,40 +78,6 @@ pub trait ScaleTarget: Send + Sync {
     fn describe(&self) -> String;
     async fn read(&self) -> Result<ScaleReading, ActuateError>;
     async fn write(&self, replicas: u32) -> Result<(), ActuateError>;
-}
-
-/// Retries with jittered exponential backoff.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Calls to `write` at most (reads are not counted).
-    pub attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-    /// Seed for the jitter, so a run is reproducible.
-    pub seed: u64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 5,
-            base: Duration::from_millis(200),
-            max: Duration::from_secs(10),
-            seed: 0x5ca1e,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Delay before retry `n` (0-based): base·2ⁿ capped at max, times a jitter in [0.5, 1).
-    pub fn delay(&self, n: u32) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32.checked_shl(n.min(20)).unwrap_or(u32::MAX));
-        let capped = exp.min(self.max);
-        let mut rng = crate::synth::Rng::new(self.seed ^ u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        capped.mul_f64(0.5 + 0.5 * rng.uniform())
-    }
 }
 
 /// What happened to one decision at a live target; goes into the decision record.
@@ -357,16 +298,6 @@ mod tests {
             let got = apply(&t, desired, &RetryPolicy::default()).await;
             assert_eq!(got, want);
             assert_eq!(*t.calls.lock().unwrap(), want_calls);
-        }
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::default();
-        for n in 0..12 {
-            let d = p.delay(n);
-            let full = p.base.saturating_mul(1 << n).min(p.max);
-            assert!(d >= full / 2 && d < full, "delay {n}: {d:?} vs {full:?}");
         }
     }
 }

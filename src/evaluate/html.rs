@@ -2,9 +2,10 @@
 //! SVG charts per service, drawn with plotters. No scripts and no external resources, so the
 //! file opens anywhere it is copied to.
 
-use crate::evaluate::report::{EvalReport, EvalSettings, Policies, PolicySummary, ServiceReport, Timeline};
-use crate::series::DataIssue;
-use crate::timefmt::{format_duration, format_timestamp};
+use crate::core::series::DataIssue;
+use crate::core::time::{format_duration, format_timestamp};
+use crate::evaluate::report::{EvalReport, EvalSettings, Policies, ServiceReport, Timeline};
+use crate::sim::PolicySummary;
 use crate::train::backtest::BacktestReport;
 use crate::{Error, Result};
 use plotters::coord::Shift;

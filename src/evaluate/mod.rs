@@ -2,19 +2,20 @@
 //! window through the predictive and reactive policies (the shared [`crate::control`] path)
 //! and the perfect-foresight oracle, against the simulated cluster.
 
+pub mod demo;
 pub mod html;
 pub mod report;
 
-use crate::capacity::QueueModel;
-use crate::capacity_fit::CapacityModel;
+use crate::capacity::fit::CapacityModel;
+use crate::capacity::queue::QueueModel;
 use crate::control::{ControlConfig, Controller, PolicyKind};
+use crate::core::series::{Cleaned, GapPolicy, Series};
 use crate::forecast::{Forecast, ModelSpec};
 use crate::govern::GovernorConfig;
 use crate::observe::load_series;
-use crate::plan::{ForecastWindow, PlanConfig};
+use crate::plan::horizontal::{ForecastWindow, PlanConfig};
 use crate::reactive::hpa::HpaUtilization;
-use crate::series::{Cleaned, GapPolicy, Series};
-use crate::simulate::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
+use crate::sim::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
 use crate::train::backtest::{BacktestConfig, backtest};
 use crate::{Error, Result};
 use report::{EvalReport, EvalSettings, FittedCapacity, Policies, ServiceReport, Timeline};
@@ -167,8 +168,10 @@ fn fit_capacity(series: &Series, train_end: usize, s: &EvalSettings, sim: &SimCo
         ..*sim
     };
     let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s, None));
-    let r = run(&warm, demand, |obs| applied(&reactive.decide(obs, None)));
-    let obs: Vec<crate::capacity_fit::Observation> = warm
+    let r = run(&warm, demand, |obs| {
+        applied(&reactive.decide(obs, None, &reactive.configured()))
+    });
+    let obs: Vec<crate::capacity::fit::Observation> = warm
         .ticks()
         .zip(r.ready.iter().zip(&r.p95))
         .filter_map(|(t, (&ready, p95))| {
@@ -186,7 +189,7 @@ fn fit_capacity(series: &Series, train_end: usize, s: &EvalSettings, sim: &SimCo
         model,
         measured_from: format!(
             "reactive policy on the last {} of training history",
-            crate::timefmt::format_duration(warm.end - warm.start)
+            crate::core::time::format_duration(warm.end - warm.start)
         ),
     })
 }
@@ -353,7 +356,8 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
             }
             _ => None,
         });
-        let rec = predictive.decide(obs, w);
+        let inputs = predictive.configured();
+        let rec = predictive.decide(obs, w, &inputs);
         let n = applied(&rec);
         if rec.applied {
             tracing::debug!(service = %series.name, time = rec.time, from = rec.current_replicas, to = n, "scaled");
@@ -362,7 +366,9 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         n
     });
     let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s, None));
-    let reac = run(&sim, demand, |obs| applied(&reactive.decide(obs, None)));
+    let reac = run(&sim, demand, |obs| {
+        applied(&reactive.decide(obs, None, &reactive.configured()))
+    });
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
     let oracle_sim = SimConfig {
         initial_replicas: sched.first().copied().unwrap_or(initial),

@@ -1,41 +1,11 @@
 //! The `scale evaluate` output contract (`report.json`), documented in docs/evaluate.md.
 //! Field names are a public interface: add fields, never rename or remove them.
 
-use crate::series::DataIssue;
+use crate::core::series::DataIssue;
+use crate::sim::PolicySummary;
 use crate::train::backtest::BacktestReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Outcome of one policy over the replay window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PolicySummary {
-    /// Minutes during which demand exceeded ready capacity or modelled p95 exceeded the SLO.
-    pub slo_violation_minutes: f64,
-    /// Provisioned (starting or ready) replicas integrated over time.
-    pub replica_hours: f64,
-    /// Ticks at which the policy changed the replica count.
-    pub scaling_actions: u64,
-    /// Mean of demand / ready capacity over ticks, capped at 1.
-    pub mean_utilization: f64,
-}
-
-impl PolicySummary {
-    /// Sums two services' outcomes; utilization is weighted by replica-hours.
-    pub fn merge(&self, other: &PolicySummary) -> PolicySummary {
-        let rh = self.replica_hours + other.replica_hours;
-        let util = if rh > 0.0 {
-            (self.mean_utilization * self.replica_hours + other.mean_utilization * other.replica_hours) / rh
-        } else {
-            0.0
-        };
-        PolicySummary {
-            slo_violation_minutes: self.slo_violation_minutes + other.slo_violation_minutes,
-            replica_hours: rh,
-            scaling_actions: self.scaling_actions + other.scaling_actions,
-            mean_utilization: util,
-        }
-    }
-}
 
 /// The three policies every report compares.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -78,7 +48,7 @@ pub struct FittedCapacity {
     pub load_per_replica_at_slo: Option<f64>,
     /// The same, from the simulated cluster's true latency model: how well the fit recovered it.
     pub true_load_per_replica_at_slo: f64,
-    pub model: crate::capacity_fit::CapacityModel,
+    pub model: crate::capacity::fit::CapacityModel,
     pub measured_from: String,
 }
 

@@ -4,7 +4,7 @@
 //! - **dtype**: the network is f32 throughout (weights, training, inference): twice the SIMD
 //!   lanes and half the memory traffic of f64, and ample precision for inputs normalized to unit
 //!   variance. The normalization constants and the residual sigma are kept (and stored) as f64.
-//! - **Determinism**: weights are initialized from [`crate::synth::Rng`] seeded with `seed`
+//! - **Determinism**: weights are initialized from [`crate::core::rng::Rng`] seeded with `seed`
 //!   (Kaiming-uniform for the ReLU layers, Xavier-uniform for the output layer, zero biases),
 //!   and training is full-batch and single-threaded with a fixed summation order, so there is
 //!   no batch order or thread schedule to vary. Same input and seed give bit-identical forecasts.
@@ -25,7 +25,7 @@
 //! Inference also runs on the extracted weights in plain Rust.
 
 use super::{Fitted, Forecast, Forecaster, ModelSpec};
-use crate::synth::Rng;
+use crate::core::rng::Rng;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 

@@ -5,65 +5,10 @@
 //! (stabilization, rate limits, min/max; exact, see [`behavior`]) → budget → cooldown after
 //! failed actuations → mode (Off, ForecastOnly, Auto). Pure: time and state come in.
 
-pub mod behavior;
-
-use crate::plan::NoPlan;
-use behavior::{BehaviorConfig, BehaviorState, Limit, Normalized, Stabilization, normalize};
+use crate::core::reason::{Reason, Step};
+use crate::plan::horizontal::NoPlan;
+use crate::reactive::hpa::behavior::{BehaviorConfig, BehaviorState, normalize, normalized_steps};
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reason {
-    /// The value passed this step unchanged.
-    DesiredWithinRange,
-    TooFewReplicas,
-    TooManyReplicas,
-    ScaleUpLimit,
-    ScaleDownLimit,
-    ScaleDownStabilized,
-    ScaleUpStabilized,
-    /// Neither a reactive nor a predictive recommendation: hold.
-    NoRecommendation,
-    /// The target sits at zero replicas with minReplicas > 0: autoscaling is off.
-    ScalingDisabled,
-    /// A metric failed; the HPA holds rather than scale down on partial data.
-    InvalidMetrics,
-    /// Metrics older than the staleness bound: predictive off, no scale-down.
-    StaleMetrics,
-    /// The forecast was NaN, infinite, negative or absurdly wide.
-    ForecastDiscarded,
-    /// The forecast does not cover the lead window.
-    ForecastExpired,
-    /// The forecast asked for more than the reactive algorithm.
-    PredictiveAboveReactive,
-    /// The reactive recommendation held capacity above the forecast.
-    ReactiveFloor,
-    /// Forecast-driven scale-in (opt-in) took capacity below the reactive recommendation.
-    ForecastScaleIn,
-    /// Only a forecast: it may raise capacity but not lower it.
-    ForecastOnlyRaises,
-    BudgetExhausted,
-    ActuationCooldown,
-    ModeOff,
-    /// Dry run: recorded, not applied.
-    ForecastOnly,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    pub step: String,
-    pub value: u32,
-    pub reason: Reason,
-}
-
-impl Step {
-    pub fn new(step: &str, value: u32, reason: Reason) -> Self {
-        Step {
-            step: step.into(),
-            value,
-            reason,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Mode {
@@ -98,7 +43,25 @@ pub struct GovernorConfig {
     pub failure_cooldown_seconds: i64,
 }
 
+/// What bounds and mode a decision is made under: the configured ones, or what the tick passes in
+/// (the target's own maximum, forecast-only on a follower). The config itself is never rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub mode: Mode,
+}
+
 impl GovernorConfig {
+    /// The configured bounds and mode.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            min_replicas: self.min_replicas,
+            max_replicas: self.max_replicas,
+            mode: self.mode,
+        }
+    }
+
     /// Kubernetes' default behavior, Auto mode, 2-minute staleness bound, 60 s cooldown.
     pub fn hpa_default(min_replicas: u32, max_replicas: u32) -> Self {
         GovernorConfig {
@@ -164,6 +127,8 @@ pub struct GovernorInput {
     pub metric_age_seconds: Option<i64>,
     /// None when no forecast is configured.
     pub predictive: Option<Result<u32, NoPlan>>,
+    /// The bounds and mode in force for this decision; None: the configured ones.
+    pub limits: Option<Limits>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +143,7 @@ impl GovernorConfig {
     pub fn govern(&self, input: &GovernorInput, state: &mut GovernorState) -> Governed {
         let mut steps = Vec::new();
         let current = input.current;
+        let lim = input.limits.unwrap_or_else(|| self.limits());
         let stale = input.metric_age_seconds.is_none_or(|a| a > self.max_metric_age_seconds);
         let (reactive, predictive) = if stale {
             steps.push(Step::new("staleness", current, Reason::StaleMetrics));
@@ -187,7 +153,7 @@ impl GovernorConfig {
         };
         let combined = self.combine(current, reactive, predictive, &mut steps);
         let mut desired = match combined {
-            Some(rec) => self.behave(input.now, current, rec, state, &mut steps),
+            Some(rec) => self.behave(input.now, current, rec, lim, state, &mut steps),
             None => {
                 steps.push(Step::new("hold", current, Reason::NoRecommendation));
                 current
@@ -196,7 +162,7 @@ impl GovernorConfig {
         if stale && desired < current {
             desired = current; // never scale down on stale or missing data
         }
-        desired = self.budget(input, reactive, desired, state, &mut steps);
+        desired = self.budget(input, lim, reactive, desired, state, &mut steps);
         if state
             .last_failure
             .is_some_and(|t| input.now - t < self.failure_cooldown_seconds)
@@ -205,7 +171,7 @@ impl GovernorConfig {
             desired = current;
             steps.push(Step::new("cooldown", desired, Reason::ActuationCooldown));
         }
-        let apply = match self.mode {
+        let apply = match lim.mode {
             Mode::Off => {
                 desired = current;
                 steps.push(Step::new("mode", desired, Reason::ModeOff));
@@ -268,21 +234,29 @@ impl GovernorConfig {
 
     /// The HPA's own order: a count outside [min, max] goes straight to the bound; otherwise
     /// stabilization then rate limits (which fold in the bounds).
-    fn behave(&self, now: i64, current: u32, rec: u32, state: &mut GovernorState, steps: &mut Vec<Step>) -> u32 {
-        if current > self.max_replicas {
-            steps.push(Step::new("bounds", self.max_replicas, Reason::TooManyReplicas));
-            return self.max_replicas;
+    fn behave(
+        &self,
+        now: i64,
+        current: u32,
+        rec: u32,
+        lim: Limits,
+        state: &mut GovernorState,
+        steps: &mut Vec<Step>,
+    ) -> u32 {
+        if current > lim.max_replicas {
+            steps.push(Step::new("bounds", lim.max_replicas, Reason::TooManyReplicas));
+            return lim.max_replicas;
         }
-        if current < self.min_replicas {
-            steps.push(Step::new("bounds", self.min_replicas, Reason::TooFewReplicas));
-            return self.min_replicas;
+        if current < lim.min_replicas {
+            steps.push(Step::new("bounds", lim.min_replicas, Reason::TooFewReplicas));
+            return lim.min_replicas;
         }
         let n = normalize(
             &self.behavior,
             &mut state.behavior,
             now,
-            self.min_replicas,
-            self.max_replicas,
+            lim.min_replicas,
+            lim.max_replicas,
             current,
             rec,
         );
@@ -294,6 +268,7 @@ impl GovernorConfig {
     fn budget(
         &self,
         input: &GovernorInput,
+        lim: Limits,
         reactive: Option<u32>,
         desired: u32,
         state: &GovernorState,
@@ -306,7 +281,7 @@ impl GovernorConfig {
         let floor = reactive
             .unwrap_or(input.current)
             .max(input.current)
-            .clamp(self.min_replicas, self.max_replicas);
+            .clamp(lim.min_replicas, lim.max_replicas);
         if desired > floor {
             steps.push(Step::new("budget", floor, Reason::BudgetExhausted));
             return floor;
@@ -315,50 +290,13 @@ impl GovernorConfig {
     }
 }
 
-impl From<Limit> for Reason {
-    fn from(l: Limit) -> Self {
-        match l {
-            Limit::DesiredWithinRange => Reason::DesiredWithinRange,
-            Limit::TooFewReplicas => Reason::TooFewReplicas,
-            Limit::TooManyReplicas => Reason::TooManyReplicas,
-            Limit::ScaleUpLimit => Reason::ScaleUpLimit,
-            Limit::ScaleDownLimit => Reason::ScaleDownLimit,
-        }
-    }
-}
-
-impl From<Stabilization> for Reason {
-    fn from(s: Stabilization) -> Self {
-        match s {
-            Stabilization::ReadyForNewScale => Reason::DesiredWithinRange,
-            Stabilization::ScaleUpStabilized => Reason::ScaleUpStabilized,
-            Stabilization::ScaleDownStabilized => Reason::ScaleDownStabilized,
-        }
-    }
-}
-
-/// The decision-record steps of one behavior normalization: stabilization, then rate limit.
-pub fn normalized_steps(n: &Normalized) -> [Step; 2] {
-    [
-        Step::new("stabilization", n.stabilized, n.stabilization.into()),
-        Step::new("rate_limit", n.desired, n.limit.into()),
-    ]
-}
-
-/// Proptest case count: `SCALE_PROPTEST_CASES` (CI runs 1,000,000), else 2,000.
-pub fn proptest_cases() -> u32 {
-    std::env::var("SCALE_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::behavior::{
+    use super::*;
+    use crate::core::proptest_cases;
+    use crate::reactive::hpa::behavior::{
         HpaBehavior, HpaScalingPolicy, HpaScalingRules, PolicyType, SelectPolicy, scale_down_limit, scale_up_limit,
     };
-    use super::*;
     use proptest::prelude::*;
 
     fn input(
@@ -374,6 +312,7 @@ mod tests {
             reactive,
             metric_age_seconds: age,
             predictive,
+            limits: None,
         }
     }
 
@@ -626,44 +565,6 @@ mod tests {
                     current = g.desired;
                 }
             }
-        }
-
-        /// ForecastOnly and Off never call the actuator, whatever the inputs.
-        #[test]
-        fn dry_modes_never_actuate(
-            mode in prop_oneof![Just(Mode::Off), Just(Mode::ForecastOnly)],
-            ticks in proptest::collection::vec((1i64..60, 0.0f64..500.0, 0u32..10), 1..12),
-        ) {
-            use crate::actuate::{Actuator, DryRun};
-            use crate::control::{ControlConfig, Controller, Observation, PolicyKind};
-            use crate::forecast::Forecast;
-            use crate::plan::{ForecastWindow, PlanConfig};
-            use crate::reactive::hpa::HpaUtilization;
-            let mut gov = GovernorConfig::hpa_default(1, 100);
-            gov.mode = mode;
-            let mut ctl = Controller::new(ControlConfig {
-                policy: PolicyKind::Predictive,
-                plan: PlanConfig {
-                    quantile: 0.9,
-                    capacity_per_replica: 10.0,
-                    target_utilization: 0.8,
-                    load_per_replica_at_slo: None,
-                },
-                hpa: HpaUtilization { target_utilization: 0.8, tolerance: 0.1 },
-                governor: gov,
-                lead_seconds: 60,
-            });
-            let mut act = DryRun::new(3);
-            let f = Forecast::from_sigma(vec![300.0; 200], &[10.0; 200]);
-            let mut now = 0;
-            for (dt, demand, unready) in ticks {
-                now += dt;
-                let current = act.current();
-                let obs = Observation { now, current_replicas: current, ready_replicas: current.saturating_sub(unready), demand: Some(demand), metric_age_seconds: 0 };
-                let rec = ctl.tick(obs, Some(ForecastWindow { forecast: &f, origin: 0, step: 60 }), &mut act);
-                prop_assert!(!rec.applied);
-            }
-            prop_assert!(act.applied.is_empty());
         }
     }
 }

@@ -7,8 +7,8 @@
 //! CSV and Parquet (by extension `.parquet`) both work. Cells are parsed here, not by
 //! polars, so that a bad cell is reported with its line.
 
-use crate::series::{Cleaned, GapPolicy, RawPoint, regularize};
-use crate::timefmt::parse_timestamp;
+use crate::core::series::{Cleaned, GapPolicy, RawPoint, regularize};
+use crate::core::time::parse_timestamp;
 use crate::{Error, Result};
 use polars::prelude::*;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! One HTTP client for every data source (Prometheus, Tempo): auth, TLS, timeouts, retries with
 //! jittered exponential backoff, and a hard cap on response size. Contract in docs/prometheus.md.
 
-use crate::actuate::RetryPolicy;
+use crate::core::retry::RetryPolicy;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ pub mod spans;
 pub use files::{LoadedSeries, load_series};
 
 pub mod http;
+pub mod memory;
 pub mod prometheus;
 pub mod tempo;
 pub mod traces;
@@ -40,25 +41,25 @@ pub trait MetricSource: Send + Sync {
 }
 
 impl NamedSeries {
-    /// Applies the file loader's data policy (`crate::series::regularize`): NaN and ±Inf samples
+    /// Applies the file loader's data policy (`crate::core::series::regularize`): NaN and ±Inf samples
     /// and missing steps are gaps, short ones interpolated, long ones refused. `origin` names the
     /// source in errors (e.g. the query); "line" there is the 1-based step index.
     pub fn clean(
         &self,
         origin: &str,
         service: &str,
-        policy: crate::series::GapPolicy,
-    ) -> crate::Result<crate::series::Cleaned> {
+        policy: crate::core::series::GapPolicy,
+    ) -> crate::Result<crate::core::series::Cleaned> {
         let rows = self
             .values
             .iter()
             .enumerate()
-            .map(|(i, &v)| crate::series::RawPoint {
+            .map(|(i, &v)| crate::core::series::RawPoint {
                 line: i + 1,
                 time: self.start + i as i64 * self.step,
                 value: v.is_finite().then_some(v),
             })
             .collect();
-        crate::series::regularize(std::path::Path::new(origin), service, rows, policy)
+        crate::core::series::regularize(std::path::Path::new(origin), service, rows, policy)
     }
 }

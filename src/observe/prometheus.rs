@@ -2,10 +2,10 @@
 //! docs/prometheus.md). Parsing is pure (`parse_response`) so it is tested on the documented
 //! response shapes without a server.
 
+use crate::core::series::GapPolicy;
+use crate::core::time::{parse_duration, parse_timestamp};
 use crate::observe::http::{AuthConfig, HttpClient, HttpConfig, Request, join, parse_base_url};
 use crate::observe::{LoadedSeries, MetricSource, NamedSample, NamedSeries};
-use crate::series::GapPolicy;
-use crate::timefmt::{parse_duration, parse_timestamp};
 use crate::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;

@@ -311,7 +311,7 @@ mod tests {
         let got = rt.block_on(src.range("web", 1010, 1080, 10)).unwrap();
         assert_eq!(got.len(), 1);
         let c = got[0]
-            .clean("trace", "web", crate::series::GapPolicy::default())
+            .clean("trace", "web", crate::core::series::GapPolicy::default())
             .unwrap();
         // The trailing unknown window is trimmed, as a Prometheus query past the data end is.
         assert_eq!(c.series.values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);

@@ -611,15 +611,8 @@ pub fn compute_num_activators(spec: &KpaSpec, ready_pods: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::proptest_cases;
     use proptest::prelude::*;
-
-    /// `SCALE_PROPTEST_CASES`, else 2,000.
-    fn proptest_cases() -> u32 {
-        std::env::var("SCALE_PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000)
-    }
 
     /// The JSON `scale decide` reads for KPA (docs/decide.md).
     const CONTRACT: &str = r#"{"targetValue":10,"totalValue":13.33,"targetBurstCapacity":100,"panicThreshold":2.0,

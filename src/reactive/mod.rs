@@ -2,6 +2,6 @@
 //! current metrics. Pure: state and time come in as arguments.
 
 pub mod hpa;
-pub mod hpa_controller;
 pub mod kpa;
-pub mod quantity;
+pub mod replay;
+pub mod rules;

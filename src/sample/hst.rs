@@ -17,6 +17,8 @@
 //! and below its "is 1" side the rest of that group is excluded too (they are all 0 there). Those
 //! splits are spent on the other features instead, mostly the duration. See docs/sample.md.
 
+use crate::core::rng::Rng;
+
 /// Marks the continuous feature in [`Point`] / node feature ids.
 pub const CONTINUOUS: u32 = u32::MAX;
 
@@ -337,7 +339,7 @@ impl HalfSpaceTrees {
         let window = params.window_size.max(1);
         let internal = (1usize << h) - 1;
         let stride = (1usize << (h + 1)) - 1;
-        let mut rng = SplitMix64(params.seed);
+        let mut rng = crate::core::rng::Rng::from_state(params.seed);
         let mut planter = Planter::new(group_sizes, params.split_weight);
         let mut feature = vec![0u32; n_trees * internal];
         let mut threshold = vec![0f32; n_trees * internal];
@@ -518,7 +520,7 @@ impl Planter {
         }
     }
 
-    fn plant(&mut self, rng: &mut SplitMix64, i: usize, levels: usize, feature: &mut [u32], threshold: &mut [f32]) {
+    fn plant(&mut self, rng: &mut Rng, i: usize, levels: usize, feature: &mut [u32], threshold: &mut [f32]) {
         if levels == 0 {
             return;
         }
@@ -528,7 +530,7 @@ impl Planter {
             open[self.group_of[d]] += (self.excluded[d] == 0) as u32;
         }
         let total: f64 = value_w + (0..self.lo.len()).map(|d| self.width(d, &open)).sum::<f64>();
-        let mut pick = rng.next_f64() * total;
+        let mut pick = rng.uniform() * total;
         let mut on = None;
         for d in 0..self.lo.len() {
             let w = self.width(d, &open);
@@ -543,7 +545,7 @@ impl Planter {
         match on {
             None => {
                 let (a, b) = self.value;
-                let at = a + PADDING * (b - a) + rng.next_f64() * (1.0 - 2.0 * PADDING) * (b - a);
+                let at = a + PADDING * (b - a) + rng.uniform() * (1.0 - 2.0 * PADDING) * (b - a);
                 feature[i] = CONTINUOUS;
                 threshold[i] = at as f32;
                 self.value = (a, at);
@@ -554,7 +556,7 @@ impl Planter {
             }
             Some(d) => {
                 let (a, b) = (self.lo[d], self.hi[d]);
-                let at = a + PADDING * (b - a) + rng.next_f64() * (1.0 - 2.0 * PADDING) * (b - a);
+                let at = a + PADDING * (b - a) + rng.uniform() * (1.0 - 2.0 * PADDING) * (b - a);
                 feature[i] = d as u32;
                 // Stored in (0, 1) so a 0/1 value compares like River's `x[f] < at`.
                 threshold[i] = at as f32;
@@ -575,25 +577,6 @@ impl Planter {
                 }
             }
         }
-    }
-}
-
-/// Small seeded generator (SplitMix64): deterministic across platforms, no dependency.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -619,17 +602,17 @@ mod tests {
     }
 
     /// Inliers: 3 services × 2 operations each, durations near a per-operation level.
-    fn inlier(rng: &mut SplitMix64) -> Point<2> {
+    fn inlier(rng: &mut crate::core::rng::Rng) -> Point<2> {
         let svc = (rng.next_u64() % 3) as u32;
         let op = 3 + svc * 2 + (rng.next_u64() % 2) as u32;
         let level = 0.02 + 0.01 * (op - 3) as f32;
-        p(svc, op, level + 0.005 * rng.next_f64() as f32)
+        p(svc, op, level + 0.005 * rng.uniform() as f32)
     }
 
     #[test]
     fn outlier_scores_higher_than_inliers_after_warm_up() {
         let mut hst = HalfSpaceTrees::new(params(250, 7), &[3, 6]);
-        let mut rng = SplitMix64(1);
+        let mut rng = crate::core::rng::Rng::from_state(1);
         for _ in 0..1000 {
             hst.score_learn(&inlier(&mut rng));
         }
@@ -648,7 +631,7 @@ mod tests {
     #[test]
     fn scores_zero_until_first_window_then_swaps() {
         let mut hst = HalfSpaceTrees::new(params(100, 3), &[3, 6]);
-        let mut rng = SplitMix64(2);
+        let mut rng = crate::core::rng::Rng::from_state(2);
         for i in 0..100 {
             assert!(!hst.ready(), "ready too early at {i}");
             assert_eq!(hst.reference_root_mass(), 0);
@@ -677,7 +660,7 @@ mod tests {
     fn same_seed_same_forest_and_scores() {
         let run = |seed| {
             let mut hst = HalfSpaceTrees::new(params(50, seed), &[3, 6]);
-            let mut rng = SplitMix64(9);
+            let mut rng = crate::core::rng::Rng::from_state(9);
             let scores: Vec<f64> = (0..300).map(|_| hst.score_learn(&inlier(&mut rng))).collect();
             (hst.split_features().to_vec(), scores)
         };
@@ -721,7 +704,7 @@ mod tests {
     #[test]
     fn score_matches_score_learn() {
         let mut a = HalfSpaceTrees::new(params(40, 4), &[3, 6]);
-        let mut rng = SplitMix64(3);
+        let mut rng = crate::core::rng::Rng::from_state(3);
         for _ in 0..200 {
             let x = inlier(&mut rng);
             let s = a.score(&x);
@@ -889,13 +872,13 @@ mod tests {
         // (n_trees, height, window): full lane groups, a remainder, 16-bit nodes (window << height
         // fits 16 bits) and 64-bit ones (it does not, or the window alone does not).
         let cases = [(10, 8, 250), (7, 6, 30), (5, 10, 100), (3, 4, 70_000), (12, 9, 200)];
-        let mut rng = SplitMix64(17);
+        let mut rng = crate::core::rng::Rng::from_state(17);
         let spans: Vec<(u32, u32, f32)> = (0..1500)
             .map(|_| {
                 (
                     (rng.next_u64() % 5) as u32,
                     (rng.next_u64() % 12) as u32,
-                    rng.next_f64() as f32,
+                    rng.uniform() as f32,
                 )
             })
             .collect();

@@ -8,8 +8,8 @@
 //! queue drops that subscriber's copy and counts it; the next message it gets carries the count.
 
 use super::{Sampler, SamplerConfig};
-use crate::observe::otlp::Tap;
 use crate::observe::otlp::convert::Converted;
+use crate::observe::otlp::{Plugins, Tap};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use std::convert::Infallible;
@@ -245,8 +245,8 @@ fn full_span(req: &ExportTraceServiceRequest, [r, s, i]: [usize; 3], score: f64,
     })
 }
 
-/// A sampler, its subscribers and the RPC serving them: hand it to
-/// [`crate::observe::otlp::Receivers::start_sampling`].
+/// A sampler, its subscribers and the RPC serving them: plug it into the OTLP receivers with
+/// [`SampleStream::plugins`].
 #[derive(Clone)]
 pub struct SampleStream {
     tap: Arc<SamplingTap>,
@@ -273,6 +273,17 @@ impl SampleStream {
     pub fn server(&self) -> SampledSpansServer {
         SampledSpansServer {
             hub: self.tap.hub.clone(),
+        }
+    }
+
+    /// The receivers' plugins: the tap, the `SampledSpans` service on the gRPC port, and closing
+    /// the hub first on shutdown (open subscriptions would hold the server's graceful shutdown).
+    pub fn plugins(&self) -> Plugins {
+        let hub = self.tap.hub.clone();
+        Plugins {
+            taps: vec![self.tap()],
+            grpc: Some(tonic::service::Routes::new(self.server())),
+            on_shutdown: vec![Box::new(move || hub.close())],
         }
     }
 }

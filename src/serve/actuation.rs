@@ -1,367 +1,16 @@
-//! Where a service's decisions go (`[service.target]`, docs/serve.md) and how one tick reaches a
-//! live target: read the target (current replicas and its own max) → the controller's pure
-//! decision → [`apply`] (read-compare-write with retries) → outcome in the record, /metrics and a
-//! Kubernetes Event. Non-leaders decide in forecast-only mode and never call the target.
+//! How one tick reaches its live target: read it (current replicas and its own max, which bound
+//! the decision) and, once the controller decided, [`apply`] the record (read-compare-write with
+//! retries) → outcome in the record, /metrics and a Kubernetes Event. Non-leaders decide in
+//! forecast-only mode and never call the target.
 
 use super::leader::LeaderGate;
-use super::r#loop::{Recent, ServiceLoop, TickOutput};
-use crate::actuate::aws_asg::{AutoScalingClient, AwsAsg};
-use crate::actuate::aws_config::AwsConfig;
-use crate::actuate::azure_vmss::{ARM_BASE, AzureVmss};
-use crate::actuate::gcp_mig::{COMPUTE_BASE, GcpMig, MigLocation};
-use crate::actuate::knative::KnativeService;
-use crate::actuate::kube_events::{KubeEvents, ObjectRef};
-use crate::actuate::kube_scale::{KubeScale, ScalableKind};
-use crate::actuate::{ActuateError, Outcome, RetryPolicy, ScaleReading, ScaleTarget, apply};
-use crate::govern::Mode;
-use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex};
-
-/// Where decisions go. Tagged by `kind`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum TargetConfig {
-    /// Records decisions; `replicas` is the starting size, `max_replicas` stands in for a
-    /// group's own maximum.
-    DryRun {
-        replicas: u32,
-        #[serde(default)]
-        max_replicas: Option<u32>,
-    },
-    /// The `scale` subresource of any scalable resource.
-    Kubernetes {
-        namespace: String,
-        scale_target_ref: ScaleTargetRef,
-    },
-    /// A Knative Service's min-scale/initial-scale annotations.
-    Knative { namespace: String, name: String },
-    /// An EC2 Auto Scaling group; credentials as the AWS CLI finds them.
-    AwsAsg {
-        group: String,
-        #[serde(default)]
-        region: Option<String>,
-        #[serde(default)]
-        profile: Option<String>,
-        #[serde(default)]
-        endpoint: Option<String>,
-    },
-    /// A GCP managed instance group (zonal or regional).
-    GcpMig {
-        project: String,
-        #[serde(default)]
-        zone: Option<String>,
-        #[serde(default)]
-        region: Option<String>,
-        name: String,
-        #[serde(default)]
-        endpoint: Option<String>,
-    },
-    /// An Azure virtual machine scale set.
-    AzureVmss {
-        subscription: String,
-        resource_group: String,
-        name: String,
-        #[serde(default)]
-        endpoint: Option<String>,
-    },
-}
-
-/// An HPA-style reference; `plural` is needed only for custom resources.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScaleTargetRef {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    #[serde(default)]
-    pub plural: Option<String>,
-}
-
-impl ScaleTargetRef {
-    pub fn scalable_kind(&self) -> std::result::Result<ScalableKind, String> {
-        match &self.plural {
-            Some(p) => {
-                let (group, version) = match self.api_version.split_once('/') {
-                    Some((g, v)) => (g, v),
-                    None => ("", self.api_version.as_str()),
-                };
-                Ok(ScalableKind::custom(group, version, &self.kind, p))
-            }
-            None => ScalableKind::from_ref(&self.api_version, &self.kind).map_err(|e| e.to_string()),
-        }
-    }
-}
-
-fn dns_name(field: &str, v: &str) -> Result<()> {
-    let ok = !v.is_empty()
-        && v.len() <= 253
-        && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && !v.starts_with(['-', '.'])
-        && !v.ends_with(['-', '.']);
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::config(field, format!("{v:?} is not a Kubernetes object name")))
-    }
-}
-
-fn non_empty(field: &str, v: &str) -> Result<()> {
-    if v.trim().is_empty() {
-        Err(Error::config(field, "is empty"))
-    } else {
-        Ok(())
-    }
-}
-
-fn url(field: &str, v: &Option<String>) -> Result<()> {
-    if let Some(u) = v {
-        crate::observe::http::parse_base_url(field, u)?;
-    }
-    Ok(())
-}
-
-impl TargetConfig {
-    /// Checks values serde cannot; `at` is the field path, e.g. `service[0].target`.
-    pub fn validate(&self, at: &str, min: u32) -> Result<()> {
-        let f = |n: &str| format!("{at}.{n}");
-        match self {
-            TargetConfig::DryRun { max_replicas, .. } => {
-                if let Some(m) = max_replicas
-                    && (*m == 0 || *m < min)
-                {
-                    return Err(Error::config(
-                        f("max_replicas"),
-                        format!("must be at least 1 and at least min_replicas ({min}), got {m}"),
-                    ));
-                }
-            }
-            TargetConfig::Kubernetes {
-                namespace,
-                scale_target_ref: r,
-            } => {
-                dns_name(&f("namespace"), namespace)?;
-                dns_name(&f("scale_target_ref.name"), &r.name)?;
-                non_empty(&f("scale_target_ref.api_version"), &r.api_version)?;
-                non_empty(&f("scale_target_ref.kind"), &r.kind)?;
-                if let Some(p) = &r.plural {
-                    dns_name(&f("scale_target_ref.plural"), p)?;
-                }
-                r.scalable_kind()
-                    .map_err(|m| Error::config(f("scale_target_ref.kind"), m))?;
-            }
-            TargetConfig::Knative { namespace, name } => {
-                dns_name(&f("namespace"), namespace)?;
-                dns_name(&f("name"), name)?;
-            }
-            TargetConfig::AwsAsg {
-                group,
-                region,
-                profile,
-                endpoint,
-            } => {
-                if group.is_empty() || group.len() > 255 {
-                    return Err(Error::config(f("group"), format!("{group:?}: want 1-255 characters")));
-                }
-                if let Some(r) = region
-                    && (r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-                {
-                    return Err(Error::config(f("region"), format!("{r:?} is not a region name")));
-                }
-                if let Some(p) = profile {
-                    non_empty(&f("profile"), p)?;
-                }
-                url(&f("endpoint"), endpoint)?;
-            }
-            TargetConfig::GcpMig {
-                project,
-                zone,
-                region,
-                name,
-                endpoint,
-            } => {
-                non_empty(&f("project"), project)?;
-                non_empty(&f("name"), name)?;
-                match (zone, region) {
-                    (Some(z), None) => non_empty(&f("zone"), z)?,
-                    (None, Some(r)) => non_empty(&f("region"), r)?,
-                    _ => return Err(Error::config(f("zone"), "give exactly one of zone or region")),
-                }
-                url(&f("endpoint"), endpoint)?;
-            }
-            TargetConfig::AzureVmss {
-                subscription,
-                resource_group,
-                name,
-                endpoint,
-            } => {
-                non_empty(&f("subscription"), subscription)?;
-                non_empty(&f("resource_group"), resource_group)?;
-                non_empty(&f("name"), name)?;
-                url(&f("endpoint"), endpoint)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The `target` label in /metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            TargetConfig::DryRun { .. } => "dry-run",
-            TargetConfig::Kubernetes { .. } => "kubernetes",
-            TargetConfig::Knative { .. } => "knative",
-            TargetConfig::AwsAsg { .. } => "aws-asg",
-            TargetConfig::GcpMig { .. } => "gcp-mig",
-            TargetConfig::AzureVmss { .. } => "azure-vmss",
-        }
-    }
-
-    pub fn needs_kube(&self) -> bool {
-        matches!(self, TargetConfig::Kubernetes { .. } | TargetConfig::Knative { .. })
-    }
-
-    /// The object Kubernetes Events are about, for Kubernetes targets.
-    pub fn regarding(&self) -> Option<ObjectRef> {
-        match self {
-            TargetConfig::Kubernetes {
-                namespace,
-                scale_target_ref: r,
-            } => Some(ObjectRef {
-                api_version: r.api_version.clone(),
-                kind: r.kind.clone(),
-                namespace: namespace.clone(),
-                name: r.name.clone(),
-            }),
-            TargetConfig::Knative { namespace, name } => Some(ObjectRef {
-                api_version: "serving.knative.dev/v1".into(),
-                kind: "Service".into(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// The dry-run target as a [`ScaleTarget`]: in memory, every write recorded.
-pub struct DryRunTarget {
-    state: Mutex<(u32, Vec<u32>)>,
-    max: Option<u32>,
-}
-
-impl DryRunTarget {
-    pub fn new(replicas: u32, max: Option<u32>) -> Self {
-        DryRunTarget {
-            state: Mutex::new((replicas, vec![])),
-            max,
-        }
-    }
-
-    /// Every written count, in order.
-    pub fn applied(&self) -> Vec<u32> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl ScaleTarget for DryRunTarget {
-    fn describe(&self) -> String {
-        "dry-run".into()
-    }
-    async fn read(&self) -> std::result::Result<ScaleReading, ActuateError> {
-        Ok(ScaleReading {
-            replicas: self.state.lock().unwrap_or_else(|e| e.into_inner()).0,
-            min: None,
-            max: self.max,
-        })
-    }
-    async fn write(&self, replicas: u32) -> std::result::Result<(), ActuateError> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.0 = replicas;
-        s.1.push(replicas);
-        Ok(())
-    }
-}
-
-/// AWS settings: the file's fields override the matching environment variables.
-fn aws_config(region: &Option<String>, profile: &Option<String>, endpoint: &Option<String>) -> Result<AwsConfig> {
-    AwsConfig::resolve(&|k| {
-        let over = match k {
-            "AWS_REGION" => region.clone(),
-            "AWS_PROFILE" => profile.clone(),
-            "AWS_ENDPOINT_URL_AUTO_SCALING" => endpoint.clone(),
-            _ => None,
-        };
-        over.or_else(|| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    })
-}
-
-/// Builds the live target. `kube` is the client Kubernetes targets use.
-pub fn build(t: &TargetConfig, at: &str, kube: Option<&kube::Client>) -> Result<Arc<dyn ScaleTarget>> {
-    let need_kube = || {
-        kube.cloned()
-            .ok_or_else(|| Error::config(at.to_string(), "no Kubernetes client (in-cluster or kubeconfig)"))
-    };
-    let named = |e: Error| match e {
-        Error::Config { field, message, .. } => Error::config(format!("{at}.{field}"), message),
-        other => other,
-    };
-    Ok(match t {
-        TargetConfig::DryRun { replicas, max_replicas } => Arc::new(DryRunTarget::new(*replicas, *max_replicas)),
-        TargetConfig::Kubernetes {
-            namespace,
-            scale_target_ref: r,
-        } => {
-            let kind = r
-                .scalable_kind()
-                .map_err(|m| Error::config(format!("{at}.scale_target_ref.kind"), m))?;
-            Arc::new(KubeScale::new(need_kube()?, namespace, kind, &r.name))
-        }
-        TargetConfig::Knative { namespace, name } => Arc::new(KnativeService::new(need_kube()?, namespace, name)),
-        TargetConfig::AwsAsg {
-            group,
-            region,
-            profile,
-            endpoint,
-        } => {
-            let client =
-                AutoScalingClient::new(aws_config(region, profile, endpoint).map_err(named)?).map_err(named)?;
-            Arc::new(AwsAsg::new(client, group).map_err(named)?)
-        }
-        TargetConfig::GcpMig {
-            project,
-            zone,
-            region,
-            name,
-            endpoint,
-        } => {
-            let loc = match (zone, region) {
-                (Some(z), _) => MigLocation::Zone(z.clone()),
-                (None, Some(r)) => MigLocation::Region(r.clone()),
-                (None, None) => {
-                    return Err(Error::config(
-                        format!("{at}.zone"),
-                        "give exactly one of zone or region",
-                    ));
-                }
-            };
-            let base = endpoint.as_deref().unwrap_or(COMPUTE_BASE);
-            Arc::new(GcpMig::new(base, project, loc, name, GcpMig::token_from_env()).map_err(named)?)
-        }
-        TargetConfig::AzureVmss {
-            subscription,
-            resource_group,
-            name,
-            endpoint,
-        } => {
-            let base = endpoint.as_deref().unwrap_or(ARM_BASE);
-            Arc::new(
-                AzureVmss::new(base, subscription, resource_group, name, AzureVmss::token_from_env()).map_err(named)?,
-            )
-        }
-    })
-}
+use crate::actuate::kube::events::{KubeEvents, ObjectRef};
+use crate::actuate::{ActuateError, Outcome, ScaleReading, ScaleTarget, apply};
+use crate::control::DecisionRecord;
+use crate::core::retry::RetryPolicy;
+use crate::govern::{Limits, Mode};
+use serde::Serialize;
+use std::sync::Arc;
 
 /// What happened to one tick's decision at the target (the record's `actuation` field).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -411,6 +60,7 @@ pub fn effective_bounds(cfg_min: u32, cfg_max: u32, target_max: Option<u32>) -> 
 /// One service's live target and what actuation needs beside it.
 pub struct Actuation {
     pub target: Arc<dyn ScaleTarget>,
+    /// The configured target's kind, the `target` label in /metrics.
     pub kind: &'static str,
     pub policy: RetryPolicy,
     /// Events for Kubernetes targets: the writer and the object.
@@ -421,9 +71,14 @@ pub struct Actuation {
     pub mode: Mode,
     cfg_min: u32,
     cfg_max: u32,
+    /// The bounds from the last successful read (the configured ones before any).
+    bounds: (u32, u32),
     /// Last replicas read, used when a read fails.
     last_current: u32,
 }
+
+/// What the target said at the start of a tick.
+pub type Reading = std::result::Result<ScaleReading, ActuateError>;
 
 impl Actuation {
     pub fn new(
@@ -443,87 +98,111 @@ impl Actuation {
             mode,
             cfg_min,
             cfg_max,
+            bounds: (cfg_min, cfg_max),
             last_current: start,
         }
     }
 
-    /// One tick: read → decide → apply → event. `now` is unix seconds.
-    pub async fn tick(&mut self, svc: &mut ServiceLoop, recent: Option<&Recent>, now: i64) -> TickOutput {
-        let id = self.target.describe();
+    /// Reads the target: its replicas and its own bounds (kept for when a later read fails).
+    pub async fn read(&mut self) -> Reading {
         let reading = self.target.read().await;
         if let Ok(r) = &reading {
             self.last_current = r.replicas;
-            let (min, max) = effective_bounds(self.cfg_min, self.cfg_max, r.max);
-            let g = &mut svc.controller.config.governor;
-            g.min_replicas = min;
-            g.max_replicas = max;
+            self.bounds = effective_bounds(self.cfg_min, self.cfg_max, r.max);
         }
-        let leader = self.leader.as_ref().map(|l| l.is_leader(now));
-        let mode = match leader {
+        reading
+    }
+
+    /// Replicas the target has, as last read.
+    pub fn current(&self) -> u32 {
+        self.last_current
+    }
+
+    /// The bounds and mode a decision at `now` is made under: the target's own maximum, and
+    /// forecast-only while another instance leads.
+    pub fn limits(&self, now: i64) -> Limits {
+        let mode = match self.leader.as_ref().map(|l| l.is_leader(now)) {
             Some(false) if self.mode == Mode::Auto => Mode::ForecastOnly,
             _ => self.mode,
         };
-        svc.controller.config.governor.mode = mode;
-        let mut out = svc.decide(recent, now, self.last_current);
-        let sent = match (&reading, out.record.applied) {
+        Limits {
+            min_replicas: self.bounds.0,
+            max_replicas: self.bounds.1,
+            mode,
+        }
+    }
+
+    /// Applies `record` when the governor said so (read-compare-write with retries), posts the
+    /// Event for Kubernetes targets and says what happened. Returns whether a write was
+    /// attempted and succeeded (`Some(ok)`), for the governor's cooldown, beside the record.
+    pub async fn apply(
+        &mut self,
+        record: &mut DecisionRecord,
+        reading: &Reading,
+        now: i64,
+        service: &str,
+    ) -> (ActuationRecord, Option<bool>) {
+        let id = self.target.describe();
+        let (actuation, sent, ok) = match (reading, record.applied) {
             (_, false) => {
-                let why = if leader == Some(false) {
-                    format!(
-                        "not the leader ({})",
-                        self.leader.as_ref().map(|l| l.holder()).unwrap_or_default()
-                    )
-                } else {
-                    format!("mode {}", super::config::mode_label(mode))
+                let why = match &self.leader {
+                    Some(l) if !l.is_leader(now) => format!("not the leader ({})", l.holder()),
+                    _ => format!("mode {}", super::config::mode_label(record.mode)),
                 };
-                out.actuation = Some(ActuationRecord {
+                let held = ActuationRecord {
                     target: id.clone(),
                     outcome: "held",
                     message: Some(why),
                     attempts: 0,
-                });
-                None
+                };
+                (held, None, None)
             }
             (Err(e), true) => {
                 let msg = format!("read: {e}");
-                svc.controller.record_actuation(now, false);
-                out.record.applied = false;
-                out.record.actuation_error = Some(msg.clone());
-                out.actuation = Some(ActuationRecord {
+                record.applied = false;
+                record.actuation_error = Some(msg.clone());
+                let failed = ActuationRecord {
                     target: id.clone(),
                     outcome: "failed",
                     message: Some(msg),
                     attempts: 0,
-                });
-                None
+                };
+                (failed, None, Some(false))
             }
             (Ok(_), true) => {
-                let o = apply(self.target.as_ref(), out.record.desired_replicas, &self.policy).await;
+                let o = apply(self.target.as_ref(), record.desired_replicas, &self.policy).await;
                 let ok = !matches!(o, Outcome::Failed { .. });
-                svc.controller.record_actuation(now, ok);
                 if let Outcome::Failed { error, .. } = &o {
-                    out.record.applied = false;
-                    out.record.actuation_error = Some(error.clone());
+                    record.applied = false;
+                    record.actuation_error = Some(error.clone());
                 } else if let Outcome::Applied { to, .. } = &o {
                     self.last_current = *to;
                 }
-                out.actuation = Some(record_for(&id, &o));
-                Some(o)
+                (record_for(&id, &o), Some(o), Some(ok))
             }
         };
         if let (Some(o), Some((events, regarding))) = (&sent, &self.events) {
             let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-            if let Err(e) = events.record(regarding, &out.record, Some(o), at).await {
-                tracing::warn!(service = %svc.name, "event for {id}: {e}");
+            if let Some(ev) = crate::serve::events::event_for(record, Some(o))
+                && let Err(e) = events.emit(regarding, &ev, at).await
+            {
+                tracing::warn!(service = %service, "event for {id}: {e}");
             }
         }
-        out
+        (actuation, ok)
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::Result;
+    use crate::actuate::dry_run::DryRunTarget;
+    use crate::actuate::target::build;
     use crate::serve::config::ServeConfig;
+    use crate::serve::service::ServiceLoop;
+    use crate::serve::tick::tests::context;
+    use crate::serve::tick::{TickOutput, tick};
 
     const HEAD: &str = "[source.prometheus]\nurl = \"http://127.0.0.1:9\"\n[[service]]\nname = \"web\"\nquery = \"up\"\n\
                         capacity_per_replica = 10\nmin_replicas = 1\nmax_replicas = 20\n";
@@ -678,10 +357,9 @@ pub(crate) mod tests {
 
     // ---- ticks against live targets ----
 
-    use crate::actuate::kube_events::{event_body, event_for};
-    use crate::actuate::leader::{LeaderElector, Leadership};
-    use crate::serve::r#loop::ServiceLoop;
-    use crate::serve::registry::Reload;
+    use crate::actuate::kube::events::event_body;
+    use crate::actuate::kube::lease::{LeaderElector, Leadership};
+    use crate::serve::events::event_for;
     use crate::serve::registry::tests::write_version;
     use http::{Request, Response};
     use kube::client::Body;
@@ -699,25 +377,20 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    fn service(c: &ServeConfig) -> ServiceLoop {
-        let mut s = ServiceLoop::new(c, &c.services[0], Mode::Auto);
-        assert!(matches!(s.registry.poll(), Reload::Loaded(_)));
-        s
-    }
-
-    /// Demand far above 2 replicas × 10 req/s.
-    fn busy() -> Recent {
-        Recent {
-            values: vec![150.0; 3],
-            step: 3600,
-            last_time: NOW - 30,
-        }
-    }
-
     fn actuation(c: &ServeConfig, target: Arc<dyn ScaleTarget>, start: u32) -> Actuation {
         let s = &c.services[0];
         let kind = s.target.as_ref().unwrap().label();
         Actuation::new(target, kind, Mode::Auto, s.min_replicas, s.max_replicas, start)
+    }
+
+    fn service(c: &ServeConfig, a: Actuation) -> ServiceLoop {
+        ServiceLoop::new(c, &c.services[0], Mode::Auto, a)
+    }
+
+    /// One tick at NOW with demand far above 2 replicas × 10 req/s.
+    async fn busy_tick(svc: &mut ServiceLoop) -> TickOutput {
+        let samples = (0..3).map(|k| (NOW - 30 - k * 3600, 150.0)).collect();
+        tick(svc, &context("up", samples, NOW)).await
     }
 
     #[tokio::test]
@@ -731,17 +404,16 @@ pub(crate) mod tests {
                 cfg_max,
                 &format!("kind = \"dry-run\"\nreplicas = 2\nmax_replicas = {target_max}"),
             );
-            let mut svc = service(&c);
             let t = Arc::new(DryRunTarget::new(2, Some(target_max)));
-            let mut a = actuation(&c, t.clone(), 2);
-            let out = a.tick(&mut svc, Some(&busy()), NOW).await;
+            let mut svc = service(&c, actuation(&c, t.clone(), 2));
+            let out = busy_tick(&mut svc).await;
             let r = &out.record;
             assert_eq!(r.desired_replicas, want, "{:?}", r.steps);
             assert!(r.applied, "{r:?}");
             assert!(
                 r.steps
                     .iter()
-                    .any(|s| s.value == want && s.reason != crate::govern::Reason::DesiredWithinRange),
+                    .any(|s| s.value == want && s.reason != crate::core::reason::Reason::DesiredWithinRange),
                 "a governor step clamps to {want}: {:?}",
                 r.steps
             );
@@ -817,9 +489,8 @@ pub(crate) mod tests {
 
     /// The decision the same inputs give on the in-memory target (what the script expects).
     async fn reference(c: &ServeConfig) -> crate::control::DecisionRecord {
-        let mut svc = service(c);
-        let mut a = actuation(c, Arc::new(DryRunTarget::new(2, None)), 2);
-        a.tick(&mut svc, Some(&busy()), NOW).await.record
+        let mut svc = service(c, actuation(c, Arc::new(DryRunTarget::new(2, None)), 2));
+        busy_tick(&mut svc).await.record
     }
 
     #[tokio::test]
@@ -874,8 +545,8 @@ pub(crate) mod tests {
             .unwrap();
             let mut a = actuation(&c, target, 2);
             a.events = Some((Arc::new(KubeEvents::new(client.clone(), "scale-0")), regarding.clone()));
-            let mut svc = service(&c);
-            let out = a.tick(&mut svc, Some(&busy()), NOW).await;
+            let mut svc = service(&c, a);
+            let out = busy_tick(&mut svc).await;
             let rec = out.actuation.clone().unwrap();
             assert_eq!(rec, record_for("deployment/shop/web", &outcome), "{name}");
             assert_eq!(out.record.applied, name == "applied", "{name}");
@@ -886,7 +557,7 @@ pub(crate) mod tests {
                     Some("rejected 404: deployments.apps \"web\" not found")
                 );
             }
-            drop((a, client));
+            drop((svc, client));
             task.await.unwrap();
         }
     }
@@ -908,15 +579,15 @@ pub(crate) mod tests {
         a.leader = Some(LeaderGate::new(10));
         let regarding = c.services[0].target.as_ref().unwrap().regarding().unwrap();
         a.events = Some((Arc::new(KubeEvents::new(client.clone(), "scale-1")), regarding));
-        let mut svc = service(&c);
-        let out = a.tick(&mut svc, Some(&busy()), NOW).await;
+        let mut svc = service(&c, a);
+        let out = busy_tick(&mut svc).await;
         assert_eq!(out.record.mode, Mode::ForecastOnly);
         assert!(!out.record.applied);
         assert!(out.record.predictive.is_some(), "still forecasts");
         let rec = out.actuation.unwrap();
         assert_eq!(rec.outcome, "held");
         assert!(rec.message.unwrap().contains("not the leader"));
-        drop((a, client));
+        drop((svc, client));
         task.await.unwrap();
     }
 
@@ -935,14 +606,12 @@ pub(crate) mod tests {
         let uri = "/apis/coordination.k8s.io/v1/namespaces/scale-system/leases";
         let named = format!("{uri}/scale-leader");
         let t0 = NOW;
-        let ts = |s: i64| crate::actuate::kube_events::micro_time(chrono::DateTime::from_timestamp(s, 0).unwrap());
+        let ts = |s: i64| crate::actuate::kube::events::micro_time(chrono::DateTime::from_timestamp(s, 0).unwrap());
         let not_found = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": "leases.coordination.k8s.io \"scale-leader\" not found", "reason": "NotFound", "code": 404});
         let unavailable = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500});
-        let clock_at = |t: i64| -> crate::actuate::leader::Clock {
-            Arc::new(move || chrono::DateTime::from_timestamp(t, 0).unwrap())
-        };
+        let clock_at = |t: i64| -> crate::core::time::SharedClock { Arc::new(crate::core::time::ManualClock::new(t)) };
         let elector = |client: &kube::Client, me: &str, t: i64| {
             LeaderElector::new(
                 client.clone(),
@@ -996,12 +665,12 @@ pub(crate) mod tests {
         assert_eq!(both(t0 + 10), (false, false), "A stops at its renew deadline");
         // Still A's lease at t0 + 14: B must not take it.
         assert!(matches!(
-            crate::actuate::leader::decide(
-                Some(&crate::actuate::leader::lease_state(&lease("a", &ts(t0), "1"))),
+            crate::actuate::kube::lease::decide(
+                Some(&crate::actuate::kube::lease::lease_state(&lease("a", &ts(t0), "1"))),
                 "b",
                 chrono::DateTime::from_timestamp(t0 + 14, 0).unwrap()
             ),
-            crate::actuate::leader::LeaderAction::Follow { .. }
+            crate::actuate::kube::lease::LeaderAction::Follow { .. }
         ));
         let r = elector(&cb, "b", t0 + 16).try_acquire_or_renew().await;
         assert_eq!(r, Ok(Leadership::Leader));

@@ -2,20 +2,28 @@
 //!
 //! A few synthetic services are trained for real (backtest, family selection, artifacts); N
 //! services then hard-link those artifacts and load them through the registry the loop uses.
-//! Each tick runs every service's forecast → plan → govern → dry-run actuate → publish on the
-//! calling thread, fed one new point per tick (the worst case: every forecast is recomputed).
-//! The same run repeats with seasonal-naive artifacts as the baseline.
+//! Each tick runs every service's real tick (an in-memory fetch → forecast → plan → govern →
+//! dry-run actuate → publish) on the calling thread, fed one new point per tick (the worst case:
+//! every forecast is recomputed). The same run repeats with seasonal-naive artifacts as the
+//! baseline.
 
+use super::actuation::Actuation;
 use super::config::ServeConfig;
-use super::r#loop::{Recent, ServiceLoop, Shared, publish};
+use super::publish::Shared;
 use super::registry::Reload;
+use super::service::ServiceLoop;
+use super::tick::{TickContext, tick};
+use crate::actuate::dry_run::DryRunTarget;
+use crate::core::series::Series;
+use crate::core::time::ManualClock;
 use crate::govern::Mode;
-use crate::series::Series;
+use crate::observe::memory::MemorySource;
 use crate::train::backtest::{BacktestConfig, Family};
 use crate::train::{Retention, train_series};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -65,8 +73,6 @@ pub struct BenchReport {
 }
 
 const STEP: i64 = 300;
-/// Recent data per tick (the serve default `history = "2h"`).
-const RECENT: usize = 24;
 
 /// VmHWM or VmRSS from /proc/self/status, in MiB (None off Linux).
 pub fn proc_status_mib(key: &str) -> Option<f64> {
@@ -117,14 +123,15 @@ fn link_services(models: &Path, services: usize, templates: usize) -> Result<()>
     Ok(())
 }
 
-fn config(models: &Path, services: usize) -> Result<ServeConfig> {
+fn config(models: &Path, services: usize, templates: usize) -> Result<ServeConfig> {
     let mut t = format!(
         "[defaults]\nmodels = {:?}\nlead = \"5m\"\nhistory = \"2h\"\n[source.prometheus]\nurl = \"http://127.0.0.1:9\"\n",
         models.display().to_string()
     );
     for i in 0..services {
         t.push_str(&format!(
-            "[[service]]\nname = \"svc-{i:05}\"\nquery = \"q\"\ncapacity_per_replica = 20\nmin_replicas = 1\nmax_replicas = 200\n"
+            "[[service]]\nname = \"svc-{i:05}\"\nquery = \"q{}\"\ncapacity_per_replica = 20\nmin_replicas = 1\nmax_replicas = 200\n",
+            i % templates
         ));
     }
     ServeConfig::parse(&t)
@@ -132,11 +139,20 @@ fn config(models: &Path, services: usize) -> Result<ServeConfig> {
 
 /// One pass: load N services from `models`, run the ticks, and time the forecasts alone.
 fn pass(name: &str, families: Vec<String>, models: &Path, series: &[Series], o: &BenchOptions) -> Result<PassResult> {
-    let cfg = config(models, o.services)?;
+    let cfg = config(models, o.services, o.templates)?;
     let t = Instant::now();
     let mut loops = Vec::with_capacity(o.services);
     for s in &cfg.services {
-        let mut l = ServiceLoop::new(&cfg, s, Mode::Auto);
+        let target = Arc::new(DryRunTarget::new(s.min_replicas, None));
+        let a = Actuation::new(
+            target,
+            "dry-run",
+            Mode::Auto,
+            s.min_replicas,
+            s.max_replicas,
+            s.min_replicas,
+        );
+        let mut l = ServiceLoop::new(&cfg, s, Mode::Auto, a);
         if let Reload::Failed(m) = l.registry.poll() {
             return Err(Error::Invalid(format!("{}: {m}", s.name)));
         }
@@ -144,43 +160,52 @@ fn pass(name: &str, families: Vec<String>, models: &Path, series: &[Series], o: 
     }
     let load_seconds = t.elapsed().as_secs_f64();
     let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
-    let shared = Shared::new(&names);
-    let train_end = o.days * 86_400 / STEP as usize;
-    // The recent window each template's services see at tick k: ends one step later each tick.
-    let recent = |tpl: usize, k: usize| -> Recent {
-        let s = &series[tpl];
-        let end = train_end + k; // index of the newest point
-        Recent {
-            values: s.values[end + 1 - RECENT..=end].to_vec(),
-            step: STEP,
-            last_time: s.time_at(end),
-        }
+    // Each template's series as its query's samples; the fetch reads the window ending at now.
+    let source = Arc::new(MemorySource::new());
+    for (i, s) in series.iter().enumerate() {
+        source.set(
+            &format!("q{i}"),
+            (0..s.len()).map(|k| (s.time_at(k), s.values[k])).collect(),
+        );
+    }
+    let clock = Arc::new(ManualClock::new(0));
+    let ctx = TickContext {
+        source,
+        shared: Arc::new(Shared::new(&names)),
+        clock: clock.clone(),
+        history: cfg.history_seconds(),
+        after: None,
     };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let train_end = o.days * 86_400 / STEP as usize;
+    // Tick k sees one more point: the newest is at train_end + k, 30 s old.
+    let newest = |k: usize| series[0].time_at(train_end + k);
     let mut ticks = Vec::with_capacity(o.ticks);
-    let forecast_before: f64 = loops.iter().map(|l| l.forecast_seconds).sum();
+    let forecast_before: f64 = loops.iter().map(|l| l.forecaster.forecast_seconds).sum();
     for k in 0..o.ticks {
-        let windows: Vec<Recent> = (0..o.templates).map(|i| recent(i, k)).collect();
-        let now = windows[0].last_time + 30;
+        clock.set(newest(k) + 30);
         let t = Instant::now();
-        for (i, l) in loops.iter_mut().enumerate() {
-            let started = Instant::now();
-            let out = l.step(Some(&windows[i % o.templates]), now);
-            publish(&shared, l, out, started.elapsed().as_secs_f64());
-        }
+        rt.block_on(async {
+            for l in loops.iter_mut() {
+                tick(l, &ctx).await;
+            }
+        });
         ticks.push(t.elapsed().as_secs_f64());
     }
-    let forecast_seconds = (loops.iter().map(|l| l.forecast_seconds).sum::<f64>() - forecast_before) / o.ticks as f64;
-    // One more tick on the same data, 30 s later: every forecast comes from the cache.
-    let windows: Vec<Recent> = (0..o.templates).map(|i| recent(i, o.ticks - 1)).collect();
-    let now = windows[0].last_time + 60;
+    let forecast_seconds =
+        (loops.iter().map(|l| l.forecaster.forecast_seconds).sum::<f64>() - forecast_before) / o.ticks as f64;
+    // The last tick again, on the same fetched data: every forecast comes from the cache.
+    clock.set(newest(o.ticks - 1) + 30);
     let t = Instant::now();
-    for (i, l) in loops.iter_mut().enumerate() {
-        let started = Instant::now();
-        let out = l.step(Some(&windows[i % o.templates]), now);
-        publish(&shared, l, out, started.elapsed().as_secs_f64());
-    }
+    rt.block_on(async {
+        for l in loops.iter_mut() {
+            tick(l, &ctx).await;
+        }
+    });
     let cached_tick_seconds = t.elapsed().as_secs_f64();
-    let forecasts_computed = loops.iter().map(|l| l.forecasts_computed).sum();
+    let forecasts_computed = loops.iter().map(|l| l.forecaster.forecasts_computed).sum();
     let m = median(&ticks);
     Ok(PassResult {
         name: name.into(),
@@ -209,7 +234,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
     if o.families.is_empty() {
         return Err(Error::config("--families", "list at least one family"));
     }
-    let series = crate::synth::generate(&crate::synth::SynthSpec {
+    let series = crate::sim::synth::generate(&crate::sim::synth::SynthSpec {
         services: o.templates,
         // One more day than trained on supplies the "live" points.
         days: o.days + 1,

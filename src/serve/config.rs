@@ -1,9 +1,9 @@
 //! `scale serve --config FILE`: one TOML file, validated at start-up (docs/serve.md).
 //! Errors name the field (`service[1].max_replicas`), never half-apply.
 
+use crate::core::time::parse_duration;
 use crate::govern::Mode;
 use crate::observe::http::{AuthConfig, HttpConfig};
-use crate::timefmt::parse_duration;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -456,7 +456,7 @@ pub struct ServiceConfig {
 }
 
 /// Where decisions go (dry run, Kubernetes, Knative, AWS/GCP/Azure groups).
-pub use super::actuation::TargetConfig;
+use crate::actuate::target::TargetConfig;
 
 impl ServeConfig {
     /// Reads, parses and validates; errors name the file and the field.

@@ -1,7 +1,7 @@
 //! The serve HTTP API: /healthz, /readyz, /decisions, /metrics (docs/serve.md).
 
 use super::config::mode_label;
-use super::r#loop::Shared;
+use super::publish::Shared;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};

@@ -3,8 +3,8 @@
 //! `renew_deadline` after the *start* of its last successful round, which is shorter than the
 //! lease duration, so it stops acting before any other replica can take the lease over.
 
-use super::r#loop::Clock;
-use crate::actuate::leader::{LeaderElector, Leadership};
+use crate::actuate::kube::lease::{LeaderElector, Leadership};
+use crate::core::time::Clock;
 use std::sync::{Arc, Mutex};
 
 /// Pure: does a replica whose last successful acquire/renew round started at `last_ok` act at
@@ -100,7 +100,7 @@ pub async fn run_election(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actuate::leader::{LeaderAction, LeaseState, decide};
+    use crate::actuate::kube::lease::{LeaderAction, LeaseState, decide};
     use chrono::{DateTime, Utc};
 
     #[test]

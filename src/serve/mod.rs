@@ -4,21 +4,29 @@
 pub mod actuation;
 pub mod bench;
 pub mod config;
-pub mod forecastscalers;
+pub mod events;
+pub mod forecast;
+pub mod forecastscaler;
 pub mod http;
+pub mod keda;
 pub mod leader;
-pub mod r#loop;
 pub mod metrics;
-pub mod reconcile;
+pub mod publish;
 pub mod registry;
+pub mod service;
+pub mod tick;
 pub mod tracker;
 
+use crate::actuate::target;
+use crate::core::time::Clock;
 use crate::govern::Mode;
 use crate::observe::MetricSource;
 use crate::{Error, Result};
 use config::ServeConfig;
-use r#loop::{Clock, ServiceLoop, Shared, run_service};
+use publish::Shared;
+use service::ServiceLoop;
 use std::sync::Arc;
+use tick::{TickContext, run_service};
 
 pub struct RunOptions {
     /// Overrides `defaults.mode`.
@@ -129,7 +137,7 @@ pub async fn run_with(
     let tick = std::time::Duration::from_secs(cfg.tick_seconds() as u64);
     if let (Some(gate), Some(client)) = (&gate, &kube) {
         let le = &act.leader;
-        let elector = crate::actuate::leader::LeaderElector::new(
+        let elector = crate::actuate::kube::lease::LeaderElector::new(
             client.clone(),
             &le.lease_namespace
                 .clone()
@@ -138,10 +146,7 @@ pub async fn run_with(
             le.lease_name.as_deref().unwrap_or("scale-leader"),
             &me,
             std::time::Duration::from_secs(le.lease_duration.unwrap_or(LEASE_DEFAULTS.0).max(1) as u64),
-            {
-                let clock = opts.clock.clone();
-                Arc::new(move || chrono::DateTime::from_timestamp(clock.now(), 0).unwrap_or_default())
-            },
+            opts.clock.clone(),
         );
         tokio::spawn(leader::run_election(
             elector,
@@ -152,22 +157,25 @@ pub async fn run_with(
         ));
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let ctx = TickContext {
+        source: source.clone(),
+        shared: shared.clone(),
+        clock: opts.clock.clone(),
+        history: cfg.history_seconds(),
+        after: None,
+    };
     for (s, a) in cfg.services.iter().zip(actuations) {
         tasks.spawn(run_service(
-            ServiceLoop::new(&cfg, s, mode),
-            a,
-            source.clone(),
-            shared.clone(),
-            opts.clock.clone(),
+            ServiceLoop::new(&cfg, s, mode, a),
+            ctx.clone(),
             tick,
-            cfg.history_seconds(),
             opts.ticks,
             stop_rx.clone(),
         ));
     }
     if let (true, Some(client)) = (watch, &kube) {
-        let crs = forecastscalers::CrLoops::new(
-            forecastscalers::Deps {
+        let crs = forecastscaler::CrLoops::new(
+            forecastscaler::Deps {
                 cfg: Arc::new(cfg.clone()),
                 mode_ceiling: opts.mode,
                 source: source.clone(),
@@ -204,8 +212,8 @@ pub async fn run_with(
         }
     }
     let _ = stop_tx.send(true);
-    if let Some(r) = receivers {
-        if let Some(st) = r.sampling().map(|s| s.hub().stats()) {
+    if let Some((r, sampling)) = receivers {
+        if let Some(st) = sampling.map(|s| s.hub().stats()) {
             tracing::info!(
                 scored = st.scored,
                 sampled = st.sampled,
@@ -242,14 +250,14 @@ pub fn actuation_for(
 ) -> Result<actuation::Actuation> {
     let (target, start): (Arc<dyn crate::actuate::ScaleTarget>, u32) = match &s.target {
         Some(t) => (
-            actuation::build(t, at, kube)?,
+            target::build(t, at, kube)?,
             match t {
-                config::TargetConfig::DryRun { replicas, .. } => *replicas,
+                target::TargetConfig::DryRun { replicas, .. } => *replicas,
                 _ => s.min_replicas,
             },
         ),
         None => (
-            Arc::new(actuation::DryRunTarget::new(s.min_replicas, None)),
+            Arc::new(crate::actuate::dry_run::DryRunTarget::new(s.min_replicas, None)),
             s.min_replicas,
         ),
     };
@@ -257,7 +265,7 @@ pub fn actuation_for(
     let mut a = actuation::Actuation::new(target, kind, mode, s.min_replicas, s.max_replicas, start);
     if let (Some(regarding), Some(client)) = (s.target.as_ref().and_then(|t| t.regarding()), kube) {
         a.events = Some((
-            Arc::new(crate::actuate::kube_events::KubeEvents::new(client.clone(), identity)),
+            Arc::new(crate::actuate::kube::events::KubeEvents::new(client.clone(), identity)),
             regarding,
         ));
     }
@@ -270,9 +278,13 @@ pub const LEASE_DEFAULTS: (i64, i64, i64) = (15, 10, 2);
 
 /// The configured demand source; with `[source.otlp]` also the running receivers, whose closed
 /// windows feed a store read as request rate per service (an empty `query` names the service).
-async fn demand_source(
-    cfg: &mut ServeConfig,
-) -> Result<(Arc<dyn MetricSource>, Option<crate::observe::otlp::Receivers>)> {
+/// The OTLP receivers serve started, and the span sampler plugged into them.
+type Listening = (
+    crate::observe::otlp::Receivers,
+    Option<crate::sample::stream::SampleStream>,
+);
+
+async fn demand_source(cfg: &mut ServeConfig) -> Result<(Arc<dyn MetricSource>, Option<Listening>)> {
     use crate::observe::otlp::{ReceiverConfig, Receivers, window::WindowConfig};
     use crate::observe::traces::{TraceMetric, TraceMetrics, WindowStore};
     if let Some(p) = &cfg.source.prometheus {
@@ -302,8 +314,8 @@ async fn demand_source(
             "set exactly one of [source.prometheus], [source.otlp] and [source.tempo]",
         )
     })?;
-    let window = crate::timefmt::parse_duration("source.otlp.window", &o.window)?;
-    let lateness = crate::timefmt::parse_duration("source.otlp.lateness", &o.lateness)?;
+    let window = crate::core::time::parse_duration("source.otlp.window", &o.window)?;
+    let lateness = crate::core::time::parse_duration("source.otlp.lateness", &o.lateness)?;
     let addr = |f: &str, v: &str| {
         v.parse::<std::net::SocketAddr>()
             .map_err(|e| Error::config(f, format!("{v:?}: {e}")))
@@ -316,7 +328,7 @@ async fn demand_source(
         None => None,
     };
     let streaming = sampling.is_some();
-    let receivers = Receivers::start_sampling(
+    let receivers = Receivers::start_with(
         ReceiverConfig {
             grpc: Some(addr("source.otlp.grpc", &o.grpc)?),
             http: Some(addr("source.otlp.http", &o.http)?),
@@ -328,7 +340,7 @@ async fn demand_source(
             ..ReceiverConfig::default()
         },
         move |closed| sink.add(closed),
-        sampling,
+        sampling.as_ref().map(|s| s.plugins()).unwrap_or_default(),
     )
     .await
     .map_err(|e| match e {
@@ -349,7 +361,7 @@ async fn demand_source(
         source: Arc::new(store),
         metric: TraceMetric::RequestRate,
     };
-    Ok((Arc::new(source), Some(receivers)))
+    Ok((Arc::new(source), Some((receivers, sampling))))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -104,12 +104,12 @@ pub(crate) mod tests {
         models: &Path,
         service: &str,
         activate: bool,
-        capacity: Option<crate::capacity_fit::TrainedCapacity>,
+        capacity: Option<crate::capacity::fit::TrainedCapacity>,
     ) -> String {
         let y: Vec<f64> = (0..96)
             .map(|t| 10.0 + (t % 24) as f64 + 0.3 * ((t * 7) % 5) as f64)
             .collect();
-        let s = crate::series::Series::new(service, 0, 3600, y.clone());
+        let s = crate::core::series::Series::new(service, 0, 3600, y.clone());
         let bt = backtest(&s, &BacktestConfig::new(6)).unwrap();
         let m = Manifest {
             schema_version: 0,

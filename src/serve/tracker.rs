@@ -3,7 +3,7 @@
 //! every point but the newest is committed to the state, and the newest is applied to a copy
 //! only, because the next fetch may still revise it.
 
-use super::r#loop::Recent;
+use super::forecast::Recent;
 use crate::Result;
 use crate::forecast::Forecast;
 use crate::forecast::online::Online;

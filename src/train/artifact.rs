@@ -80,7 +80,7 @@ pub struct State {
     pub weights: Option<WeightsRef>,
     /// Latency/capacity model fitted from spans (job `[capacity]`), when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<crate::capacity_fit::TrainedCapacity>,
+    pub capacity: Option<crate::capacity::fit::TrainedCapacity>,
     /// The fitted model's serving state at the end of `history` (forecast::online): serve
     /// continues it point by point instead of refitting. Absent for the MLP and older artifacts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -329,7 +329,7 @@ pub fn load_active(models_dir: &Path, service: &str) -> Result<Artifact> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::Series;
+    use crate::core::series::Series;
     use crate::train::backtest::{BacktestConfig, backtest};
 
     fn sample(dir: &Path) -> PathBuf {

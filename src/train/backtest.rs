@@ -1,11 +1,11 @@
 //! Rolling-origin backtests and per-series model selection by MASE.
 
+use crate::core::series::Series;
 use crate::forecast::conformal::{Conformal, calibrate, lofo_coverage, scores};
 use crate::forecast::ensemble::{Member, combine, inverse_error_weights};
 use crate::forecast::metrics::{coverage, mase, smape};
 use crate::forecast::season::{detect_periods, primary_period};
 use crate::forecast::{Forecast, ModelSpec, ets};
-use crate::series::Series;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;

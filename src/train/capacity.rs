@@ -3,9 +3,9 @@
 
 use super::job::CapacitySpec;
 use crate::Result;
-use crate::capacity_fit::{CapacityModel, TrainedCapacity, observations};
+use crate::capacity::fit::{CapacityModel, TrainedCapacity, observations};
+use crate::core::time::parse_duration;
 use crate::observe::spans::{ServiceMinute, per_service_minutes, read_spans};
-use crate::timefmt::parse_duration;
 use std::collections::BTreeMap;
 
 /// Fits one model per job service that has spans. A service without spans, or whose spans do

@@ -1,7 +1,7 @@
 //! Training job specs: `training/<name>.toml` (documented in docs/training.md).
 
-use crate::series::GapPolicy;
-use crate::timefmt::parse_duration;
+use crate::core::series::GapPolicy;
+use crate::core::time::parse_duration;
 use crate::train::backtest::Family;
 use crate::{Error, Result};
 use serde::Deserialize;
@@ -56,7 +56,8 @@ pub struct CapacitySpec {
 impl CapacitySpec {
     /// The SLO in seconds; above 0.
     pub fn slo_seconds(&self) -> Result<f64> {
-        let slo = crate::rules::spec::parse_latency(&self.slo).map_err(|m| Error::config("capacity.slo", m))?;
+        let slo =
+            crate::reactive::rules::spec::parse_latency(&self.slo).map_err(|m| Error::config("capacity.slo", m))?;
         if slo <= 0.0 {
             return Err(Error::config("capacity.slo", "must be above 0"));
         }

@@ -7,8 +7,8 @@ pub mod capacity;
 pub mod job;
 
 use crate::Result;
+use crate::core::series::{GapPolicy, Series};
 use crate::observe::load_series;
-use crate::series::{GapPolicy, Series};
 use artifact::{DataWindow, Manifest, Promotion, State};
 use backtest::{BacktestConfig, BacktestReport, backtest, score_on};
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ pub fn train_with_capacity(
     cfg: &BacktestConfig,
     models_dir: &Path,
     retention: Retention,
-    capacity: Option<crate::capacity_fit::TrainedCapacity>,
+    capacity: Option<crate::capacity::fit::TrainedCapacity>,
 ) -> Result<Trained> {
     let report = backtest(series, cfg)?;
     let chosen = report.selected_score().expect("selected model is scored").spec.clone();

@@ -31,21 +31,25 @@ pub async fn serve(
     serve_with(listener, ingest, max_message_bytes, None, shutdown).await
 }
 
-/// As [`serve`], also serving the sampled-span stream on the same port when given.
+/// As [`serve`], also serving the caller's `routes` on the same port when given.
 pub async fn serve_with(
     listener: TcpListener,
     ingest: Ingest,
     max_message_bytes: usize,
-    sampled: Option<crate::sample::stream::SampledSpansServer>,
+    routes: Option<tonic::service::Routes>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let addr = listener.local_addr().ok();
-    tonic::transport::Server::builder()
-        .add_service(TraceServer {
-            ingest,
-            max_message_bytes,
-        })
-        .add_optional_service(sampled)
+    let trace = TraceServer {
+        ingest,
+        max_message_bytes,
+    };
+    let mut builder = tonic::transport::Server::builder();
+    let router = match routes {
+        Some(r) => builder.add_routes(r).add_service(trace),
+        None => builder.add_service(trace),
+    };
+    router
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| format!("OTLP gRPC receiver on {addr:?}: {e}"))

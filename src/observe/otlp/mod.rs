@@ -30,10 +30,10 @@ pub const DEFAULT_QUEUE_REQUESTS: usize = 256;
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Vec<Span>>,
-    tap: Option<Arc<dyn Tap>>,
+    taps: Arc<[Arc<dyn Tap>]>,
 }
 
-/// Sees every accepted request in full (e.g. the span sampler, `sample::stream`). Called on the
+/// Sees every accepted request in full (the caller's, e.g. the span sampler). Called on the
 /// receiver's task once the request's spans have a place in the channel, so a request refused as
 /// busy (and retried by the client) is seen once. Must not block.
 pub trait Tap: Send + Sync {
@@ -49,12 +49,15 @@ impl Ingest {
     /// A channel holding up to `capacity` batches (at least 1).
     pub fn channel(capacity: usize) -> (Ingest, mpsc::Receiver<Vec<Span>>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Ingest { tx, tap: None }, rx)
+        (Ingest { tx, taps: Arc::new([]) }, rx)
     }
 
-    /// The same channel, with every accepted request also shown to `tap`.
-    pub fn with_tap(self, tap: Arc<dyn Tap>) -> Ingest {
-        Ingest { tap: Some(tap), ..self }
+    /// The same channel, with every accepted request also shown to each of `taps`.
+    pub fn with_taps(self, taps: Vec<Arc<dyn Tap>>) -> Ingest {
+        Ingest {
+            taps: taps.into(),
+            ..self
+        }
     }
 
     /// Queues the request's valid spans without waiting (the tap sees it first); on `Busy`
@@ -68,7 +71,7 @@ impl Ingest {
             return Ok(());
         }
         let permit = self.tx.try_reserve().map_err(|_| Busy)?;
-        if let Some(t) = &self.tap {
+        for t in self.taps.iter() {
             t.accepted(request, converted);
         }
         permit.send(std::mem::take(&mut converted.spans));
@@ -110,6 +113,20 @@ impl Default for ReceiverConfig {
     }
 }
 
+/// What the caller plugs into the receivers, so that they never name their consumers: taps that
+/// see every accepted request, more gRPC services on the OTLP gRPC port, and hooks run first on
+/// shutdown (the span sampler and its `scale.sample.v1.SampledSpans` stream plug in here).
+#[derive(Default)]
+pub struct Plugins {
+    /// Shown every accepted request.
+    pub taps: Vec<Arc<dyn Tap>>,
+    /// Served beside `TraceService` on the gRPC listener.
+    pub grpc: Option<tonic::service::Routes>,
+    /// Run when shutdown starts, e.g. to end open server streams, which would otherwise hold the
+    /// gRPC server's graceful shutdown forever.
+    pub on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+}
+
 /// Running receivers. [`Receivers::shutdown`] stops them and flushes every open window.
 pub struct Receivers {
     pub grpc_addr: Option<SocketAddr>,
@@ -117,7 +134,7 @@ pub struct Receivers {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::result::Result<(), String>>>,
     aggregator: JoinHandle<WindowStats>,
-    sampling: Option<crate::sample::stream::SampleStream>,
+    on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl Receivers {
@@ -127,16 +144,11 @@ impl Receivers {
     where
         F: FnMut(Vec<ServiceMinute>) + Send + 'static,
     {
-        Self::start_sampling(cfg, sink, None).await
+        Self::start_with(cfg, sink, Plugins::default()).await
     }
 
-    /// As [`Receivers::start`]; with `sampling`, accepted spans also go through its sampler and
-    /// the gRPC listener serves its `scale.sample.v1.SampledSpans` stream (docs/sample.md).
-    pub async fn start_sampling<F>(
-        cfg: ReceiverConfig,
-        sink: F,
-        sampling: Option<crate::sample::stream::SampleStream>,
-    ) -> Result<Receivers>
+    /// As [`Receivers::start`], with the caller's [`Plugins`].
+    pub async fn start_with<F>(cfg: ReceiverConfig, sink: F, plugins: Plugins) -> Result<Receivers>
     where
         F: FnMut(Vec<ServiceMinute>) + Send + 'static,
     {
@@ -155,19 +167,16 @@ impl Receivers {
         };
         let local = |l: &TcpListener| l.local_addr().ok();
         let (grpc_addr, http_addr) = (grpc.as_ref().and_then(local), http.as_ref().and_then(local));
-        let (mut ingest, rx) = Ingest::channel(cfg.queue_requests);
-        if let Some(s) = &sampling {
-            ingest = ingest.with_tap(s.tap());
-        }
+        let (ingest, rx) = Ingest::channel(cfg.queue_requests);
+        let ingest = ingest.with_taps(plugins.taps);
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
         if let Some(l) = grpc {
-            let subscribe = sampling.as_ref().map(|s| s.server());
             let fut = grpc::serve_with(
                 l,
                 ingest.clone(),
                 cfg.max_message_bytes,
-                subscribe,
+                plugins.grpc,
                 wait(stopped.clone()),
             );
             servers.push(tokio::spawn(fut));
@@ -184,21 +193,15 @@ impl Receivers {
             stop,
             servers,
             aggregator,
-            sampling,
+            on_shutdown: plugins.on_shutdown,
         })
-    }
-
-    /// The sampler's stream, when started with one.
-    pub fn sampling(&self) -> Option<&crate::sample::stream::SampleStream> {
-        self.sampling.as_ref()
     }
 
     /// Stops accepting, lets in-flight requests finish, drains the channel, flushes all windows.
     pub async fn shutdown(self) -> Result<WindowStats> {
         let _ = self.stop.send(true);
-        // Open subscriptions would hold the gRPC server's graceful shutdown forever: end them.
-        if let Some(s) = &self.sampling {
-            s.hub().close();
+        for hook in self.on_shutdown {
+            hook();
         }
         for s in self.servers {
             s.await

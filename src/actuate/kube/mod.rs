@@ -1,0 +1,8 @@
+//! Kubernetes actuators: the `/scale` subresource, Knative, in-place resize, Events, the Lease.
+
+pub mod api;
+pub mod events;
+pub mod knative;
+pub mod lease;
+pub mod resize;
+pub mod scale;

@@ -1,0 +1,206 @@
+//! The control step shared by the live loop and the simulator: observation (+ forecast) →
+//! reactive and predictive recommendations → governor → decision record. Pure: the record says
+//! whether to apply; the caller actuates and reports back ([`Controller::record_actuation`]).
+//! One path: `evaluate` drives this exact code against the simulated cluster.
+
+use crate::core::reason::Step;
+use crate::govern::{GovernorConfig, GovernorInput, GovernorState, Limits, Mode};
+use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan};
+use crate::reactive::hpa::{HpaUtilization, PodsView, recommend};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    /// max(predictive, reactive), governed.
+    Predictive,
+    /// The HPA alone, governed.
+    Reactive,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlConfig {
+    pub policy: PolicyKind,
+    pub plan: PlanConfig,
+    pub hpa: HpaUtilization,
+    pub governor: GovernorConfig,
+    /// How far ahead capacity must be right: pod start-up plus one tick.
+    pub lead_seconds: i64,
+}
+
+/// What the controller sees at a tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    pub now: i64,
+    pub current_replicas: u32,
+    pub ready_replicas: u32,
+    /// Current demand (requests/s); None when the metric is missing.
+    pub demand: Option<f64>,
+    /// Age of the demand sample in seconds.
+    pub metric_age_seconds: i64,
+}
+
+/// What a tick passes in beside the observation: the bounds and mode in force (the target's own
+/// maximum, forecast-only on a follower) and the capacity the active model carries. None of it is
+/// written back into the controller's config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Inputs {
+    pub limits: Limits,
+    /// Load per replica at the SLO from the active model's capacity fit; replaces the configured
+    /// capacity × utilization when set.
+    pub load_per_replica_at_slo: Option<f64>,
+}
+
+/// Why a tick decided what it did: inputs, the forecast used, every clamp, the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub time: i64,
+    pub policy: PolicyKind,
+    pub mode: Mode,
+    pub current_replicas: u32,
+    pub ready_replicas: u32,
+    pub demand: Option<f64>,
+    pub metric_age_seconds: i64,
+    pub reactive: Option<u32>,
+    pub predictive: Option<u32>,
+    /// The forecast demand quantile planned for, if a forecast was used.
+    pub forecast_peak: Option<f64>,
+    pub forecast_quantile: f64,
+    /// Why the forecast was not used, if it was not.
+    pub forecast_skipped: Option<NoPlan>,
+    pub steps: Vec<Step>,
+    pub desired_replicas: u32,
+    pub applied: bool,
+    /// The actuator's error, if it failed.
+    pub actuation_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Controller {
+    pub config: ControlConfig,
+    state: GovernorState,
+}
+
+impl Controller {
+    pub fn new(config: ControlConfig) -> Self {
+        Controller {
+            config,
+            state: GovernorState::default(),
+        }
+    }
+
+    /// The configured inputs: the config's bounds and mode, no fitted capacity.
+    pub fn configured(&self) -> Inputs {
+        Inputs {
+            limits: self.config.governor.limits(),
+            load_per_replica_at_slo: self.config.plan.load_per_replica_at_slo,
+        }
+    }
+
+    /// One tick without side effects: the record says whether to apply.
+    pub fn decide(
+        &mut self,
+        obs: Observation,
+        forecast: Option<ForecastWindow<'_>>,
+        inputs: &Inputs,
+    ) -> DecisionRecord {
+        let c = &self.config;
+        let plan_cfg = PlanConfig {
+            load_per_replica_at_slo: inputs.load_per_replica_at_slo,
+            ..c.plan
+        };
+        let reactive = obs.demand.and_then(|d| {
+            let view = PodsView {
+                current: obs.current_replicas,
+                ready: obs.ready_replicas,
+                ready_usage: d,
+                per_pod_capacity: plan_cfg.capacity_per_replica,
+            };
+            recommend(&c.hpa, &view)
+        });
+        let planned = match c.policy {
+            PolicyKind::Predictive => Some(match forecast {
+                Some(w) => plan(obs.now, c.lead_seconds, w, &plan_cfg),
+                None => Err(NoPlan::ForecastExpired),
+            }),
+            PolicyKind::Reactive => None,
+        };
+        let input = GovernorInput {
+            now: obs.now,
+            current: obs.current_replicas,
+            reactive,
+            metric_age_seconds: obs.demand.map(|_| obs.metric_age_seconds),
+            predictive: planned.clone().map(|p| p.map(|p| p.replicas)),
+            limits: Some(inputs.limits),
+        };
+        let g = c.governor.govern(&input, &mut self.state);
+        DecisionRecord {
+            time: obs.now,
+            policy: c.policy,
+            mode: inputs.limits.mode,
+            current_replicas: obs.current_replicas,
+            ready_replicas: obs.ready_replicas,
+            demand: obs.demand,
+            metric_age_seconds: obs.metric_age_seconds,
+            reactive,
+            predictive: planned.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.replicas),
+            forecast_peak: planned.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.peak_demand),
+            forecast_quantile: plan_cfg.quantile,
+            forecast_skipped: planned.and_then(|p| p.err()),
+            steps: g.steps,
+            desired_replicas: g.desired,
+            applied: g.apply,
+            actuation_error: None,
+        }
+    }
+
+    /// Reports what the target did with an applied decision (failures start the cooldown).
+    pub fn record_actuation(&mut self, now: i64, ok: bool) {
+        self.state.record_actuation(now, ok);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::proptest_cases;
+    use crate::forecast::Forecast;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(proptest_cases()))]
+
+        /// ForecastOnly and Off never say apply (the only way a target is written), whatever the
+        /// inputs.
+        #[test]
+        fn dry_modes_never_actuate(
+            mode in prop_oneof![Just(Mode::Off), Just(Mode::ForecastOnly)],
+            ticks in proptest::collection::vec((1i64..60, 0.0f64..500.0, 0u32..10), 1..12),
+        ) {
+            let mut gov = GovernorConfig::hpa_default(1, 100);
+            gov.mode = mode;
+            let mut ctl = Controller::new(ControlConfig {
+                policy: PolicyKind::Predictive,
+                plan: PlanConfig {
+                    quantile: 0.9,
+                    capacity_per_replica: 10.0,
+                    target_utilization: 0.8,
+                    load_per_replica_at_slo: None,
+                },
+                hpa: HpaUtilization { target_utilization: 0.8, tolerance: 0.1 },
+                governor: gov,
+                lead_seconds: 60,
+            });
+            let f = Forecast::from_sigma(vec![300.0; 200], &[10.0; 200]);
+            let inputs = ctl.configured();
+            let mut now = 0;
+            for (dt, demand, unready) in ticks {
+                now += dt;
+                let current = 3;
+                let obs = Observation { now, current_replicas: current, ready_replicas: current.saturating_sub(unready), demand: Some(demand), metric_age_seconds: 0 };
+                let rec = ctl.decide(obs, Some(ForecastWindow { forecast: &f, origin: 0, step: 60 }), &inputs);
+                prop_assert!(!rec.applied);
+            }
+        }
+    }
+}

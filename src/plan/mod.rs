@@ -1,0 +1,4 @@
+//! Plan: forecast demand → capacity, horizontal (replicas) and vertical (CPU/memory).
+
+pub mod horizontal;
+pub mod vertical;

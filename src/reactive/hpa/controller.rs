@@ -1,0 +1,112 @@
+//! One HPA reconcile per tick (the controller's reconcileAutoscaler): bounds on the current
+//! count, the replica calculation across metrics, then `behavior` normalization; scale
+//! events are recorded when the count changes. State carries across ticks.
+
+use crate::core::reason::{Reason, Step};
+use crate::reactive::hpa::behavior::normalized_steps;
+use crate::reactive::hpa::behavior::{BehaviorConfig, BehaviorState, Stabilization, normalize};
+use crate::reactive::hpa::{ControllerOptions, HpaSpec, MetricProposal, MetricsView, Tolerance, replicas_for_metrics};
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct HpaController {
+    pub spec: HpaSpec,
+    pub behavior: BehaviorConfig,
+    pub options: ControllerOptions,
+    pub state: BehaviorState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HpaDecision {
+    pub time: i64,
+    pub current_replicas: u32,
+    pub desired_replicas: u32,
+    /// The ScalingLimited reason (or ScalingDisabled / a metric failure reason).
+    pub condition: String,
+    /// The AbleToScale reason: ReadyForNewScale, ScaleUpStabilized or ScaleDownStabilized.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub able_to_scale: Option<Stabilization>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub metrics: Vec<MetricProposal>,
+    pub steps: Vec<Step>,
+}
+
+impl HpaController {
+    /// Validates and defaults `spec` as the API server would; errors name the field.
+    pub fn new(spec: HpaSpec, options: ControllerOptions) -> Result<Self, String> {
+        spec.validate()?;
+        if !(options.tolerance >= 0.0 && options.tolerance.is_finite()) {
+            return Err("controller.tolerance: must be a non-negative number".into());
+        }
+        let behavior = BehaviorConfig::from_spec(spec.behavior.as_ref())?;
+        Ok(HpaController {
+            spec: spec.defaulted(),
+            behavior,
+            options,
+            state: BehaviorState::default(),
+        })
+    }
+
+    fn tolerance(&self) -> Tolerance {
+        Tolerance {
+            up: self.behavior.scale_up.tolerance.unwrap_or(self.options.tolerance),
+            down: self.behavior.scale_down.tolerance.unwrap_or(self.options.tolerance),
+        }
+    }
+
+    pub fn tick(&mut self, now: i64, current: u32, view: &MetricsView) -> HpaDecision {
+        let (min, max) = (self.spec.min(), self.spec.max_replicas);
+        let mut d = HpaDecision {
+            time: now,
+            current_replicas: current,
+            desired_replicas: current,
+            condition: "DesiredWithinRange".into(),
+            able_to_scale: None,
+            error: None,
+            metrics: vec![],
+            steps: vec![],
+        };
+        if current == 0 && min != 0 {
+            // the target was scaled to zero by hand: autoscaling is off
+            d.desired_replicas = 0;
+            d.condition = "ScalingDisabled".into();
+            d.steps.push(Step::new("bounds", 0, Reason::ScalingDisabled));
+            return d;
+        }
+        if current > max || current < min {
+            let (v, r) = if current > max {
+                (max, Reason::TooManyReplicas)
+            } else {
+                (min, Reason::TooFewReplicas)
+            };
+            d.desired_replicas = v;
+            d.condition = format!("{r:?}");
+            d.steps.push(Step::new("bounds", v, r));
+            self.state.record_scale(now, current, v);
+            return d;
+        }
+        let (proposal, metrics) =
+            replicas_for_metrics(&self.spec.metrics, view, current, now, &self.options, self.tolerance());
+        d.metrics = metrics;
+        let recommended = match proposal {
+            Ok(r) => r,
+            Err(e) => {
+                d.condition = e.reason.clone();
+                d.error = Some(e.message);
+                d.steps.push(Step::new("hold", current, Reason::InvalidMetrics));
+                return d;
+            }
+        };
+        d.steps
+            .push(Step::new("recommendation", recommended, Reason::DesiredWithinRange));
+        let n = normalize(&self.behavior, &mut self.state, now, min, max, current, recommended);
+        d.steps.extend(normalized_steps(&n));
+        d.able_to_scale = Some(n.stabilization);
+        d.condition = format!("{:?}", n.limit);
+        d.desired_replicas = n.desired;
+        self.state.record_scale(now, current, n.desired);
+        d
+    }
+}

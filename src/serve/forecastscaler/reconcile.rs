@@ -1,0 +1,896 @@
+//! ForecastScalers as serve services (docs/serve.md "ForecastScalers"): map a CR to a
+//! [`ServiceConfig`], plan which CR-backed loops to start/restart/stop from a periodic list, and
+//! write each CR's `status` subresource only when it changed.
+//!
+//! A periodic list, not a watch: the loop needs the full set anyway (to stop deleted CRs), a
+//! list is one request whose exact form a verifier can assert, and a missed watch event cannot
+//! leave a loop running for a deleted CR — the next list corrects it.
+
+use crate::actuate::target::{ScaleTargetRef, TargetConfig};
+use crate::control::DecisionRecord;
+use crate::govern::Mode;
+use crate::serve::config::ServiceConfig;
+use crate::serve::forecastscaler::crd::{
+    Condition, ForecastScaler, ForecastScalerSpec, ForecastScalerStatus, ForecastSummary, LastDecision, MetricType,
+};
+use crate::{Error, Result};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The CR has no capacity field; demand per replica comes from this annotation.
+pub const CAPACITY_ANNOTATION: &str = "scale.dev/capacity-per-replica";
+
+/// One ForecastScaler as a serve service.
+#[derive(Debug, Clone)]
+pub struct CrService {
+    /// `namespace/name`.
+    pub key: String,
+    pub namespace: String,
+    pub name: String,
+    pub generation: Option<i64>,
+    /// Name `namespace.name` (a namespace has no dots, so it is unambiguous and a valid model
+    /// directory name).
+    pub service: ServiceConfig,
+    pub mode: Mode,
+    pub quantile: f64,
+    pub horizon: String,
+    pub horizon_seconds: i64,
+    pub model: String,
+    /// What a restart is decided on: the spec and the capacity annotation.
+    pub spec: ForecastScalerSpec,
+}
+
+fn cr_key(fs: &ForecastScaler) -> (String, String) {
+    let ns = fs.metadata.namespace.clone().unwrap_or_default();
+    let name = fs.metadata.name.clone().unwrap_or_default();
+    (ns, name)
+}
+
+/// Maps a ForecastScaler to a service. Errors name the CR (`namespace/name`) and the field.
+pub fn to_service(fs: &ForecastScaler) -> Result<CrService> {
+    let (ns, name) = cr_key(fs);
+    let key = format!("{ns}/{name}");
+    let err = |field: &str, msg: String| Error::config(format!("ForecastScaler {key} {field}"), msg);
+    if ns.is_empty() {
+        return Err(err("metadata.namespace", "must be set".into()));
+    }
+    if name.is_empty() {
+        return Err(err("metadata.name", "must be set".into()));
+    }
+    fs.spec.validate().map_err(|e| match e {
+        Error::Config { field, message, .. } => err(&field, message),
+        other => other,
+    })?;
+    let s = &fs.spec;
+    let metric = &s.metrics[0];
+    if metric.kind != MetricType::Prometheus {
+        return Err(err(
+            "spec.metrics[0].type",
+            format!(
+                "{:?}: serve forecasts from a Prometheus query; put it first",
+                metric.kind
+            ),
+        ));
+    }
+    let prom = metric.prometheus.as_ref().expect("validated: Prometheus member set");
+    if prom.url.is_some() {
+        return Err(err(
+            "spec.metrics[0].prometheus.url",
+            "serve queries its own [source.prometheus] url; leave this unset".into(),
+        ));
+    }
+    let ann = fs
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CAPACITY_ANNOTATION));
+    let afield = format!("metadata.annotations[{CAPACITY_ANNOTATION}]");
+    let capacity = match ann {
+        None => return Err(err(&afield, "required: demand one replica serves (e.g. \"50\")".into())),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(c) if c > 0.0 && c.is_finite() => c,
+            _ => return Err(err(&afield, format!("{v:?} is not a positive number"))),
+        },
+    };
+    let horizon_seconds =
+        crate::core::time::parse_duration("spec.forecast.horizon", &s.forecast.horizon).map_err(|_| {
+            err(
+                "spec.forecast.horizon",
+                format!("{:?} is not a duration", s.forecast.horizon),
+            )
+        })?;
+    let (min, max) = (s.min_replicas as u32, s.max_replicas as u32);
+    let target = TargetConfig::Kubernetes {
+        namespace: ns.clone(),
+        scale_target_ref: ScaleTargetRef {
+            api_version: s.scale_target_ref.api_version.clone(),
+            kind: s.scale_target_ref.kind.clone(),
+            name: s.scale_target_ref.name.clone(),
+            plural: None,
+        },
+    };
+    target.validate("spec.scaleTargetRef", min).map_err(|e| match e {
+        Error::Config { message, .. } => err("spec.scaleTargetRef", message),
+        other => other,
+    })?;
+    Ok(CrService {
+        key: key.clone(),
+        namespace: ns.clone(),
+        name: name.clone(),
+        generation: fs.metadata.generation,
+        service: ServiceConfig {
+            name: format!("{ns}.{name}"),
+            query: prom.query.clone(),
+            capacity_per_replica: capacity,
+            min_replicas: min,
+            max_replicas: max,
+            target: Some(target),
+        },
+        mode: s.mode.into(),
+        quantile: s.forecast.quantile,
+        horizon: s.forecast.horizon.clone(),
+        horizon_seconds,
+        model: s.forecast.model.clone(),
+        spec: s.clone(),
+    })
+}
+
+/// What one reconcile pass does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Start(Box<CrService>),
+    /// The spec (or capacity annotation) changed: stop the old loop, start this one.
+    Restart(Box<CrService>),
+    /// The CR is gone (or became invalid): stop its loop.
+    Stop(String),
+    /// Not run; the message goes on the CR's status.
+    Reject {
+        key: String,
+        namespace: String,
+        name: String,
+        generation: Option<i64>,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// Pure: from the listed CRs, the running CR loops (by key) and the file services' names,
+/// what to start, restart, stop or reject. File services are never touched.
+pub fn plan(
+    file_services: &BTreeSet<String>,
+    running: &BTreeMap<String, CrService>,
+    listed: &[ForecastScaler],
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for fs in listed {
+        let (ns, name) = cr_key(fs);
+        let key = format!("{ns}/{name}");
+        seen.insert(key.clone());
+        let reject = |reason, message| Action::Reject {
+            key: key.clone(),
+            namespace: ns.clone(),
+            name: name.clone(),
+            generation: fs.metadata.generation,
+            reason,
+            message,
+        };
+        let svc = match to_service(fs) {
+            Ok(s) => s,
+            Err(e) => {
+                if running.contains_key(&key) {
+                    out.push(Action::Stop(key.clone()));
+                }
+                out.push(reject("InvalidSpec", e.to_string()));
+                continue;
+            }
+        };
+        if file_services.contains(&svc.service.name) {
+            out.push(reject(
+                "NameCollision",
+                format!(
+                    "service name {:?} is already a [[service]] in the serve config",
+                    svc.service.name
+                ),
+            ));
+            continue;
+        }
+        match running.get(&key) {
+            None => out.push(Action::Start(Box::new(svc))),
+            Some(r) if r.spec != svc.spec || r.service.capacity_per_replica != svc.service.capacity_per_replica => {
+                out.push(Action::Restart(Box::new(svc)))
+            }
+            Some(_) => {}
+        }
+    }
+    for key in running.keys().filter(|k| !seen.contains(*k)) {
+        out.push(Action::Stop(key.clone()));
+    }
+    out
+}
+
+/// Lists ForecastScalers in `namespace`, or in all namespaces when None.
+pub async fn list(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<ForecastScaler>> {
+    let api: Api<ForecastScaler> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let what = namespace.map_or("all namespaces".to_string(), |n| format!("namespace {n}"));
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::Invalid(format!("listing ForecastScalers in {what}: {e}")))
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A condition keeping `prev`'s transition time when its status did not change.
+fn condition(
+    prev: Option<&ForecastScalerStatus>,
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: i64,
+) -> Condition {
+    let status = if ok { "True" } else { "False" }.to_string();
+    let since = prev
+        .and_then(|p| p.conditions.iter().find(|c| c.kind == kind))
+        .filter(|c| c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| rfc3339(now));
+    Condition {
+        kind: kind.into(),
+        status,
+        observed_generation: generation,
+        last_transition_time: since,
+        reason: reason.into(),
+        message,
+    }
+}
+
+/// Pure: the status after a decision for `svc`. Conditions: `Ready` (the tick had demand and the
+/// actuation did not fail), `Active` (forecast used in Auto mode), `Error` (the failure message).
+pub fn status_for(
+    prev: Option<&ForecastScalerStatus>,
+    svc: &CrService,
+    d: &DecisionRecord,
+    model_version: Option<String>,
+) -> ForecastScalerStatus {
+    let last = d.steps.last();
+    let reason = last.map_or("NoDecision".to_string(), |s| s.step.clone());
+    let message = d
+        .steps
+        .iter()
+        .map(|s| format!("{}={}", s.step, s.value))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let g = svc.generation;
+    let failure = d.actuation_error.clone().or_else(|| {
+        d.demand
+            .is_none()
+            .then(|| "no demand data from the metric query".to_string())
+    });
+    let active = d.mode == Mode::Auto && d.forecast_peak.is_some();
+    let active_reason = match (d.mode, d.forecast_peak.is_some()) {
+        (Mode::Auto, true) => "ForecastApplied",
+        (Mode::Auto, false) => "ForecastSkipped",
+        (Mode::ForecastOnly, _) => "ForecastOnly",
+        (Mode::Off, _) => "Off",
+    };
+    let skipped = d
+        .forecast_skipped
+        .as_ref()
+        .map(|n| format!("forecast skipped: {n:?}"))
+        .unwrap_or_default();
+    ForecastScalerStatus {
+        observed_generation: g,
+        last_decision: Some(LastDecision {
+            time: rfc3339(d.time),
+            current_replicas: d.current_replicas as i32,
+            desired_replicas: d.desired_replicas as i32,
+            applied: d.applied,
+            reason,
+            message,
+        }),
+        forecast: d.forecast_peak.map(|peak| ForecastSummary {
+            generated_at: rfc3339(d.time),
+            horizon: svc.horizon.clone(),
+            quantile: d.forecast_quantile,
+            peak,
+            model: svc.model.clone(),
+            model_version,
+        }),
+        conditions: vec![
+            condition(
+                prev,
+                "Ready",
+                failure.is_none(),
+                if d.actuation_error.is_some() {
+                    "ActuationFailed"
+                } else if failure.is_some() {
+                    "NoDemand"
+                } else {
+                    "Decided"
+                },
+                String::new(),
+                g,
+                d.time,
+            ),
+            condition(prev, "Active", active, active_reason, skipped, g, d.time),
+            condition(
+                prev,
+                "Error",
+                failure.is_some(),
+                if failure.is_some() { "Failed" } else { "None" },
+                failure.unwrap_or_default(),
+                g,
+                d.time,
+            ),
+        ],
+    }
+}
+
+/// Pure: the status of a CR that is not run (invalid spec, name collision).
+pub fn rejected_status(
+    prev: Option<&ForecastScalerStatus>,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+    now: i64,
+) -> ForecastScalerStatus {
+    ForecastScalerStatus {
+        observed_generation: generation,
+        last_decision: prev.and_then(|p| p.last_decision.clone()),
+        forecast: prev.and_then(|p| p.forecast.clone()),
+        conditions: vec![
+            condition(prev, "Ready", false, reason, message.into(), generation, now),
+            condition(prev, "Active", false, reason, String::new(), generation, now),
+            condition(prev, "Error", true, reason, message.into(), generation, now),
+        ],
+    }
+}
+
+/// Pure: whether `new` is worth a write over `old`. The decision and forecast times move every
+/// tick and the peak drifts; ignoring them (and peak changes under 1%) keeps one write per real
+/// change instead of one per tick per CR.
+pub fn status_changed(old: Option<&ForecastScalerStatus>, new: &ForecastScalerStatus) -> bool {
+    let Some(old) = old else { return true };
+    let strip = |s: &ForecastScalerStatus| {
+        let mut s = s.clone();
+        if let Some(d) = &mut s.last_decision {
+            d.time.clear();
+        }
+        if let Some(f) = &mut s.forecast {
+            f.generated_at.clear();
+            f.peak = 0.0;
+        }
+        s
+    };
+    let peak_moved = match (&old.forecast, &new.forecast) {
+        (Some(a), Some(b)) => (a.peak - b.peak).abs() > 0.01 * a.peak.abs().max(b.peak.abs()),
+        _ => false,
+    };
+    peak_moved || strip(old) != strip(new)
+}
+
+/// How a status write went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatchOutcome {
+    Written,
+    Unchanged,
+    /// 404: the CR was deleted; the next list stops its loop.
+    Gone,
+    /// 409: retried on the next decision.
+    Conflict,
+    Failed(String),
+}
+
+/// Merge-patches `status`, skipping writes that would not change it.
+pub struct StatusWriter {
+    client: kube::Client,
+    last: HashMap<String, ForecastScalerStatus>,
+}
+
+impl StatusWriter {
+    pub fn new(client: kube::Client) -> Self {
+        StatusWriter {
+            client,
+            last: HashMap::new(),
+        }
+    }
+
+    /// What was last written for `namespace/name` (the `prev` of [`status_for`]).
+    pub fn last(&self, key: &str) -> Option<&ForecastScalerStatus> {
+        self.last.get(key)
+    }
+
+    pub fn forget(&mut self, key: &str) {
+        self.last.remove(key);
+    }
+
+    pub async fn write(&mut self, namespace: &str, name: &str, status: ForecastScalerStatus) -> PatchOutcome {
+        let key = format!("{namespace}/{name}");
+        if !status_changed(self.last.get(&key), &status) {
+            return PatchOutcome::Unchanged;
+        }
+        let api: Api<ForecastScaler> = Api::namespaced(self.client.clone(), namespace);
+        let body = serde_json::json!({ "status": status });
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
+            Ok(_) => {
+                self.last.insert(key, status);
+                PatchOutcome::Written
+            }
+            Err(e) => {
+                // Nothing cached: the next decision writes again.
+                self.last.remove(&key);
+                let code = match &e {
+                    kube::Error::Api(s) => s.code,
+                    _ => 0,
+                };
+                match code {
+                    404 => PatchOutcome::Gone,
+                    409 => PatchOutcome::Conflict,
+                    _ => {
+                        tracing::warn!(cr = %key, "status patch failed: {e}");
+                        PatchOutcome::Failed(e.to_string())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One periodic pass: list, plan, remember what runs, write rejected CRs' status. The caller
+/// starts/stops the loops for the returned Start/Restart/Stop actions.
+pub struct Reconciler {
+    client: kube::Client,
+    pub namespace: Option<String>,
+    pub file_services: BTreeSet<String>,
+    pub running: BTreeMap<String, CrService>,
+    /// Shared with the CR loops, which write status after each decision.
+    pub status: std::sync::Arc<tokio::sync::Mutex<StatusWriter>>,
+}
+
+impl Reconciler {
+    pub fn new(client: kube::Client, namespace: Option<String>, file_services: BTreeSet<String>) -> Self {
+        Reconciler {
+            status: std::sync::Arc::new(tokio::sync::Mutex::new(StatusWriter::new(client.clone()))),
+            client,
+            namespace,
+            file_services,
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// A failed list changes nothing (running loops keep running until a list succeeds).
+    pub async fn reconcile_once(&mut self, now: i64) -> Result<Vec<Action>> {
+        let listed = list(&self.client, self.namespace.as_deref()).await?;
+        let actions = plan(&self.file_services, &self.running, &listed);
+        for a in &actions {
+            match a {
+                Action::Start(s) | Action::Restart(s) => {
+                    self.running.insert(s.key.clone(), (**s).clone());
+                }
+                Action::Stop(k) => {
+                    self.running.remove(k);
+                }
+                Action::Reject {
+                    key,
+                    namespace,
+                    name,
+                    generation,
+                    reason,
+                    message,
+                } => {
+                    let mut w = self.status.lock().await;
+                    let st = rejected_status(w.last(key), *generation, reason, message, now);
+                    let outcome = w.write(namespace, name, st).await;
+                    tracing::warn!(cr = %key, ?outcome, "ForecastScaler not run: {message}");
+                }
+            }
+        }
+        Ok(actions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::actuation::tests::{ex, verifier};
+    use serde_json::{Value, json};
+
+    fn cr(ns: &str, name: &str, capacity: Option<&str>, spec: Value) -> ForecastScaler {
+        let mut meta = json!({"name": name, "namespace": ns, "generation": 3});
+        if let Some(c) = capacity {
+            meta["annotations"] = json!({ CAPACITY_ANNOTATION: c });
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "scale.dev/v1alpha1", "kind": "ForecastScaler",
+            "metadata": meta, "spec": spec
+        }))
+        .unwrap()
+    }
+
+    fn spec() -> Value {
+        json!({
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 2, "maxReplicas": 20,
+            "metrics": [{"type": "Prometheus", "prometheus": {"query": "sum(rate(x[1m]))"}}],
+            "forecast": {"horizon": "30m", "quantile": 0.95, "model": "ets"},
+            "mode": "Auto"
+        })
+    }
+
+    fn with(f: impl Fn(&mut Value)) -> Value {
+        let mut s = spec();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn maps_a_forecastscaler_to_a_service() {
+        let s = to_service(&cr("shop", "web", Some("50"), spec())).unwrap();
+        assert_eq!(s.key, "shop/web");
+        assert_eq!(s.service.name, "shop.web");
+        assert_eq!(s.service.query, "sum(rate(x[1m]))");
+        assert_eq!(s.service.capacity_per_replica, 50.0);
+        assert_eq!((s.service.min_replicas, s.service.max_replicas), (2, 20));
+        assert_eq!(
+            s.service.target,
+            Some(TargetConfig::Kubernetes {
+                namespace: "shop".into(),
+                scale_target_ref: ScaleTargetRef {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    name: "web".into(),
+                    plural: None
+                }
+            })
+        );
+        assert_eq!(
+            (s.mode, s.quantile, s.horizon_seconds, s.model.as_str()),
+            (Mode::Auto, 0.95, 1800, "ets")
+        );
+        assert_eq!(s.generation, Some(3));
+    }
+
+    #[test]
+    fn mapping_errors_name_the_cr_and_field() {
+        let cases: Vec<(&str, Option<&str>, Value, &str)> = vec![
+            (
+                "no annotation",
+                None,
+                spec(),
+                "ForecastScaler shop/web metadata.annotations[scale.dev/capacity-per-replica]",
+            ),
+            (
+                "bad annotation",
+                Some("-3"),
+                spec(),
+                "metadata.annotations[scale.dev/capacity-per-replica]: \"-3\"",
+            ),
+            (
+                "min > max",
+                Some("5"),
+                with(|s| s["minReplicas"] = json!(30)),
+                "ForecastScaler shop/web spec.minReplicas: 30 is above",
+            ),
+            (
+                "traces first",
+                Some("5"),
+                with(|s| s["metrics"] = json!([{"type": "Traces", "traces": {"service": "web"}}])),
+                "shop/web spec.metrics[0].type",
+            ),
+            (
+                "own url",
+                Some("5"),
+                with(|s| s["metrics"][0]["prometheus"]["url"] = json!("http://p:9090")),
+                "spec.metrics[0].prometheus.url",
+            ),
+            (
+                "bad horizon",
+                Some("5"),
+                with(|s| s["forecast"]["horizon"] = json!("soon")),
+                "shop/web spec.forecast.horizon",
+            ),
+            (
+                "bad quantile",
+                Some("5"),
+                with(|s| s["forecast"]["quantile"] = json!(0.2)),
+                "shop/web spec.forecast.quantile",
+            ),
+            (
+                "unknown kind",
+                Some("5"),
+                with(|s| s["scaleTargetRef"]["kind"] = json!("Widget")),
+                "shop/web spec.scaleTargetRef",
+            ),
+        ];
+        for (what, cap, s, want) in cases {
+            let e = to_service(&cr("shop", "web", cap, s)).unwrap_err().to_string();
+            assert!(e.contains(want), "{what}: {e}");
+        }
+    }
+
+    fn running(fs: &[ForecastScaler]) -> BTreeMap<String, CrService> {
+        fs.iter()
+            .map(|f| to_service(f).unwrap())
+            .map(|s| (s.key.clone(), s))
+            .collect()
+    }
+
+    fn summary(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Start(s) => format!("start {}", s.key),
+                Action::Restart(s) => format!("restart {}", s.key),
+                Action::Stop(k) => format!("stop {k}"),
+                Action::Reject { key, reason, .. } => format!("reject {key} {reason}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plan_starts_restarts_stops_and_rejects() {
+        let web = cr("shop", "web", Some("50"), spec());
+        let api = cr("shop", "api", Some("50"), spec());
+        let old = cr("shop", "old", Some("50"), spec());
+        let web2 = cr("shop", "web", Some("50"), with(|s| s["maxReplicas"] = json!(30)));
+        let api_cap = cr("shop", "api", Some("80"), spec());
+        let clash = cr("team", "web", Some("50"), spec());
+        let files: BTreeSet<String> = ["team.web".to_string()].into();
+        let bad = cr("shop", "api", None, spec());
+        type Case<'a> = (&'a str, Vec<ForecastScaler>, Vec<ForecastScaler>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            ("new", vec![], vec![web.clone()], vec!["start shop/web"]),
+            ("unchanged", vec![web.clone()], vec![web.clone()], vec![]),
+            (
+                "spec changed",
+                vec![web.clone()],
+                vec![web2.clone()],
+                vec!["restart shop/web"],
+            ),
+            (
+                "capacity changed",
+                vec![api.clone()],
+                vec![api_cap],
+                vec!["restart shop/api"],
+            ),
+            (
+                "deleted",
+                vec![web.clone(), old.clone()],
+                vec![web.clone()],
+                vec!["stop shop/old"],
+            ),
+            ("collision", vec![], vec![clash], vec!["reject team/web NameCollision"]),
+            (
+                "became invalid",
+                vec![api.clone()],
+                vec![bad],
+                vec!["stop shop/api", "reject shop/api InvalidSpec"],
+            ),
+        ];
+        for (what, run, listed, want) in cases {
+            assert_eq!(summary(&plan(&files, &running(&run), &listed)), want, "{what}");
+        }
+    }
+
+    fn decision(desired: u32, peak: Option<f64>, err: Option<&str>) -> DecisionRecord {
+        DecisionRecord {
+            time: 1_700_000_000,
+            policy: crate::control::PolicyKind::Predictive,
+            mode: Mode::Auto,
+            current_replicas: 2,
+            ready_replicas: 2,
+            demand: Some(120.0),
+            metric_age_seconds: 10,
+            reactive: Some(3),
+            predictive: Some(desired),
+            forecast_peak: peak,
+            forecast_quantile: 0.95,
+            forecast_skipped: None,
+            steps: vec![crate::core::reason::Step::new(
+                "final",
+                desired,
+                crate::core::reason::Reason::DesiredWithinRange,
+            )],
+            desired_replicas: desired,
+            applied: err.is_none(),
+            actuation_error: err.map(String::from),
+        }
+    }
+
+    const STATUS: &str = "/apis/scale.dev/v1alpha1/namespaces/shop/forecastscalers/web/status?";
+
+    fn cr_json() -> Value {
+        json!({"apiVersion": "scale.dev/v1alpha1", "kind": "ForecastScaler",
+               "metadata": {"name": "web", "namespace": "shop"}, "spec": spec()})
+    }
+
+    #[tokio::test]
+    async fn lists_all_namespaces_or_one() {
+        let item = cr_json();
+        let page = json!({"apiVersion": "scale.dev/v1alpha1", "kind": "ForecastScalerList",
+                          "metadata": {"resourceVersion": "7"}, "items": [item]});
+        let (client, task) = verifier(vec![
+            ex(
+                "GET",
+                "/apis/scale.dev/v1alpha1/forecastscalers?",
+                None,
+                200,
+                page.clone(),
+            ),
+            ex(
+                "GET",
+                "/apis/scale.dev/v1alpha1/namespaces/shop/forecastscalers?",
+                None,
+                200,
+                page,
+            ),
+            ex(
+                "GET",
+                "/apis/scale.dev/v1alpha1/forecastscalers?",
+                None,
+                403,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "forbidden", "reason": "Forbidden", "code": 403}),
+            ),
+        ]);
+        let all = list(&client, None).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].metadata.name.as_deref(), Some("web"));
+        assert_eq!(list(&client, Some("shop")).await.unwrap().len(), 1);
+        let e = list(&client, None).await.unwrap_err().to_string();
+        assert!(e.contains("listing ForecastScalers in all namespaces"), "{e}");
+        drop(client);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn status_patches_only_on_change_and_survives_404_and_409() {
+        let svc = to_service(&cr("shop", "web", Some("50"), spec())).unwrap();
+        let s1 = status_for(None, &svc, &decision(5, Some(300.0), None), Some("v2".into()));
+        let want1 = json!({"status": {
+        "observedGeneration": 3,
+        "lastDecision": {"time": "2023-11-14T22:13:20Z", "currentReplicas": 2, "desiredReplicas": 5,
+                         "applied": true, "reason": "final", "message": "final=5"},
+        "forecast": {"generatedAt": "2023-11-14T22:13:20Z", "horizon": "30m", "quantile": 0.95,
+                     "peak": 300.0, "model": "ets", "modelVersion": "v2"},
+        "conditions": [
+            {"type": "Ready", "status": "True", "observedGeneration": 3,
+             "lastTransitionTime": "2023-11-14T22:13:20Z", "reason": "Decided", "message": ""},
+            {"type": "Active", "status": "True", "observedGeneration": 3,
+             "lastTransitionTime": "2023-11-14T22:13:20Z", "reason": "ForecastApplied", "message": ""},
+            {"type": "Error", "status": "False", "observedGeneration": 3,
+             "lastTransitionTime": "2023-11-14T22:13:20Z", "reason": "None", "message": ""}
+        ]}});
+        // Next tick, same decision, peak +0.5%: no write. Then the actuation fails.
+        let mut d2 = decision(5, Some(301.5), None);
+        d2.time += 30;
+        let mut d3 = decision(5, Some(300.0), Some("scale: forbidden"));
+        d3.time += 60;
+        let s3 = status_for(Some(&s1), &svc, &d3, Some("v2".into()));
+        let mut want3 = serde_json::to_value(&s3).unwrap();
+        assert_eq!(want3["conditions"][0]["status"], "False");
+        assert_eq!(want3["conditions"][0]["lastTransitionTime"], "2023-11-14T22:14:20Z");
+        assert_eq!(
+            want3["conditions"][1]["lastTransitionTime"], "2023-11-14T22:13:20Z",
+            "Active did not flip"
+        );
+        assert_eq!(want3["conditions"][2]["message"], "scale: forbidden");
+        want3 = json!({ "status": want3 });
+        let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"});
+        let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409, "message": "conflict"});
+        let (client, task) = verifier(vec![
+            ex("PATCH", STATUS, Some(want1.clone()), 200, cr_json()),
+            ex("PATCH", STATUS, Some(want3.clone()), 409, conflict),
+            ex("PATCH", STATUS, Some(want3.clone()), 200, cr_json()),
+            ex("PATCH", STATUS, Some(want1.clone()), 404, gone),
+        ]);
+        let mut w = StatusWriter::new(client);
+        assert_eq!(w.write("shop", "web", s1.clone()).await, PatchOutcome::Written);
+        let s2 = status_for(w.last("shop/web"), &svc, &d2, Some("v2".into()));
+        assert_eq!(w.write("shop", "web", s2).await, PatchOutcome::Unchanged);
+        assert_eq!(w.write("shop", "web", s3.clone()).await, PatchOutcome::Conflict);
+        assert_eq!(
+            w.write("shop", "web", s3.clone()).await,
+            PatchOutcome::Written,
+            "409 retried"
+        );
+        assert_eq!(w.write("shop", "web", s3).await, PatchOutcome::Unchanged);
+        assert_eq!(w.write("shop", "web", s1).await, PatchOutcome::Gone);
+        assert!(w.last("shop/web").is_none());
+        drop(w);
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn rejected_status_carries_the_message() {
+        let s = rejected_status(
+            None,
+            Some(4),
+            "NameCollision",
+            "service name \"team.web\" is taken",
+            1_700_000_000,
+        );
+        assert_eq!(s.observed_generation, Some(4));
+        let by = |k: &str| s.conditions.iter().find(|c| c.kind == k).unwrap().clone();
+        assert_eq!(
+            (by("Ready").status.as_str(), by("Ready").reason.as_str()),
+            ("False", "NameCollision")
+        );
+        assert_eq!(by("Error").status, "True");
+        assert!(by("Error").message.contains("team.web"));
+        assert!(!status_changed(Some(&s), &s));
+    }
+
+    #[tokio::test]
+    async fn reconcile_pass_lists_plans_and_reports_collisions_on_status() {
+        let page = |items: Vec<Value>| {
+            json!({"apiVersion": "scale.dev/v1alpha1", "kind": "ForecastScalerList",
+                   "metadata": {"resourceVersion": "7"}, "items": items})
+        };
+        let web = serde_json::to_value(cr("shop", "web", Some("50"), spec())).unwrap();
+        let clash = serde_json::to_value(cr("team", "web", Some("50"), spec())).unwrap();
+        let msg = "service name \"team.web\" is already a [[service]] in the serve config";
+        let cond = |t: &str, st: &str, m: &str| {
+            json!({"type": t, "status": st, "observedGeneration": 3,
+                   "lastTransitionTime": "2023-11-14T22:13:20Z", "reason": "NameCollision", "message": m})
+        };
+        let want = json!({"status": {"observedGeneration": 3, "conditions": [
+            cond("Ready", "False", msg), cond("Active", "False", ""), cond("Error", "True", msg)]}});
+        let all = "/apis/scale.dev/v1alpha1/forecastscalers?";
+        let (client, task) = verifier(vec![
+            ex("GET", all, None, 200, page(vec![web.clone(), clash.clone()])),
+            ex(
+                "PATCH",
+                "/apis/scale.dev/v1alpha1/namespaces/team/forecastscalers/web/status?",
+                Some(want),
+                200,
+                clash.clone(),
+            ),
+            // Second pass: same list; the collision status is unchanged, so no write.
+            ex("GET", all, None, 200, page(vec![web, clash])),
+            ex(
+                "GET",
+                all,
+                None,
+                500,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500, "message": "boom"}),
+            ),
+            ex("GET", all, None, 200, page(vec![])),
+        ]);
+        let mut r = Reconciler::new(client, None, ["team.web".to_string()].into());
+        let now = 1_700_000_000;
+        assert_eq!(
+            summary(&r.reconcile_once(now).await.unwrap()),
+            vec!["start shop/web", "reject team/web NameCollision"]
+        );
+        assert_eq!(
+            summary(&r.reconcile_once(now + 30).await.unwrap()),
+            vec!["reject team/web NameCollision"]
+        );
+        assert!(r.reconcile_once(now + 60).await.is_err());
+        assert_eq!(
+            r.running.keys().collect::<Vec<_>>(),
+            vec!["shop/web"],
+            "a failed list stops nothing"
+        );
+        assert_eq!(
+            summary(&r.reconcile_once(now + 90).await.unwrap()),
+            vec!["stop shop/web"]
+        );
+        assert!(r.running.is_empty());
+        drop(r);
+        task.await.unwrap();
+    }
+}

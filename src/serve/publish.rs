@@ -1,0 +1,181 @@
+//! Where ticks publish: the state the HTTP API reads (recent decisions, per-service status),
+//! /metrics, and one structured log line per decision.
+
+use super::actuation::ActuationRecord;
+use super::config::mode_label;
+use super::metrics::Metrics;
+use super::service::ServiceLoop;
+use super::tick::TickOutput;
+use crate::control::DecisionRecord;
+use crate::core::reason::Reason;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+/// Recent decisions kept for /decisions.
+pub const DECISIONS_KEPT: usize = 1000;
+
+/// A decision with the service it was for and the model version used.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDecision {
+    pub service: String,
+    pub model_version: Option<String>,
+    #[serde(flatten)]
+    pub record: DecisionRecord,
+    /// What the target did: `{target, outcome, message, attempts}` (docs/serve.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actuation: Option<ActuationRecord>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServiceStatus {
+    pub model_version: Option<String>,
+    pub ticks: u64,
+    pub last_error: Option<String>,
+}
+
+/// What the HTTP server reads.
+pub struct Shared {
+    pub decisions: Mutex<VecDeque<ServiceDecision>>,
+    pub status: Mutex<BTreeMap<String, ServiceStatus>>,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    pub fn new(services: &[String]) -> Self {
+        Shared {
+            decisions: Mutex::new(VecDeque::new()),
+            status: Mutex::new(services.iter().map(|s| (s.clone(), ServiceStatus::default())).collect()),
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// None when ready; otherwise why not.
+    pub fn not_ready(&self) -> Option<String> {
+        let st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting: Vec<String> = st
+            .iter()
+            .filter_map(|(name, s)| match (&s.model_version, s.ticks) {
+                (None, _) => Some(format!(
+                    "{name}: no model loaded{}",
+                    s.last_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                )),
+                (Some(_), 0) => Some(format!("{name}: no tick completed")),
+                _ => None,
+            })
+            .collect();
+        (!waiting.is_empty()).then(|| waiting.join("; "))
+    }
+
+    /// A service started at runtime (a ForecastScaler): /readyz waits for it too.
+    pub fn add_service(&self, name: &str) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.entry(name.to_string()).or_default();
+    }
+
+    /// A stopped runtime service: gone from /readyz and its gauges gone from /metrics. Its past
+    /// decisions stay in /decisions and its counters in /metrics (history, not state).
+    pub fn remove_service(&self, name: &str) {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        let m = &self.metrics;
+        let one = vec![("service".to_string(), name.to_string())];
+        for g in [&m.forecast_demand, &m.observed_demand, &m.abs_error] {
+            g.remove(&one);
+        }
+        for policy in ["desired", "current", "predictive", "reactive"] {
+            m.replicas
+                .remove(&vec![("service".into(), name.into()), ("policy".into(), policy.into())]);
+        }
+    }
+
+    fn push(&self, d: ServiceDecision) {
+        let mut q = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= DECISIONS_KEPT {
+            q.pop_front();
+        }
+        q.push_back(d);
+    }
+}
+
+/// Records a tick's outcome in /metrics, /decisions and the log.
+pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64) {
+    let r = &out.record;
+    let m = &shared.metrics;
+    let name = svc.name.as_str();
+    m.decisions
+        .get_or_create(&vec![
+            ("service".into(), name.into()),
+            ("mode".into(), mode_label(r.mode).into()),
+        ])
+        .inc();
+    for s in r.steps.iter().filter(|s| s.reason != Reason::DesiredWithinRange) {
+        m.clamps
+            .get_or_create(&vec![
+                ("service".into(), name.into()),
+                ("reason".into(), s.reason.label()),
+            ])
+            .inc();
+    }
+    let svc_label = vec![("service".to_string(), name.to_string())];
+    if let Some(f) = out.forecast_at_lead {
+        m.forecast_demand.get_or_create(&svc_label).set(f);
+    }
+    if let Some(d) = r.demand {
+        m.observed_demand.get_or_create(&svc_label).set(d);
+    }
+    if let Some(e) = out.abs_error {
+        m.abs_error.get_or_create(&svc_label).set(e);
+    }
+    for (policy, v) in [
+        ("desired", Some(r.desired_replicas)),
+        ("current", Some(r.current_replicas)),
+        ("predictive", r.predictive),
+        ("reactive", r.reactive),
+    ] {
+        if let Some(v) = v {
+            m.replicas
+                .get_or_create(&vec![("service".into(), name.into()), ("policy".into(), policy.into())])
+                .set(v as f64);
+        }
+    }
+    m.tick_seconds.observe(seconds);
+    if let Some(a) = &out.actuation {
+        m.actuations
+            .get_or_create(&vec![
+                ("service".into(), name.into()),
+                ("target".into(), svc.actuation.kind.into()),
+                ("outcome".into(), a.outcome.into()),
+            ])
+            .inc();
+    }
+    let reasons: Vec<String> = r
+        .steps
+        .iter()
+        .filter(|s| s.reason != Reason::DesiredWithinRange)
+        .map(|s| format!("{}:{}", s.step, s.reason.label()))
+        .collect();
+    tracing::info!(
+        service = name,
+        desired = r.desired_replicas,
+        current = r.current_replicas,
+        applied = r.applied,
+        mode = mode_label(r.mode),
+        demand = ?r.demand,
+        forecast_peak = ?r.forecast_peak,
+        reasons = %reasons.join(","),
+        "decision"
+    );
+    let version = svc.registry.current().map(|a| a.manifest.version.clone());
+    {
+        let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+        let e = st.entry(name.to_string()).or_default();
+        e.ticks += 1;
+        e.model_version = version.clone();
+    }
+    shared.push(ServiceDecision {
+        service: name.to_string(),
+        model_version: version,
+        record: out.record,
+        actuation: out.actuation,
+    });
+}

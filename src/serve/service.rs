@@ -1,0 +1,115 @@
+//! One service as `scale serve` runs it: its model registry, forecast step, controller and
+//! target, and the fetch of its recent demand. A tick ([`super::tick`]) drives them in order.
+
+use super::actuation::Actuation;
+use super::config::{ServeConfig, ServiceConfig};
+use super::forecast::{Forecaster, Recent};
+use super::publish::Shared;
+use super::registry::{Registry, Reload};
+use crate::control::{ControlConfig, Controller, PolicyKind};
+use crate::core::series::GapPolicy;
+use crate::govern::{GovernorConfig, Mode};
+use crate::observe::MetricSource;
+use crate::plan::horizontal::PlanConfig;
+use crate::reactive::hpa::HpaUtilization;
+
+/// The planner/governor settings for one service.
+pub fn control_config(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode) -> ControlConfig {
+    let mut governor = GovernorConfig::hpa_default(s.min_replicas, s.max_replicas);
+    governor.mode = mode;
+    governor.max_metric_age_seconds = cfg.max_metric_age_seconds();
+    ControlConfig {
+        policy: PolicyKind::Predictive,
+        plan: PlanConfig {
+            quantile: cfg.defaults.quantile,
+            capacity_per_replica: s.capacity_per_replica,
+            target_utilization: cfg.defaults.target_utilization,
+            load_per_replica_at_slo: None,
+        },
+        hpa: HpaUtilization {
+            target_utilization: cfg.defaults.target_utilization,
+            tolerance: 0.1,
+        },
+        governor,
+        lead_seconds: cfg.lead_seconds(),
+    }
+}
+
+/// One service's loop state.
+pub struct ServiceLoop {
+    pub name: String,
+    pub query: String,
+    pub registry: Registry,
+    pub forecaster: Forecaster,
+    pub controller: Controller,
+    pub actuation: Actuation,
+}
+
+impl ServiceLoop {
+    /// A service deciding in `mode` on `actuation`'s target.
+    pub fn new(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode, actuation: Actuation) -> Self {
+        let control = control_config(cfg, s, mode);
+        ServiceLoop {
+            name: s.name.clone(),
+            query: s.query.clone(),
+            registry: Registry::new(&cfg.defaults.models, &s.name),
+            forecaster: Forecaster::new(control.lead_seconds, control.governor.max_metric_age_seconds),
+            controller: Controller::new(control),
+            actuation,
+        }
+    }
+
+    /// Loads a newly published model version, if any, and says so in the service's status.
+    pub fn reload(&mut self, shared: &Shared) {
+        let reload = self.registry.poll();
+        let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+        let e = st.entry(self.name.clone()).or_default();
+        match reload {
+            Reload::Failed(m) => e.last_error = Some(m),
+            Reload::Loaded(v) => {
+                e.last_error = None;
+                e.model_version = Some(v);
+            }
+            Reload::Unchanged => {}
+        }
+    }
+
+    /// Fetches the last `history` seconds on the model's step; None when the fetch fails or
+    /// returns nothing usable (logged).
+    pub async fn fetch(&self, source: &dyn MetricSource, now: i64, history: i64) -> Result<Recent, String> {
+        let step = self.registry.current().map(|a| a.state.step).unwrap_or(60).max(1);
+        // End exactly at now so the grid lands on the freshest samples.
+        let start = now - (history / step).max(1) * step;
+        let got = source
+            .range(&self.query, start, now, step)
+            .await
+            .map_err(|e| e.to_string())?;
+        let one = match got.as_slice() {
+            [one] => one,
+            [] => return Err(format!("query {:?} returned no series", self.query)),
+            many => {
+                return Err(format!(
+                    "query {:?} returned {} series; aggregate it to one, e.g. sum(...)",
+                    self.query,
+                    many.len()
+                ));
+            }
+        };
+        let c = one
+            .clean(
+                &format!("prometheus query {:?}", self.query),
+                &self.name,
+                GapPolicy::default(),
+            )
+            .map_err(|e| e.to_string())?;
+        let s = c.series;
+        if s.values.is_empty() {
+            return Err(format!("query {:?}: no samples", self.query));
+        }
+        Ok(Recent {
+            last_time: s.start + (s.values.len() as i64 - 1) * s.step,
+            step: s.step,
+            values: s.values,
+        })
+    }
+}
