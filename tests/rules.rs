@@ -3,7 +3,8 @@
 
 use scale::govern::{GovernorConfig, GovernorState};
 use scale::observe::spans::{Span, read_spans};
-use scale::reactive::rules::eval::{Action, evaluate, govern, observe_spans};
+use scale::govern::rules::govern;
+use scale::reactive::rules::eval::{Action, evaluate, observe_spans};
 use scale::reactive::rules::parse_rules;
 use std::path::Path;
 use std::process::{Command, Output};

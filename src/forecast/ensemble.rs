@@ -2,7 +2,7 @@
 //! The spread is the weighted mean of the members' σ_h (conservative: it ignores the
 //! diversification), then calibrated by conformal multipliers like any family.
 
-use super::online::{EnsembleState, Online, OnlineMember};
+use super::Online;
 use super::{Fitted, Forecast, Forecaster, ModelSpec, Z95};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -136,6 +136,19 @@ impl Fitted for FittedEnsemble {
             .collect();
         ModelSpec::Ensemble { members }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleState {
+    pub members: Vec<OnlineMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineMember {
+    pub state: Online,
+    pub weight: f64,
 }
 
 #[cfg(test)]

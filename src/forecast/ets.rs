@@ -1,7 +1,7 @@
 //! augurs AutoETS without seasonality (augurs' AutoETS does not fit seasonal forms;
 //! seasonality comes from MSTL). The chosen form is frozen into the artifact.
 
-use super::online::Online;
+use super::Online;
 use super::{Fitted, Forecast, Forecaster, ModelSpec, from_augurs, normal_quantile};
 use crate::{Error, Result};
 use augurs::ets::model::{ErrorComponent, SeasonalComponent, TrendComponent};

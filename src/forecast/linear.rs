@@ -14,7 +14,7 @@
 //! (too wide for a fast-reverting series, too narrow for a near-unit-root one); calibrated
 //! conformal intervals are applied on top elsewhere.
 
-use super::online::Online;
+use super::Online;
 use super::{Fitted, Forecast, Forecaster, ModelSpec};
 use crate::{Error, Result};
 use linfa::DatasetBase;

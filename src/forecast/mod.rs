@@ -239,6 +239,19 @@ impl ModelSpec {
     }
 }
 
+/// A fitted model's serving state as the artifact stores it: each family's own state type, one
+/// variant per family that has one (the MLP does not: it restores its stored weights instead).
+/// Continuing it point by point is [`online`]'s work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
+pub enum Online {
+    SeasonalNaive(naive::NaiveState),
+    Ets(ets::EtsState),
+    Mstl(mstl::MstlState),
+    Linear(linear::LinearState),
+    Ensemble(ensemble::EnsembleState),
+}
+
 /// An unfitted model.
 pub trait Forecaster {
     fn fit(&self, y: &[f64]) -> Result<Box<dyn Fitted>>;
@@ -256,7 +269,7 @@ pub trait Fitted: Send {
     }
     /// The state serve continues point by point without refitting (None: the family has
     /// none, or it could not be read off this fit; serve then refits each new point).
-    fn online(&self) -> Option<online::Online> {
+    fn online(&self) -> Option<Online> {
         None
     }
 }

@@ -1,7 +1,7 @@
 //! Seasonal naive: the value one season ago. Intervals follow Hyndman & Athanasopoulos
 //! (FPP3 §5.5): σ_h = σ·√(k+1), k = ⌊(h−1)/m⌋, σ from the in-sample seasonal differences.
 
-use super::online::Online;
+use super::Online;
 use super::{Fitted, Forecast, Forecaster, ModelSpec};
 use crate::Result;
 use serde::{Deserialize, Serialize};

@@ -7,26 +7,9 @@
 //! The state is plain data (serde), stored in the artifact beside the spec, so loading a model
 //! never fits one. A missing observation (NaN) advances the state on its own forecast.
 
-use super::Forecast;
 use super::ensemble::combine_surviving;
-use super::ets::EtsState;
-use super::linear::LinearState;
-use super::mstl::MstlState;
-use super::naive::NaiveState;
+use super::{Forecast, Online};
 use crate::Result;
-use serde::{Deserialize, Serialize};
-
-/// A fitted model's serving state, one variant per family that supports it (the MLP does not:
-/// it restores its stored weights instead).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "family", rename_all = "snake_case")]
-pub enum Online {
-    SeasonalNaive(NaiveState),
-    Ets(EtsState),
-    Mstl(MstlState),
-    Linear(LinearState),
-    Ensemble(EnsembleState),
-}
 
 impl Online {
     /// Feeds the next observation; a non-finite one counts as missing.
@@ -63,23 +46,12 @@ impl Online {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnsembleState {
-    pub members: Vec<OnlineMember>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OnlineMember {
-    pub state: Online,
-    pub weight: f64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::forecast::ModelSpec;
+    use crate::forecast::ets::EtsState;
+    use crate::forecast::naive::NaiveState;
     use std::collections::VecDeque;
     use std::f64::consts::TAU;
 

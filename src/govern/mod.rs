@@ -2,8 +2,10 @@
 //! Every step records (value, reason); together they are the decision record.
 //!
 //! Chain: staleness → forecast sanity → combine max(predictive, reactive) → HPA behavior
-//! (stabilization, rate limits, min/max; exact, see [`behavior`]) → budget → cooldown after
+//! (stabilization, rate limits, min/max; exact, see [`crate::reactive::hpa::behavior`]) → budget → cooldown after
 //! failed actuations → mode (Off, ForecastOnly, Auto). Pure: time and state come in.
+
+pub mod rules;
 
 use crate::core::reason::{Reason, Step};
 use crate::plan::horizontal::NoPlan;

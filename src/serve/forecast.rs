@@ -4,17 +4,9 @@
 //! stored history continued by the recent data.
 
 use super::registry::Registry;
-use super::tracker::Tracker;
+use super::tracker::{Recent, Tracker};
 use crate::forecast::Forecast;
 use crate::plan::horizontal::ForecastWindow;
-
-/// Recent demand as fetched: values on a regular grid, the last one at `last_time`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recent {
-    pub values: Vec<f64>,
-    pub step: i64,
-    pub last_time: i64,
-}
 
 /// A forecast and where it starts: `forecast.point[i]` is the demand at `origin + i * step`.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use super::actuation::ActuationRecord;
 use super::config::mode_label;
 use super::metrics::Metrics;
 use super::service::ServiceLoop;
-use super::tick::TickOutput;
+use super::registry::Reload;
 use crate::control::DecisionRecord;
 use crate::core::reason::Reason;
 use serde::Serialize;
@@ -67,6 +67,20 @@ impl Shared {
         (!waiting.is_empty()).then(|| waiting.join("; "))
     }
 
+    /// Records what a poll of the service's model registry did in its status.
+    pub fn model_reloaded(&self, name: &str, reload: Reload) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let e = st.entry(name.to_string()).or_default();
+        match reload {
+            Reload::Failed(m) => e.last_error = Some(m),
+            Reload::Loaded(v) => {
+                e.last_error = None;
+                e.model_version = Some(v);
+            }
+            Reload::Unchanged => {}
+        }
+    }
+
     /// A service started at runtime (a ForecastScaler): /readyz waits for it too.
     pub fn add_service(&self, name: &str) {
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -95,6 +109,18 @@ impl Shared {
         }
         q.push_back(d);
     }
+}
+
+/// The numbers a tick produced beside its record (for /metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickOutput {
+    pub record: DecisionRecord,
+    /// Point forecast at now + lead.
+    pub forecast_at_lead: Option<f64>,
+    /// |forecast − observed| for the latest sample, from the previous tick's forecast.
+    pub abs_error: Option<f64>,
+    /// What the target did with the decision.
+    pub actuation: Option<ActuationRecord>,
 }
 
 /// Records a tick's outcome in /metrics, /decisions and the log.

@@ -3,8 +3,8 @@
 
 use super::actuation::Actuation;
 use super::config::{ServeConfig, ServiceConfig};
-use super::forecast::{Forecaster, Recent};
-use super::publish::Shared;
+use super::forecast::Forecaster;
+use super::tracker::Recent;
 use super::registry::{Registry, Reload};
 use crate::control::{ControlConfig, Controller, PolicyKind};
 use crate::core::series::GapPolicy;
@@ -59,19 +59,9 @@ impl ServiceLoop {
         }
     }
 
-    /// Loads a newly published model version, if any, and says so in the service's status.
-    pub fn reload(&mut self, shared: &Shared) {
-        let reload = self.registry.poll();
-        let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
-        let e = st.entry(self.name.clone()).or_default();
-        match reload {
-            Reload::Failed(m) => e.last_error = Some(m),
-            Reload::Loaded(v) => {
-                e.last_error = None;
-                e.model_version = Some(v);
-            }
-            Reload::Unchanged => {}
-        }
+    /// Loads a newly published model version, if any.
+    pub fn reload(&mut self) -> Reload {
+        self.registry.poll()
     }
 
     /// Fetches the last `history` seconds on the model's step; None when the fetch fails or

@@ -2,8 +2,7 @@
 //! loop that runs ticks until told to stop. A failed or stale fetch becomes an observation
 //! without demand, so the governor's stale-data rules apply.
 
-use super::actuation::ActuationRecord;
-use super::publish::{Shared, publish};
+use super::publish::{Shared, TickOutput, publish};
 use super::service::ServiceLoop;
 use crate::control::{DecisionRecord, Inputs, Observation};
 use crate::core::time::Clock;
@@ -29,24 +28,13 @@ pub trait AfterDecision: Send + Sync {
     async fn decided(&self, record: &DecisionRecord, model_version: Option<String>);
 }
 
-/// The numbers a tick produced beside its record (for /metrics).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TickOutput {
-    pub record: DecisionRecord,
-    /// Point forecast at now + lead.
-    pub forecast_at_lead: Option<f64>,
-    /// |forecast − observed| for the latest sample, from the previous tick's forecast.
-    pub abs_error: Option<f64>,
-    /// What the target did with the decision.
-    pub actuation: Option<ActuationRecord>,
-}
-
 /// One tick: fetch → forecast → decide → actuate → publish. Returns what it published.
 pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
     let started = std::time::Instant::now();
 
     // Fetch: a newly published model, the recent demand, the target's size and bounds.
-    svc.reload(&ctx.shared);
+    let reload = svc.reload();
+    ctx.shared.model_reloaded(&svc.name, reload);
     let now = ctx.clock.now();
     let recent = match svc.fetch(ctx.source.as_ref(), now, ctx.history).await {
         Ok(r) => Some(r),
@@ -143,7 +131,15 @@ pub(crate) mod tests {
     use crate::observe::memory::MemorySource;
     use crate::serve::actuation::Actuation;
     use crate::serve::config::ServeConfig;
+    use crate::actuate::kube::events::{KubeEvents, event_body};
+    use crate::actuate::target::build;
+    use crate::actuate::{Outcome, ScaleTarget};
+    use crate::serve::actuation::record_for;
+    use crate::serve::actuation::tests::{ex, verifier};
+    use crate::serve::events::event_for;
+    use crate::serve::leader::LeaderGate;
     use crate::serve::registry::tests::{write_version, write_version_with};
+    use serde_json::{Value, json};
 
     const NOW: i64 = 200 * 3600;
 
@@ -275,5 +271,177 @@ pub(crate) mod tests {
         assert!(fitted < configured, "{fitted} vs {configured}");
         // 7 req/s per replica (10 × utilization 0.7) against 50: about a seventh of the replicas.
         assert!(fitted <= (configured * 7).div_ceil(50) + 1, "{fitted} vs {configured}");
+    }
+
+    fn service_cfg(models: &std::path::Path, max: u32, target: &str) -> ServeConfig {
+        ServeConfig::parse(&format!(
+            "[defaults]\nmode = \"auto\"\nmodels = {models:?}\nlead = \"2h\"\n\
+             [source.prometheus]\nurl = \"http://127.0.0.1:9\"\n\
+             [[service]]\nname = \"web\"\nquery = \"up\"\ncapacity_per_replica = 10\nmin_replicas = 1\nmax_replicas = {max}\n\
+             [service.target]\n{target}\n"
+        ))
+        .unwrap()
+    }
+
+    fn target_actuation(c: &ServeConfig, target: Arc<dyn ScaleTarget>, start: u32) -> Actuation {
+        let s = &c.services[0];
+        let kind = s.target.as_ref().unwrap().label();
+        Actuation::new(target, kind, Mode::Auto, s.min_replicas, s.max_replicas, start)
+    }
+
+    fn on_target(c: &ServeConfig, a: Actuation) -> ServiceLoop {
+        ServiceLoop::new(c, &c.services[0], Mode::Auto, a)
+    }
+
+    /// One tick at NOW with demand far above 2 replicas × 10 req/s.
+    async fn busy_tick(svc: &mut ServiceLoop) -> TickOutput {
+        let samples = (0..3).map(|k| (NOW - 30 - k * 3600, 150.0)).collect();
+        tick(svc, &context("up", samples, NOW)).await
+    }
+
+    // ---- ticks against live targets ----
+
+    #[tokio::test]
+    async fn governor_clamps_to_the_target_max_before_any_call() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        // (config max, target's own max, expected desired)
+        for (cfg_max, target_max, want) in [(20, 5, 5), (3, 5, 3)] {
+            let c = service_cfg(
+                d.path(),
+                cfg_max,
+                &format!("kind = \"dry-run\"\nreplicas = 2\nmax_replicas = {target_max}"),
+            );
+            let t = Arc::new(DryRunTarget::new(2, Some(target_max)));
+            let mut svc = on_target(&c, target_actuation(&c, t.clone(), 2));
+            let out = busy_tick(&mut svc).await;
+            let r = &out.record;
+            assert_eq!(r.desired_replicas, want, "{:?}", r.steps);
+            assert!(r.applied, "{r:?}");
+            assert!(
+                r.steps
+                    .iter()
+                    .any(|s| s.value == want && s.reason != crate::core::reason::Reason::DesiredWithinRange),
+                "a governor step clamps to {want}: {:?}",
+                r.steps
+            );
+            let act = out.actuation.unwrap();
+            assert_eq!((act.outcome, act.attempts), ("applied", 1), "not refused by the target");
+            assert_eq!(t.applied(), vec![want], "no write above the max");
+        }
+    }
+
+    fn scale_obj(rv: &str, n: u32) -> Value {
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+               "metadata": {"name": "web", "namespace": "shop", "resourceVersion": rv},
+               "spec": {"replicas": n}, "status": {"replicas": n}})
+    }
+
+    const KUBE: &str = "kind = \"kubernetes\"\nnamespace = \"shop\"\n\
+                        scale_target_ref = { api_version = \"apps/v1\", kind = \"Deployment\", name = \"web\" }";
+    const SCALE: &str = "/apis/apps/v1/namespaces/shop/deployments/web/scale";
+
+    /// The decision the same inputs give on the in-memory target (what the script expects).
+    async fn reference(c: &ServeConfig) -> crate::control::DecisionRecord {
+        let mut svc = on_target(c, target_actuation(c, Arc::new(DryRunTarget::new(2, None)), 2));
+        busy_tick(&mut svc).await.record
+    }
+
+    #[tokio::test]
+    async fn kubernetes_target_applies_and_reports_through_the_api() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let c = service_cfg(d.path(), 20, KUBE);
+        let want = reference(&c).await;
+        let n = want.desired_replicas;
+        assert!(n > 2);
+        let regarding = c.services[0].target.as_ref().unwrap().regarding().unwrap();
+        let at = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
+        let not_found = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "deployments.apps \"web\" not found", "reason": "NotFound", "code": 404});
+        let patch = json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": n}});
+        let patch_uri = format!("{SCALE}?&fieldManager=scale");
+        let events_uri = "/apis/events.k8s.io/v1/namespaces/shop/events?";
+        // (name, patch answer, expected outcome, message)
+        let cases = [
+            (
+                "applied",
+                (200, scale_obj("8", n)),
+                Outcome::Applied {
+                    from: 2,
+                    to: n,
+                    attempts: 1,
+                },
+            ),
+            (
+                "failed",
+                (404, not_found),
+                Outcome::Failed {
+                    error: "rejected 404: deployments.apps \"web\" not found".into(),
+                    attempts: 1,
+                },
+            ),
+        ];
+        for (name, (status, answer), outcome) in cases {
+            let event = event_body(&regarding, &event_for(&want, Some(&outcome)).unwrap(), "scale-0", at);
+            let script = vec![
+                ex("GET", SCALE, None, 200, scale_obj("7", 2)),
+                ex("GET", SCALE, None, 200, scale_obj("7", 2)),
+                ex("PATCH", &patch_uri, Some(patch.clone()), status, answer),
+                ex("POST", events_uri, Some(event.clone()), 201, event),
+            ];
+            let (client, task) = verifier(script);
+            let target = build(
+                c.services[0].target.as_ref().unwrap(),
+                "service[0].target",
+                Some(&client),
+            )
+            .unwrap();
+            let mut a = target_actuation(&c, target, 2);
+            a.events = Some((Arc::new(KubeEvents::new(client.clone(), "scale-0")), regarding.clone()));
+            let mut svc = on_target(&c, a);
+            let out = busy_tick(&mut svc).await;
+            let rec = out.actuation.clone().unwrap();
+            assert_eq!(rec, record_for("deployment/shop/web", &outcome), "{name}");
+            assert_eq!(out.record.applied, name == "applied", "{name}");
+            if name == "failed" {
+                assert_eq!(out.record.actuation_error.as_deref(), rec.message.as_deref());
+                assert_eq!(
+                    rec.message.as_deref(),
+                    Some("rejected 404: deployments.apps \"web\" not found")
+                );
+            }
+            drop((svc, client));
+            task.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_forecasts_but_never_writes() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let c = service_cfg(d.path(), 20, KUBE);
+        // Only the read: no patch, no event.
+        let (client, task) = verifier(vec![ex("GET", SCALE, None, 200, scale_obj("7", 2))]);
+        let target = build(
+            c.services[0].target.as_ref().unwrap(),
+            "service[0].target",
+            Some(&client),
+        )
+        .unwrap();
+        let mut a = target_actuation(&c, target, 2);
+        a.leader = Some(LeaderGate::new(10));
+        let regarding = c.services[0].target.as_ref().unwrap().regarding().unwrap();
+        a.events = Some((Arc::new(KubeEvents::new(client.clone(), "scale-1")), regarding));
+        let mut svc = on_target(&c, a);
+        let out = busy_tick(&mut svc).await;
+        assert_eq!(out.record.mode, Mode::ForecastOnly);
+        assert!(!out.record.applied);
+        assert!(out.record.predictive.is_some(), "still forecasts");
+        let rec = out.actuation.unwrap();
+        assert_eq!(rec.outcome, "held");
+        assert!(rec.message.unwrap().contains("not the leader"));
+        drop((svc, client));
+        task.await.unwrap();
     }
 }

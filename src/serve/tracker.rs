@@ -3,11 +3,18 @@
 //! every point but the newest is committed to the state, and the newest is applied to a copy
 //! only, because the next fetch may still revise it.
 
-use super::forecast::Recent;
 use crate::Result;
 use crate::forecast::Forecast;
-use crate::forecast::online::Online;
+use crate::forecast::Online;
 use crate::train::artifact::Artifact;
+
+/// Recent demand as fetched: values on a regular grid, the last one at `last_time`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recent {
+    pub values: Vec<f64>,
+    pub step: i64,
+    pub last_time: i64,
+}
 
 /// Grid steps a gap is filled across (each a missing observation); a longer gap is bridged
 /// directly, as if the data had been continuous.

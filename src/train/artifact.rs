@@ -84,7 +84,7 @@ pub struct State {
     /// The fitted model's serving state at the end of `history` (forecast::online): serve
     /// continues it point by point instead of refitting. Absent for the MLP and older artifacts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub online: Option<crate::forecast::online::Online>,
+    pub online: Option<crate::forecast::Online>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
