@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top.
 const ORDER: [&str; 15] = [
-    "core", "observe", "sample", "forecast", "capacity", "plan", "reactive", "govern", "control", "actuate",
-    "train", "sim", "serve", "evaluate", "cli",
+    "core", "observe", "sample", "forecast", "capacity", "plan", "reactive", "govern", "control", "actuate", "train",
+    "sim", "serve", "evaluate", "cli",
 ];
 
 /// What the crate root may hold besides the stage folders.
@@ -221,7 +221,10 @@ fn no_folder_uses_a_later_one() {
             }
         }
     }
-    assert!(edges > 100, "the scan found only {edges} crate paths: is it reading src/?");
+    assert!(
+        edges > 100,
+        "the scan found only {edges} crate paths: is it reading src/?"
+    );
     assert!(bad.is_empty(), "{}", bad.into_iter().collect::<Vec<_>>().join("\n"));
 }
 
@@ -231,7 +234,10 @@ fn core_imports_nothing_else_in_the_crate() {
     let mut bad = Vec::new();
     for (rel, code) in krate.files.iter().filter(|(r, _)| folder(r).as_deref() == Some("core")) {
         for path in crate_paths(code) {
-            if path.first().is_some_and(|f| f != "core" && f != "Error" && f != "Result" && f != "error") {
+            if path
+                .first()
+                .is_some_and(|f| f != "core" && f != "Error" && f != "Result" && f != "error")
+            {
                 bad.push(format!("src/{}: `crate::{}`", rel.display(), path.join("::")));
             }
         }
@@ -252,7 +258,11 @@ fn main_only_calls_the_cli() {
             bad.push(format!("src/main.rs: `scale::{}`", seg.join("::")));
         }
     }
-    assert!(bad.is_empty(), "main.rs parses and calls cli::run only:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "main.rs parses and calls cli::run only:\n{}",
+        bad.join("\n")
+    );
 }
 
 /// Which sibling module a path names, from a file in `dir` (a folder below src/).
@@ -320,7 +330,10 @@ fn sibling_files_form_no_cycle() {
                 continue;
             }
             let items = match rest.strip_prefix('{') {
-                Some(g) => split_top(&g[..matching_brace(g)]).into_iter().map(|s| segments(s.trim())).collect(),
+                Some(g) => split_top(&g[..matching_brace(g)])
+                    .into_iter()
+                    .map(|s| segments(s.trim()))
+                    .collect(),
                 None => vec![segments(rest)],
             };
             for p in items {
@@ -365,7 +378,11 @@ fn sibling_files_form_no_cycle() {
             cycles.push(format!("{} → {}", files.join(" → "), files[0]));
         }
     }
-    assert!(cycles.is_empty(), "sibling files use each other:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "sibling files use each other:\n{}",
+        cycles.join("\n")
+    );
 }
 
 #[test]
@@ -378,12 +395,21 @@ fn the_scanner_reads_paths_as_written() {
             vec![vec!["Error"], vec!["serve", "tick"]],
         ),
         ("let x = \"crate::serve\"; // crate::cli", vec![]),
-        ("let y = my_crate::serve::x; crate::r#loop::f()", vec![vec!["loop", "f"]]),
-        ("/* crate::cli */ crate::plan::horizontal::plan(1)", vec![vec!["plan", "horizontal", "plan"]]),
+        (
+            "let y = my_crate::serve::x; crate::r#loop::f()",
+            vec![vec!["loop", "f"]],
+        ),
+        (
+            "/* crate::cli */ crate::plan::horizontal::plan(1)",
+            vec![vec!["plan", "horizontal", "plan"]],
+        ),
     ];
     for (code, want) in cases {
         let got = crate_paths(&code_only(code));
-        let want: Vec<Vec<String>> = want.into_iter().map(|p| p.into_iter().map(String::from).collect()).collect();
+        let want: Vec<Vec<String>> = want
+            .into_iter()
+            .map(|p| p.into_iter().map(String::from).collect())
+            .collect();
         assert_eq!(got, want, "{code}");
     }
 }

@@ -1,9 +1,9 @@
 //! Latency rules end to end: `scale rules check` on valid and invalid files (the seed's exact
 //! YAML included), and rule parity on real Nezha spans with injected faults.
 
+use scale::govern::rules::govern;
 use scale::govern::{GovernorConfig, GovernorState};
 use scale::observe::spans::{Span, read_spans};
-use scale::govern::rules::govern;
 use scale::reactive::rules::eval::{Action, evaluate, observe_spans};
 use scale::reactive::rules::parse_rules;
 use std::path::Path;

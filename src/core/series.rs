@@ -39,6 +39,30 @@ impl Series {
         self.values.len()
     }
 
+    /// The series as `timestamp,value` CSV (the loader's NAB shape), RFC 3339 UTC times.
+    pub fn to_csv(&self) -> String {
+        let mut text = String::from("timestamp,value\n");
+        for (i, v) in self.values.iter().enumerate() {
+            let t = self.start + i as i64 * self.step;
+            text.push_str(&format!("{},{v}\n", crate::core::time::format_timestamp(t)));
+        }
+        text
+    }
+
+    /// The name as a file stem: only `[A-Za-z0-9._-]`, anything else becomes `_`.
+    pub fn file_stem(&self) -> String {
+        self.name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -1,7 +1,7 @@
 //! augurs MSTL: one STL pass per seasonal period (daily, weekly), AutoETS on the trend.
 
-use super::ets::{EtsState, serving_state};
 use super::Online;
+use super::ets::{EtsState, serving_state};
 use super::{Fitted, Forecast, Forecaster, ModelSpec, from_augurs};
 use crate::{Error, Result};
 use augurs::ets::{AutoETS, FittedAutoETS};

@@ -43,79 +43,24 @@ impl DurationUnit {
     }
 }
 
-/// `scale sample` flags; defaults are [`SamplerConfig::default`]'s.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SampleArgs {
+/// What `scale sample` runs with.
+#[derive(Debug, Clone)]
+pub struct SampleOptions {
     /// Span CSV (plain or xz-compressed).
-    #[arg(long)]
     pub input: std::path::PathBuf,
     /// Where to write the input columns plus `score` and `sampled`.
-    #[arg(long)]
     pub output: std::path::PathBuf,
     /// Unit of the `Duration` column.
-    #[arg(long, default_value = "us")]
-    pub duration_unit: String,
-    #[arg(long, default_value_t = 10)]
-    pub n_trees: usize,
-    #[arg(long, default_value_t = 8)]
-    pub height: usize,
-    #[arg(long, default_value_t = 250)]
-    pub window_size: usize,
-    /// Sample spans scoring at least this (0 ordinary … 1 anomalous).
-    #[arg(long, default_value_t = 0.9)]
-    pub min_score: f64,
-    /// Durations at or above this many seconds map to the top of the feature range.
-    #[arg(long, default_value_t = 1.0)]
-    pub max_duration: f64,
-    /// Duration feature: `log` (default) or the seed's `linear` (d / max-duration).
-    #[arg(long, value_enum, default_value_t = super::DurationScale::Log)]
-    pub duration_scale: super::DurationScale,
-    /// Spans seen before any is scored or sampled.
-    #[arg(long, default_value_t = 1000)]
-    pub train_size: usize,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// How splits weigh one-hot dimensions: River's `dimension` (default) or `group`.
-    #[arg(long, value_enum, default_value_t = super::hst::SplitWeight::Dimension)]
-    pub split_weight: super::hst::SplitWeight,
-    #[arg(long, default_value_t = 256)]
-    pub max_services: usize,
-    #[arg(long, default_value_t = 1024)]
-    pub max_operations: usize,
-    /// Keep operation names as they are (no query-string/id normalisation).
-    #[arg(long)]
-    pub raw_operations: bool,
+    pub duration_unit: DurationUnit,
+    pub sampler: SamplerConfig,
     /// Also write the run's summary as JSON here: `spans`, `sampled`, `scoring_seconds` and
     /// `us_per_span` (the scoring loop alone, reading/parsing/writing excluded).
-    #[arg(long)]
     pub stats: Option<std::path::PathBuf>,
 }
 
-impl SampleArgs {
-    pub fn config(&self) -> SamplerConfig {
-        SamplerConfig {
-            hst: super::hst::HstParams {
-                n_trees: self.n_trees,
-                height: self.height,
-                window_size: self.window_size,
-                seed: self.seed,
-                split_weight: self.split_weight,
-            },
-            min_score: self.min_score,
-            max_duration: self.max_duration,
-            duration_scale: self.duration_scale,
-            train_size: self.train_size,
-            max_services: self.max_services,
-            max_operations: self.max_operations,
-            normalize_operations: !self.raw_operations,
-        }
-    }
-}
-
 /// Runs `scale sample`.
-pub fn run(args: &SampleArgs) -> Result<Summary> {
-    let unit = DurationUnit::parse(&args.duration_unit)?;
-    let summary = sample_file(&args.input, &args.output, unit, args.config())?;
+pub fn run(args: &SampleOptions) -> Result<Summary> {
+    let summary = sample_file(&args.input, &args.output, args.duration_unit, args.sampler.clone())?;
     if let Some(path) = &args.stats {
         let json = serde_json::json!({
             "spans": summary.spans,

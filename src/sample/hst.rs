@@ -23,7 +23,7 @@ use crate::core::rng::Rng;
 pub const CONTINUOUS: u32 = u32::MAX;
 
 /// How the planter weighs one-hot dimensions against the continuous feature when picking a split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SplitWeight {
     /// River's rule: every dimension by its range width, so a group of k categories weighs k.
     #[default]
@@ -31,6 +31,20 @@ pub enum SplitWeight {
     /// A one-hot group weighs 1 in total (it is one categorical variable), shared by its
     /// dimensions still open on the path; the continuous feature weighs its range width.
     Group,
+}
+
+impl SplitWeight {
+    /// The names as flags and config values spell them.
+    pub const NAMES: [&str; 2] = ["dimension", "group"];
+
+    /// Parses one of [`Self::NAMES`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dimension" => Some(SplitWeight::Dimension),
+            "group" => Some(SplitWeight::Group),
+            _ => None,
+        }
+    }
 }
 
 /// Tree parameters. Defaults match River's (`n_trees=10, height=8, window_size=250`).

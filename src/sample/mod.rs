@@ -97,11 +97,26 @@ impl Default for SamplerConfig {
 /// duration relative to the same operation's: `0.5 + (ℓ − mean ℓ of the operation's earlier
 /// spans) / (2 ln(1 + max_duration/1ms))` with `ℓ = ln(1 + d/1ms)`, so "slow for this endpoint"
 /// is one region of the duration axis whatever the endpoint's usual latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DurationScale {
     Linear,
     Log,
     OpLog,
+}
+
+impl DurationScale {
+    /// The names as flags and config values spell them.
+    pub const NAMES: [&str; 3] = ["linear", "log", "op-log"];
+
+    /// Parses one of [`Self::NAMES`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "linear" => Some(DurationScale::Linear),
+            "log" => Some(DurationScale::Log),
+            "op-log" => Some(DurationScale::OpLog),
+            _ => None,
+        }
+    }
 }
 
 impl DurationScale {

@@ -95,7 +95,7 @@ fn default_listen() -> String {
 }
 
 /// The mode names in the file and on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModeName {
     Off,
@@ -322,7 +322,6 @@ impl OtlpSample {
     /// The stream's settings, checked; errors name `source.otlp.sample.<field>`.
     pub fn stream_config(&self) -> Result<crate::sample::stream::StreamConfig> {
         use crate::sample::stream::StreamConfig;
-        use clap::ValueEnum;
         let f = |name: &str| format!("source.otlp.sample.{name}");
         let d = StreamConfig::default();
         let mut c = d.sampler.clone();
@@ -331,11 +330,12 @@ impl OtlpSample {
         c.hst.window_size = self.window_size.unwrap_or(c.hst.window_size);
         c.hst.seed = self.seed.unwrap_or(c.hst.seed);
         if let Some(w) = &self.split_weight {
-            c.hst.split_weight = ValueEnum::from_str(w, false)
-                .map_err(|_| Error::config(f("split_weight"), format!("{w:?}: expected \"dimension\" or \"group\"")))?;
+            c.hst.split_weight = crate::sample::hst::SplitWeight::parse(w).ok_or_else(|| {
+                Error::config(f("split_weight"), format!("{w:?}: expected \"dimension\" or \"group\""))
+            })?;
         }
         if let Some(s) = &self.duration_scale {
-            c.duration_scale = ValueEnum::from_str(s, false).map_err(|_| {
+            c.duration_scale = crate::sample::DurationScale::parse(s).ok_or_else(|| {
                 Error::config(
                     f("duration_scale"),
                     format!("{s:?}: expected \"log\", \"linear\" or \"op-log\""),

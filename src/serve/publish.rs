@@ -4,8 +4,8 @@
 use super::actuation::ActuationRecord;
 use super::config::mode_label;
 use super::metrics::Metrics;
-use super::service::ServiceLoop;
 use super::registry::Reload;
+use super::service::ServiceLoop;
 use crate::control::DecisionRecord;
 use crate::core::reason::Reason;
 use serde::Serialize;

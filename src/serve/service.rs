@@ -4,8 +4,8 @@
 use super::actuation::Actuation;
 use super::config::{ServeConfig, ServiceConfig};
 use super::forecast::Forecaster;
-use super::tracker::Recent;
 use super::registry::{Registry, Reload};
+use super::tracker::Recent;
 use crate::control::{ControlConfig, Controller, PolicyKind};
 use crate::core::series::GapPolicy;
 use crate::govern::{GovernorConfig, Mode};

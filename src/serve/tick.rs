@@ -125,17 +125,17 @@ pub async fn run_service(
 pub(crate) mod tests {
     use super::*;
     use crate::actuate::dry_run::DryRunTarget;
+    use crate::actuate::kube::events::{KubeEvents, event_body};
+    use crate::actuate::target::build;
+    use crate::actuate::{Outcome, ScaleTarget};
     use crate::core::reason::Reason;
     use crate::core::time::ManualClock;
     use crate::govern::Mode;
     use crate::observe::memory::MemorySource;
     use crate::serve::actuation::Actuation;
-    use crate::serve::config::ServeConfig;
-    use crate::actuate::kube::events::{KubeEvents, event_body};
-    use crate::actuate::target::build;
-    use crate::actuate::{Outcome, ScaleTarget};
     use crate::serve::actuation::record_for;
     use crate::serve::actuation::tests::{ex, verifier};
+    use crate::serve::config::ServeConfig;
     use crate::serve::events::event_for;
     use crate::serve::leader::LeaderGate;
     use crate::serve::registry::tests::{write_version, write_version_with};

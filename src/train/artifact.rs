@@ -131,6 +131,20 @@ impl Artifact {
     pub fn forecast(&self, recent: &[f64], horizon: usize) -> Result<Forecast> {
         self.state.forecast_with(self.weights.as_deref(), recent, horizon)
     }
+
+    /// Time of the first step after the training history: where a forecast from the stored
+    /// history starts.
+    pub fn history_end(&self) -> i64 {
+        self.state.history_start + self.state.history.len() as i64 * self.state.step
+    }
+
+    /// The forecast from the end of the stored history over at least `horizon_seconds` (whole
+    /// steps, at least one), and the time of its first step.
+    pub fn forecast_ahead(&self, horizon_seconds: i64) -> Result<(i64, Forecast)> {
+        let step = self.state.step.max(1);
+        let steps = ((horizon_seconds + step - 1) / step).max(1) as usize;
+        Ok((self.history_end(), self.forecast(&[], steps)?))
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -317,6 +331,39 @@ pub fn load(dir: &Path) -> Result<Artifact> {
         state,
         weights,
     })
+}
+
+/// The services under `models_dir` (its sub-directories, hidden ones excluded), sorted.
+pub fn services(models_dir: &Path) -> Result<Vec<String>> {
+    let rd = fs::read_dir(models_dir).map_err(|e| Error::io(models_dir, e))?;
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// One stored version of a service, loaded (or why it would not load).
+pub struct VersionEntry {
+    pub version: String,
+    pub active: bool,
+    pub artifact: Result<Artifact>,
+}
+
+/// Every version of `service`, oldest first, each loaded and verified.
+pub fn version_entries(models_dir: &Path, service: &str) -> Result<Vec<VersionEntry>> {
+    let active = active_version(models_dir, service)?;
+    Ok(versions(models_dir, service)?
+        .into_iter()
+        .map(|v| VersionEntry {
+            active: Some(&v) == active.as_ref(),
+            artifact: load(&models_dir.join(service).join(&v)),
+            version: v,
+        })
+        .collect())
 }
 
 /// Loads the active version of a service.

@@ -441,6 +441,51 @@ fn ensemble_score(
     })
 }
 
+/// The backtest of every series in one input file (`scale backtest`).
+pub struct FileBacktest {
+    /// The input as given.
+    pub input: String,
+    /// Each series exactly as backtested (after the gap policy), with its report.
+    pub series: Vec<(Series, BacktestReport)>,
+}
+
+impl FileBacktest {
+    /// The `backtest.json` document (docs/backtest.md): the first series' report at the top
+    /// level, `input`, and every series' report under `services`.
+    pub fn document(&self) -> Result<serde_json::Value> {
+        let mut per_service = serde_json::Map::new();
+        let mut first = None;
+        for (s, r) in &self.series {
+            let v = serde_json::to_value(r).map_err(|e| Error::Invalid(e.to_string()))?;
+            first.get_or_insert_with(|| v.clone());
+            per_service.insert(s.name.clone(), v);
+        }
+        let mut doc = first.ok_or_else(|| Error::Invalid("no series".into()))?;
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("input".into(), self.input.clone().into());
+            obj.insert("services".into(), per_service.into());
+        }
+        Ok(doc)
+    }
+}
+
+/// Loads `input` with the default gap policy and backtests every series at a horizon of
+/// `horizon_seconds` (whole steps of each series, at least one).
+pub fn backtest_file(input: &std::path::Path, horizon_seconds: i64) -> Result<FileBacktest> {
+    let loaded = crate::observe::load_series(input, crate::core::series::GapPolicy::default())?;
+    let mut series = Vec::with_capacity(loaded.len());
+    for c in loaded {
+        let s = c.series;
+        let steps = (horizon_seconds + s.step - 1) / s.step;
+        let r = backtest(&s, &BacktestConfig::new(steps.max(1) as usize))?;
+        series.push((s, r));
+    }
+    Ok(FileBacktest {
+        input: input.display().to_string(),
+        series,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,81 @@
+//! `scale evaluate` (docs/evaluate.md).
+
+use super::{duration_secs, latency_secs};
+use crate::Result;
+use crate::core::time::format_duration;
+use crate::evaluate::report::{EvalReport, Policies};
+use crate::evaluate::{EvalOptions, evaluate_file};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long)]
+    output: PathBuf,
+    /// Requests per second one replica serves at 100% utilization (default: derived).
+    #[arg(long)]
+    capacity_per_replica: Option<f64>,
+    /// Pod start-up time, e.g. 90s (default: derived from the data step).
+    #[arg(long)]
+    startup: Option<String>,
+    /// Control-loop interval, e.g. 30s (default: derived from the data step).
+    #[arg(long)]
+    tick: Option<String>,
+    /// p95 latency objective, e.g. 250ms (default: modelled p95 at 90% utilization).
+    #[arg(long)]
+    slo_latency: Option<String>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let opts = EvalOptions {
+        capacity_per_replica: a.capacity_per_replica,
+        startup: duration_secs("--startup", a.startup)?,
+        tick: duration_secs("--tick", a.tick)?,
+        slo_latency: latency_secs("--slo-latency", a.slo_latency)?,
+        ..EvalOptions::default()
+    };
+    let report = evaluate_file(&a.input, &a.output, &opts)?;
+    for (name, s) in &report.services {
+        for d in &s.settings.derived {
+            eprintln!("{name}: derived {d}");
+        }
+        let st = &s.settings;
+        eprintln!(
+            "{name}: capacity_per_replica={} startup={} tick={} slo_latency={:.3}s",
+            st.capacity_per_replica,
+            format_duration(st.startup_seconds),
+            format_duration(st.tick_seconds),
+            st.slo_latency_seconds
+        );
+    }
+    print_summary(&report);
+    println!("\nwrote {}/report.json, report.html, timeline.csv", a.output.display());
+    Ok(())
+}
+
+/// The per-service, per-policy table `evaluate` and `demo` print.
+pub fn print_summary(report: &EvalReport) {
+    let row = |name: &str, p: &Policies| {
+        for (policy, s) in [
+            ("predictive", &p.predictive),
+            ("reactive_hpa", &p.reactive_hpa),
+            ("oracle", &p.oracle),
+        ] {
+            println!(
+                "{:<14} {:<13} {:>14.1} {:>14.1} {:>10} {:>10.3}",
+                name, policy, s.slo_violation_minutes, s.replica_hours, s.scaling_actions, s.mean_utilization
+            );
+        }
+    };
+    println!(
+        "{:<14} {:<13} {:>14} {:>14} {:>10} {:>10}",
+        "service", "policy", "slo_viol_min", "replica_hours", "actions", "mean_util"
+    );
+    for (name, s) in &report.services {
+        row(name, &s.policies);
+    }
+    if report.services.len() > 1 {
+        row("TOTAL", &report.policies);
+    }
+}
