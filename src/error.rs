@@ -29,8 +29,26 @@ pub enum Error {
     /// An artifact that cannot be trusted: checksum, schema or parse failure.
     #[error("artifact {path}: {message}")]
     Artifact { path: PathBuf, message: String },
+    /// A model family could not fit or predict.
     #[error("model {family}: {message}")]
     Model { family: String, message: String },
+    /// A remote source (Prometheus, Tempo, the Kubernetes API) failed or answered something
+    /// unusable; `retryable` says whether asking again may help (429, 5xx, transport).
+    #[error("{message}")]
+    Source { message: String, retryable: bool },
+    /// A source answered, but with nothing usable for the question (no series, no samples).
+    #[error("{0}")]
+    NoData(String),
+    /// Too few points for what was asked (a backtest horizon, a replay window).
+    #[error("{0}")]
+    TooShort(String),
+    /// A value could not be encoded (JSON, YAML, HTML, SVG).
+    #[error("{0}")]
+    Encode(String),
+    /// A background task, thread or runtime failed.
+    #[error("{0}")]
+    Task(String),
+    /// Anything else that was not valid.
     #[error("{0}")]
     Invalid(String),
 }
@@ -63,6 +81,14 @@ impl Error {
         Error::Artifact {
             path: path.into(),
             message: message.into(),
+        }
+    }
+
+    /// A source failure that asking again will not fix.
+    pub fn source(message: impl Into<String>) -> Self {
+        Error::Source {
+            message: message.into(),
+            retryable: false,
         }
     }
 

@@ -184,7 +184,7 @@ async fn decisions_reach_a_moto_auto_scaling_group() {
         max: Duration::from_millis(20),
         seed: 1,
     };
-    let refused = "refused: 7 replicas is above the target's maximum 6".to_string();
+    let refused = ActuateError::Refused("7 replicas is above the target's maximum 6".into());
     // (desired, outcome, writes made, DesiredCapacity afterwards). moto would accept 7 > MaxSize,
     // so the refusal (no write) is ours.
     let steps = [
@@ -257,7 +257,10 @@ async fn decisions_reach_a_moto_auto_scaling_group() {
     assert_eq!(
         apply(&missing, 3, &policy).await,
         Outcome::Failed {
-            error: "rejected 404: Auto Scaling group \"nope\" not found".into(),
+            error: ActuateError::Rejected {
+                status: 404,
+                message: "Auto Scaling group \"nope\" not found".into()
+            },
             attempts: 0
         }
     );

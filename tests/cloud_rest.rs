@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use scale::actuate::cloud::azure::AzureVmss;
 use scale::actuate::cloud::gcp::{GcpMig, MigLocation};
 use scale::actuate::cloud::http::TokenSource;
-use scale::actuate::{Outcome, ScaleTarget, apply};
+use scale::actuate::{ActuateError, Outcome, ScaleTarget, apply};
 use scale::core::retry::RetryPolicy;
 
 /// One request as the server saw it.
@@ -327,7 +327,10 @@ async fn gcp_mig_errors_by_class() {
         (
             vec![(Method::GET, 404, gerr(404, not_found, "notFound"))],
             Outcome::Failed {
-                error: format!("rejected 404: {not_found}"),
+                error: ActuateError::Rejected {
+                    status: 404,
+                    message: format!("{not_found}"),
+                },
                 attempts: 0,
             },
             vec![get()],
@@ -375,7 +378,10 @@ async fn gcp_mig_errors_by_class() {
                 ),
             )],
             Outcome::Failed {
-                error: "rejected 403: Required 'compute.instanceGroupManagers.update' permission".into(),
+                error: ActuateError::Rejected {
+                    status: 403,
+                    message: "Required 'compute.instanceGroupManagers.update' permission".into(),
+                },
                 attempts: 1,
             },
             vec![get(), post()],
@@ -385,7 +391,10 @@ async fn gcp_mig_errors_by_class() {
                 .map(|_| (Method::POST, 500, gerr(500, "Internal error", "backendError")))
                 .collect(),
             Outcome::Failed {
-                error: "server error 500: Internal error".into(),
+                error: ActuateError::Server {
+                    status: 500,
+                    message: "Internal error".into(),
+                },
                 attempts: 3,
             },
             (0..3).flat_map(|_| [get(), post()]).collect(),
@@ -399,7 +408,10 @@ async fn gcp_mig_errors_by_class() {
                 "error": {"errors": [{"code": "INVALID_FIELD_VALUE", "message": "size exceeds the quota"}]}}),
             )],
             Outcome::Failed {
-                error: "rejected 400: size exceeds the quota".into(),
+                error: ActuateError::Rejected {
+                    status: 400,
+                    message: "size exceeds the quota".into(),
+                },
                 attempts: 1,
             },
             vec![get(), post()],
@@ -508,7 +520,10 @@ async fn azure_vmss_errors_by_class() {
         (
             vec![(Method::GET, 404, aerr("ResourceNotFound", nf))],
             Outcome::Failed {
-                error: format!("rejected 404: ResourceNotFound: {nf}"),
+                error: ActuateError::Rejected {
+                    status: 404,
+                    message: format!("ResourceNotFound: {nf}"),
+                },
                 attempts: 0,
             },
             vec![get()],
@@ -560,7 +575,10 @@ async fn azure_vmss_errors_by_class() {
                 .map(|_| (Method::PATCH, 503, aerr("ServiceUnavailable", "Try again.")))
                 .collect(),
             Outcome::Failed {
-                error: "server error 503: ServiceUnavailable: Try again.".into(),
+                error: ActuateError::Server {
+                    status: 503,
+                    message: "ServiceUnavailable: Try again.".into(),
+                },
                 attempts: 3,
             },
             (0..3).flat_map(|_| [get(), patch()]).collect(),
@@ -575,7 +593,10 @@ async fn azure_vmss_errors_by_class() {
                 ),
             )],
             Outcome::Failed {
-                error: "rejected 400: OperationNotAllowed: Operation results in exceeding quota limits of Core.".into(),
+                error: ActuateError::Rejected {
+                    status: 400,
+                    message: "OperationNotAllowed: Operation results in exceeding quota limits of Core.".into(),
+                },
                 attempts: 1,
             },
             vec![get(), patch()],
@@ -608,6 +629,7 @@ async fn token_failures_fail_the_decision_with_the_services_message() {
     let Outcome::Failed { error, attempts: 0 } = apply(&target, 5, &policy()).await else {
         panic!("must fail")
     };
+    let error = error.to_string();
     assert!(error.starts_with("rejected 400: token from "), "{error}");
     assert!(error.ends_with("invalid_request: Identity not found"), "{error}");
     assert!(server.take().iter().all(|s| s.path.ends_with("/token")));
@@ -620,6 +642,7 @@ async fn token_failures_fail_the_decision_with_the_services_message() {
     let Outcome::Failed { error, attempts: 0 } = apply(&target, 5, &policy()).await else {
         panic!("must fail")
     };
-    assert!(error.starts_with("transport: token from "), "{error}");
+    assert!(matches!(error, ActuateError::Transport(_)), "{error}");
+    assert!(error.to_string().starts_with("transport: token from "), "{error}");
     assert!(server.take().is_empty());
 }

@@ -13,7 +13,7 @@ use scale::actuate::kube::knative::KnativeService;
 use scale::actuate::kube::lease::{LeaderElector, Leadership};
 use scale::actuate::kube::resize::{ContainerResources, KubeResize, ResizeOutcome, VerticalPolicy};
 use scale::actuate::kube::scale::{KubeScale, ScalableKind};
-use scale::actuate::{Outcome, apply};
+use scale::actuate::{ActuateError, Outcome, apply};
 use scale::core::retry::RetryPolicy;
 use scale::core::time::ManualClock;
 use scale::plan::vertical::Resources;
@@ -280,7 +280,10 @@ async fn apply_error_classes_through_kube() {
             "404 on read fails with the API's message",
             vec![get(format!("{path}/scale"), 404, not_found.clone())],
             Outcome::Failed {
-                error: "rejected 404: deployments.apps \"web\" not found".into(),
+                error: ActuateError::Rejected {
+                    status: 404,
+                    message: "deployments.apps \"web\" not found".into(),
+                },
                 attempts: 0,
             },
             Duration::ZERO,
@@ -289,7 +292,10 @@ async fn apply_error_classes_through_kube() {
             "404 on write fails with the API's message, no retry",
             vec![read("100", 3), patch("100", 404, not_found.clone())],
             Outcome::Failed {
-                error: "rejected 404: deployments.apps \"web\" not found".into(),
+                error: ActuateError::Rejected {
+                    status: 404,
+                    message: "deployments.apps \"web\" not found".into(),
+                },
                 attempts: 1,
             },
             Duration::ZERO,
@@ -317,7 +323,10 @@ async fn apply_error_classes_through_kube() {
                 .flat_map(|_| [read("100", 3), patch("100", 500, internal.clone())])
                 .collect(),
             Outcome::Failed {
-                error: "server error 500: Internal error occurred: etcdserver: request timed out".into(),
+                error: ActuateError::Server {
+                    status: 500,
+                    message: "Internal error occurred: etcdserver: request timed out".into(),
+                },
                 attempts: 5,
             },
             (0..4).map(|n| policy.delay(n)).sum(),
@@ -628,7 +637,10 @@ async fn events_for_applied_failed_and_held_decisions() {
         (
             record(3, 5, true, Reason::DesiredWithinRange),
             Some(Outcome::Failed {
-                error: "rejected 403: deployments.apps \"web\" is forbidden".into(),
+                error: ActuateError::Rejected {
+                    status: 403,
+                    message: "deployments.apps \"web\" is forbidden".into(),
+                },
                 attempts: 1,
             }),
             Some(body(
@@ -929,14 +941,14 @@ async fn knative_min_scale_annotations() {
             "above max-scale: refused before any write",
             25,
             vec![get(path, 200, ksvc(ann("1", "20"), "3300"))],
-            Outcome::Failed { error: "refused: 25 replicas is above the target's maximum 20".into(), attempts: 0 },
+            Outcome::Failed { error: ActuateError::Refused("25 replicas is above the target's maximum 20".into()), attempts: 0 },
         ),
         (
             "malformed annotation names itself",
             5,
             vec![get(path, 200, ksvc(ann("two", "20"), "3300"))],
             Outcome::Failed {
-                error: "refused: ksvc checkout: spec.template.metadata.annotations[autoscaling.knative.dev/min-scale] = \"two\" is not a whole number".into(),
+                error: ActuateError::Refused("ksvc checkout: spec.template.metadata.annotations[autoscaling.knative.dev/min-scale] = \"two\" is not a whole number".into()),
                 attempts: 0,
             },
         ),

@@ -80,6 +80,13 @@ pub trait ScaleTarget: Send + Sync {
     async fn write(&self, replicas: u32) -> Result<(), ActuateError>;
 }
 
+/// Serialized as its one-line message, as the decision record shows it.
+impl Serialize for ActuateError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// What happened to one decision at a live target; goes into the decision record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -94,7 +101,7 @@ pub enum Outcome {
         attempts: u32,
     },
     Failed {
-        error: String,
+        error: ActuateError,
         attempts: u32,
     },
 }
@@ -111,13 +118,13 @@ pub async fn apply(target: &dyn ScaleTarget, desired: u32, policy: &RetryPolicy)
             Err(e) => match e.retry() {
                 Retry::Never => {
                     return Outcome::Failed {
-                        error: e.to_string(),
+                        error: e,
                         attempts: writes,
                     };
                 }
                 _ if backoffs + 1 >= policy.attempts => {
                     return Outcome::Failed {
-                        error: e.to_string(),
+                        error: e,
                         attempts: writes,
                     };
                 }
@@ -141,8 +148,7 @@ pub async fn apply(target: &dyn ScaleTarget, desired: u32, policy: &RetryPolicy)
         }
         if let Some(max) = reading.max.filter(|&m| desired > m) {
             return Outcome::Failed {
-                error: ActuateError::Refused(format!("{desired} replicas is above the target's maximum {max}"))
-                    .to_string(),
+                error: ActuateError::Refused(format!("{desired} replicas is above the target's maximum {max}")),
                 attempts: writes,
             };
         }
@@ -159,7 +165,7 @@ pub async fn apply(target: &dyn ScaleTarget, desired: u32, policy: &RetryPolicy)
                 let retry = e.retry();
                 if matches!(retry, Retry::Never) || writes >= policy.attempts {
                     return Outcome::Failed {
-                        error: e.to_string(),
+                        error: e,
                         attempts: writes,
                     };
                 }
@@ -260,7 +266,10 @@ mod tests {
                 vec![not_found()],
                 4,
                 Outcome::Failed {
-                    error: "rejected 404: deployments.apps \"web\" not found".into(),
+                    error: ActuateError::Rejected {
+                        status: 404,
+                        message: "deployments.apps \"web\" not found".into(),
+                    },
                     attempts: 1,
                 },
                 vec!["read", "write 4"],
@@ -271,7 +280,7 @@ mod tests {
                 vec![],
                 11,
                 Outcome::Failed {
-                    error: "refused: 11 replicas is above the target's maximum 10".into(),
+                    error: ActuateError::Refused("11 replicas is above the target's maximum 10".into()),
                     attempts: 0,
                 },
                 vec!["read"],
@@ -282,7 +291,10 @@ mod tests {
                 (0..5).map(|_| server()).collect(),
                 4,
                 Outcome::Failed {
-                    error: "server error 503: unavailable".into(),
+                    error: ActuateError::Server {
+                        status: 503,
+                        message: "unavailable".into(),
+                    },
                     attempts: 5,
                 },
                 ["read", "write 4"].repeat(5),

@@ -146,5 +146,5 @@ fn latency_secs(field: &str, v: Option<String>) -> Result<Option<f64>> {
 
 /// A pretty JSON document, or the error naming what failed to serialize.
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Invalid(e.to_string()))
+    serde_json::to_string_pretty(v).map_err(|e| Error::Encode(e.to_string()))
 }

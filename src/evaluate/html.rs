@@ -57,11 +57,11 @@ pub fn render(report: &EvalReport, timelines: &BTreeMap<String, Timeline>) -> Re
 }
 
 fn fmt_err(e: fmt::Error) -> Error {
-    Error::Invalid(format!("writing HTML report: {e}"))
+    Error::Encode(format!("writing HTML report: {e}"))
 }
 
 fn plot_err(e: impl fmt::Display) -> Error {
-    Error::Invalid(format!("drawing report chart: {e}"))
+    Error::Encode(format!("drawing report chart: {e}"))
 }
 
 // ---------------------------------------------------------------- HTML

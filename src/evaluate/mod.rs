@@ -289,7 +289,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         .max(1);
     let train_end = n - replay_len.min(n);
     if train_end < 16 {
-        return Err(Error::Invalid(format!(
+        return Err(Error::TooShort(format!(
             "series {:?}: {n} points leave {train_end} for training before the replay window; need at least 16",
             series.name
         )));
@@ -447,7 +447,7 @@ pub fn evaluate_all(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(Error::Invalid("evaluation thread panicked".into())))
+                    .unwrap_or_else(|_| Err(Error::Task("evaluation thread panicked".into())))
             })
             .collect()
     });
@@ -466,7 +466,7 @@ pub fn evaluate_all(
     let first = services
         .values()
         .next()
-        .ok_or_else(|| Error::Invalid("no series to evaluate".into()))?;
+        .ok_or_else(|| Error::NoData("no series to evaluate".into()))?;
     let report = EvalReport {
         schema_version: REPORT_SCHEMA_VERSION,
         input: input.display().to_string(),
@@ -480,7 +480,7 @@ pub fn evaluate_all(
 /// Writes `report.json`, `timeline.csv` and `report.html` into `out`.
 pub fn write_outputs(out: &Path, report: &EvalReport, timelines: &BTreeMap<String, Timeline>) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Encode(e.to_string()))?;
     let paths = [
         out.join("report.json"),
         out.join("timeline.csv"),

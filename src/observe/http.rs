@@ -160,7 +160,10 @@ impl HttpError {
 
 impl From<HttpError> for Error {
     fn from(e: HttpError) -> Self {
-        Error::Invalid(e.to_string())
+        Error::Source {
+            retryable: e.retryable(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -267,7 +270,7 @@ impl HttpClient {
         }
         let client = b
             .build()
-            .map_err(|e| Error::Invalid(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
+            .map_err(|e| Error::Task(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
         Ok(HttpClient {
             client,
             auth: cfg.auth.clone(),

@@ -308,7 +308,7 @@ impl Prometheus {
             Request::post_form(url.clone(), params)
         }
         .accept("application/json");
-        let ctx = |m: String| Error::Invalid(format!("prometheus {url}: query {query:?}: {m}"));
+        let ctx = |m: String| Error::source(format!("prometheus {url}: query {query:?}: {m}"));
         // Prometheus answers bad queries with 400/422/503 and the JSON error envelope.
         let body = match self.client.send(&req).await {
             Ok(r) => r.body,
@@ -354,7 +354,7 @@ impl MetricSource for Prometheus {
                     }
                 }
                 other => {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::source(format!(
                         "query {query:?}: query_range returned {}, expected a matrix",
                         result_type(&other)
                     )));
@@ -378,7 +378,7 @@ impl MetricSource for Prometheus {
         match self.call("api/v1/query", query, &params).await? {
             QueryData::Vector(v) => Ok(v.into_iter().map(|(l, s)| sample(l, s)).collect()),
             QueryData::Scalar(s) => Ok(vec![sample(Labels::new(), s)]),
-            other => Err(Error::Invalid(format!(
+            other => Err(Error::source(format!(
                 "query {query:?}: instant query returned {}, expected a vector or scalar",
                 result_type(&other)
             ))),
@@ -559,13 +559,13 @@ pub async fn load_services(
         let one = match got.as_slice() {
             [one] => one,
             [] => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::NoData(format!(
                     "service {service}: query {query:?} returned no series between {start} and {end}"
                 )));
             }
             many => {
                 let names: Vec<&str> = many.iter().take(3).map(|s| s.name.as_str()).collect();
-                return Err(Error::Invalid(format!(
+                return Err(Error::NoData(format!(
                     "service {service}: query {query:?} returned {} series (e.g. {names:?}); aggregate it to one, e.g. sum(...)",
                     many.len()
                 )));

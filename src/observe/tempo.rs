@@ -54,13 +54,13 @@ impl Tempo {
             .client
             .send(&Request::get(url.clone()).accept("application/json"))
             .await?;
-        parse_search(&r.body).map_err(|m| Error::Invalid(format!("tempo {}: search {q:?}: {m}", display(&url))))
+        parse_search(&r.body).map_err(|m| Error::source(format!("tempo {}: search {q:?}: {m}", display(&url))))
     }
 
     /// `GET /api/traces/<id>`, asking for protobuf; a JSON answer is accepted too.
     pub async fn trace(&self, trace_id: &str) -> Result<Vec<Span>> {
         if trace_id.is_empty() || !trace_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(Error::Invalid(format!("tempo: invalid trace id {trace_id:?}")));
+            return Err(Error::source(format!("tempo: invalid trace id {trace_id:?}")));
         }
         let url = join(&self.base, &format!("api/traces/{trace_id}"));
         let r = self.client.send(&Request::get(url.clone()).accept(PROTOBUF)).await?;
@@ -70,7 +70,7 @@ impl Tempo {
         } else {
             spans_from_protobuf(&r.body)
         };
-        decoded.map_err(|m| Error::Invalid(format!("tempo {url}: trace {trace_id}: {m}")))
+        decoded.map_err(|m| Error::source(format!("tempo {url}: trace {trace_id}: {m}")))
     }
 
     /// Every span of every trace the search finds (at most `limit` traces), in search order.

@@ -176,7 +176,7 @@ impl TraceSource for TempoTraces {
         if hits.len() >= self.limit {
             // Planning on an undercounted rate could scale down under load: fail the fetch, so
             // the governor treats it as missing data.
-            return Err(Error::Invalid(format!(
+            return Err(Error::NoData(format!(
                 "tempo search {q:?} returned {} traces, the limit: the request rate would be undercounted; raise source.tempo.limit",
                 hits.len()
             )));

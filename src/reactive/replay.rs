@@ -73,7 +73,7 @@ struct KpaInput {
 fn parse<T: serde::de::DeserializeOwned>(source: &str, v: serde_json::Value) -> Result<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        Error::Invalid(format!("{source}: {path}: {}", e.inner()))
+        Error::data(source, None, format!("{path}: {}", e.inner()))
     })
 }
 
@@ -81,9 +81,11 @@ fn check_times(source: &str, times: impl Iterator<Item = i64>) -> Result<()> {
     let mut last = i64::MIN;
     for (i, t) in times.enumerate() {
         if t < last {
-            return Err(Error::Invalid(format!(
-                "{source}: ticks[{i}].time: {t} is earlier than the previous tick ({last})"
-            )));
+            return Err(Error::data(
+                source,
+                None,
+                format!("ticks[{i}].time: {t} is earlier than the previous tick ({last})"),
+            ));
         }
         last = t;
     }
@@ -93,24 +95,25 @@ fn check_times(source: &str, times: impl Iterator<Item = i64>) -> Result<()> {
 /// Runs a decide input (JSON text) and returns one JSON line per tick.
 pub fn run(source: &str, text: &str) -> Result<Vec<String>> {
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::Invalid(format!("{source}: not valid JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| Error::data(source, None, format!("not valid JSON: {e}")))?;
     let algorithm = value
         .get("algorithm")
         .and_then(|a| a.as_str())
-        .ok_or_else(|| Error::Invalid(format!("{source}: algorithm: missing; expected \"hpa\" or \"kpa\"")))?;
+        .ok_or_else(|| Error::data(source, None, "algorithm: missing; expected \"hpa\" or \"kpa\""))?;
     match algorithm {
         "hpa" => run_hpa(source, parse(source, value)?),
         "kpa" => run_kpa(source, parse(source, value)?),
-        other => Err(Error::Invalid(format!(
-            "{source}: algorithm: unknown {other:?}; expected \"hpa\" or \"kpa\""
-        ))),
+        other => Err(Error::data(
+            source,
+            None,
+            format!("algorithm: unknown {other:?}; expected \"hpa\" or \"kpa\""),
+        )),
     }
 }
 
 fn run_hpa(source: &str, input: HpaInput) -> Result<Vec<String>> {
     check_times(source, input.ticks.iter().map(|t| t.time))?;
-    let mut ctl =
-        HpaController::new(input.hpa, input.controller).map_err(|e| Error::Invalid(format!("{source}: {e}")))?;
+    let mut ctl = HpaController::new(input.hpa, input.controller).map_err(|e| Error::data(source, None, e))?;
     ctl.state = history_state(&input.history);
     let mut out = Vec::with_capacity(input.ticks.len());
     for t in input.ticks {
@@ -120,7 +123,7 @@ fn run_hpa(source: &str, input: HpaInput) -> Result<Vec<String>> {
             external_metrics: t.external_metrics,
         };
         let d = ctl.tick(t.time, t.current_replicas, &view);
-        out.push(serde_json::to_string(&d).map_err(|e| Error::Invalid(e.to_string()))?);
+        out.push(serde_json::to_string(&d).map_err(|e| Error::Encode(e.to_string()))?);
     }
     Ok(out)
 }
@@ -148,13 +151,13 @@ fn run_kpa(source: &str, input: KpaInput) -> Result<Vec<String>> {
     input
         .kpa
         .validate()
-        .map_err(|e| Error::Invalid(format!("{source}: kpa.{e}")))?;
+        .map_err(|e| Error::data(source, None, format!("kpa.{e}")))?;
     let mut state = KpaState::default();
     input
         .ticks
         .iter()
         .map(|t| {
-            serde_json::to_string(&kpa::decide(&input.kpa, &mut state, t)).map_err(|e| Error::Invalid(e.to_string()))
+            serde_json::to_string(&kpa::decide(&input.kpa, &mut state, t)).map_err(|e| Error::Encode(e.to_string()))
         })
         .collect()
 }

@@ -33,12 +33,12 @@ pub fn record_for(target: &str, o: &Outcome) -> ActuationRecord {
         Outcome::Unchanged { .. } => ("unchanged", None, 0),
         Outcome::Applied { attempts, .. } => (if *attempts > 1 { "retried" } else { "applied" }, None, *attempts),
         Outcome::Failed { error, attempts } => (
-            if error.starts_with("refused:") {
+            if matches!(error, ActuateError::Refused(_)) {
                 "refused"
             } else {
                 "failed"
             },
-            Some(error.clone()),
+            Some(error.to_string()),
             *attempts,
         ),
     };
@@ -174,7 +174,7 @@ impl Actuation {
                 let ok = !matches!(o, Outcome::Failed { .. });
                 if let Outcome::Failed { error, .. } = &o {
                     record.applied = false;
-                    record.actuation_error = Some(error.clone());
+                    record.actuation_error = Some(error.to_string());
                 } else if let Outcome::Applied { to, .. } = &o {
                     self.last_current = *to;
                 }
@@ -328,7 +328,7 @@ pub(crate) mod tests {
             ),
             (
                 Outcome::Failed {
-                    error: "refused: 9 replicas is above the target's maximum 5".into(),
+                    error: ActuateError::Refused("9 replicas is above the target's maximum 5".into()),
                     attempts: 0,
                 },
                 "refused",
@@ -336,7 +336,10 @@ pub(crate) mod tests {
             ),
             (
                 Outcome::Failed {
-                    error: "rejected 404: not found".into(),
+                    error: ActuateError::Rejected {
+                        status: 404,
+                        message: "not found".into(),
+                    },
                     attempts: 1,
                 },
                 "failed",

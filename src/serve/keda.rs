@@ -514,7 +514,7 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Invalid(format!("keda server: {e}")))
+        .map_err(|e| Error::Task(format!("keda server: {e}")))
 }
 
 #[cfg(test)]

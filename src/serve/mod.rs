@@ -234,7 +234,7 @@ pub async fn run_with(
     match server.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Error::io(addr.to_string(), e)),
-        Err(e) => Err(Error::Invalid(format!("http server task: {e}"))),
+        Err(e) => Err(Error::Task(format!("http server task: {e}"))),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::govern::{GovernorConfig, Mode};
 use crate::observe::MetricSource;
 use crate::plan::horizontal::PlanConfig;
 use crate::reactive::hpa::HpaUtilization;
+use crate::{Error, Result};
 
 /// The planner/governor settings for one service.
 pub fn control_config(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode) -> ControlConfig {
@@ -64,37 +65,32 @@ impl ServiceLoop {
         self.registry.poll()
     }
 
-    /// Fetches the last `history` seconds on the model's step; None when the fetch fails or
-    /// returns nothing usable (logged).
-    pub async fn fetch(&self, source: &dyn MetricSource, now: i64, history: i64) -> Result<Recent, String> {
+    /// Fetches the last `history` seconds on the model's step: one series, cleaned by the data
+    /// policy. A source error or nothing usable ([`Error::NoData`]) is an error the tick logs.
+    pub async fn fetch(&self, source: &dyn MetricSource, now: i64, history: i64) -> Result<Recent> {
         let step = self.registry.current().map(|a| a.state.step).unwrap_or(60).max(1);
         // End exactly at now so the grid lands on the freshest samples.
         let start = now - (history / step).max(1) * step;
-        let got = source
-            .range(&self.query, start, now, step)
-            .await
-            .map_err(|e| e.to_string())?;
+        let got = source.range(&self.query, start, now, step).await?;
         let one = match got.as_slice() {
             [one] => one,
-            [] => return Err(format!("query {:?} returned no series", self.query)),
+            [] => return Err(Error::NoData(format!("query {:?} returned no series", self.query))),
             many => {
-                return Err(format!(
+                return Err(Error::NoData(format!(
                     "query {:?} returned {} series; aggregate it to one, e.g. sum(...)",
                     self.query,
                     many.len()
-                ));
+                )));
             }
         };
-        let c = one
-            .clean(
-                &format!("prometheus query {:?}", self.query),
-                &self.name,
-                GapPolicy::default(),
-            )
-            .map_err(|e| e.to_string())?;
+        let c = one.clean(
+            &format!("prometheus query {:?}", self.query),
+            &self.name,
+            GapPolicy::default(),
+        )?;
         let s = c.series;
         if s.values.is_empty() {
-            return Err(format!("query {:?}: no samples", self.query));
+            return Err(Error::NoData(format!("query {:?}: no samples", self.query)));
         }
         Ok(Recent {
             last_time: s.start + (s.values.len() as i64 - 1) * s.step,

@@ -127,7 +127,7 @@ pub(crate) mod tests {
     use crate::actuate::dry_run::DryRunTarget;
     use crate::actuate::kube::events::{KubeEvents, event_body};
     use crate::actuate::target::build;
-    use crate::actuate::{Outcome, ScaleTarget};
+    use crate::actuate::{ActuateError, Outcome, ScaleTarget};
     use crate::core::reason::Reason;
     use crate::core::time::ManualClock;
     use crate::govern::Mode;
@@ -377,7 +377,10 @@ pub(crate) mod tests {
                 "failed",
                 (404, not_found),
                 Outcome::Failed {
-                    error: "rejected 404: deployments.apps \"web\" not found".into(),
+                    error: ActuateError::Rejected {
+                        status: 404,
+                        message: "deployments.apps \"web\" not found".into(),
+                    },
                     attempts: 1,
                 },
             ),

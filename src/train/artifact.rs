@@ -214,7 +214,7 @@ pub fn write_version(
         file: WEIGHTS.into(),
         sha256: sha256_hex(w),
     });
-    let state_bytes = serde_json::to_vec_pretty(&state).map_err(|e| Error::Invalid(e.to_string()))?;
+    let state_bytes = serde_json::to_vec_pretty(&state).map_err(|e| Error::Encode(e.to_string()))?;
     let manifest = Manifest {
         version: version.clone(),
         service: service.to_string(),
@@ -223,7 +223,7 @@ pub fn write_version(
         schema_version: SCHEMA_VERSION,
         ..manifest_base
     };
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Encode(e.to_string()))?;
     let tmp = svc_dir.join(format!(".tmp-{version}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;

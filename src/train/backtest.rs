@@ -168,7 +168,7 @@ pub fn origins(n: usize, horizon: usize, folds: usize, test_fraction: f64, min_t
         return Err(Error::config("horizon", "horizon and folds must be at least 1"));
     }
     let last = n.checked_sub(horizon).filter(|&l| l >= min_train).ok_or_else(|| {
-        Error::Invalid(format!(
+        Error::TooShort(format!(
             "series of {n} points is too short for a {horizon}-step horizon after {min_train} training points"
         ))
     })?;
@@ -456,11 +456,11 @@ impl FileBacktest {
         let mut per_service = serde_json::Map::new();
         let mut first = None;
         for (s, r) in &self.series {
-            let v = serde_json::to_value(r).map_err(|e| Error::Invalid(e.to_string()))?;
+            let v = serde_json::to_value(r).map_err(|e| Error::Encode(e.to_string()))?;
             first.get_or_insert_with(|| v.clone());
             per_service.insert(s.name.clone(), v);
         }
-        let mut doc = first.ok_or_else(|| Error::Invalid("no series".into()))?;
+        let mut doc = first.ok_or_else(|| Error::NoData("no series".into()))?;
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("input".into(), self.input.clone().into());
             obj.insert("services".into(), per_service.into());

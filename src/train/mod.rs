@@ -196,7 +196,7 @@ fn load_source(source: &job::Source) -> Result<(crate::observe::LoadedSeries, St
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| crate::Error::Invalid(format!("cannot start the async runtime: {e}")))?;
+                .map_err(|e| crate::Error::Task(format!("cannot start the async runtime: {e}")))?;
             let loaded = rt.block_on(crate::observe::prometheus::load_services(
                 &client, &p.queries, window, policy,
             ))?;

@@ -205,12 +205,12 @@ impl Receivers {
         }
         for s in self.servers {
             s.await
-                .map_err(|e| Error::Invalid(format!("OTLP receiver task failed: {e}")))?
-                .map_err(Error::Invalid)?;
+                .map_err(|e| Error::Task(format!("OTLP receiver task failed: {e}")))?
+                .map_err(Error::Task)?;
         }
         self.aggregator
             .await
-            .map_err(|e| Error::Invalid(format!("OTLP aggregator task failed: {e}")))
+            .map_err(|e| Error::Task(format!("OTLP aggregator task failed: {e}")))
     }
 }
 

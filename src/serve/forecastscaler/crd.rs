@@ -425,5 +425,5 @@ pub fn parse_manifest(path: &std::path::Path, text: &str) -> Result<ForecastScal
 
 /// The CustomResourceDefinition as YAML, what `scale crd` prints.
 pub fn crd_yaml() -> Result<String> {
-    serde_yaml_ng::to_string(&ForecastScaler::crd()).map_err(|e| Error::Invalid(format!("CRD to YAML: {e}")))
+    serde_yaml_ng::to_string(&ForecastScaler::crd()).map_err(|e| Error::Encode(format!("CRD to YAML: {e}")))
 }

@@ -219,7 +219,10 @@ pub async fn list(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
-        .map_err(|e| Error::Invalid(format!("listing ForecastScalers in {what}: {e}")))
+        .map_err(|e| Error::Source {
+            message: format!("listing ForecastScalers in {what}: {e}"),
+            retryable: true,
+        })
 }
 
 fn rfc3339(t: i64) -> String {
