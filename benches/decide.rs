@@ -5,7 +5,8 @@
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use scale::govern::{GovernorConfig, GovernorInput, GovernorState};
 use scale::reactive::hpa::controller::HpaController;
-use scale::reactive::hpa::{ContainerInput, ControllerOptions, HpaSpec, MetricsView, PodInput, PodPhase};
+use scale::reactive::hpa::replica::{ContainerInput, ControllerOptions, MetricsView, PodInput, PodPhase};
+use scale::reactive::hpa::spec::HpaSpec;
 use scale::reactive::kpa::{self, KpaSpec, KpaState, KpaTick};
 use std::collections::BTreeMap;
 

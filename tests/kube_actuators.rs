@@ -16,7 +16,7 @@ use scale::actuate::kube::scale::{KubeScale, ScalableKind};
 use scale::actuate::{ActuateError, Outcome, apply};
 use scale::core::retry::RetryPolicy;
 use scale::core::time::ManualClock;
-use scale::plan::vertical::Resources;
+use scale::plan::vertical::recommender::Resources;
 use serde_json::{Value, json};
 
 const MERGE: &str = "application/merge-patch+json";

@@ -6,7 +6,7 @@
 use crate::core::reason::Step;
 use crate::govern::{GovernorConfig, GovernorInput, GovernorState, Limits, Mode};
 use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan};
-use crate::reactive::hpa::{HpaUtilization, PodsView, recommend};
+use crate::reactive::hpa::replica::{HpaUtilization, PodsView, recommend};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use crate::forecast::{Forecast, ModelSpec};
 use crate::govern::GovernorConfig;
 use crate::observe::load_series;
 use crate::plan::horizontal::{ForecastWindow, PlanConfig};
-use crate::reactive::hpa::HpaUtilization;
+use crate::reactive::hpa::replica::HpaUtilization;
 use crate::sim::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
 use crate::train::backtest::{BacktestConfig, backtest};
 use crate::{Error, Result};

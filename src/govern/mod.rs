@@ -6,6 +6,7 @@
 //! failed actuations → mode (Off, ForecastOnly, Auto). Pure: time and state come in.
 
 pub mod rules;
+pub mod vertical;
 
 use crate::core::reason::{Reason, Step};
 use crate::plan::horizontal::NoPlan;

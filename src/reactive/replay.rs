@@ -5,7 +5,8 @@
 
 use crate::reactive::hpa::behavior::BehaviorState;
 use crate::reactive::hpa::controller::HpaController;
-use crate::reactive::hpa::{ControllerOptions, HpaSpec, MetricsView, PodInput};
+use crate::reactive::hpa::replica::{ControllerOptions, MetricsView, PodInput};
+use crate::reactive::hpa::spec::HpaSpec;
 use crate::reactive::kpa::{self, KpaSpec, KpaState, KpaTick};
 use crate::{Error, Result};
 use serde::Deserialize;

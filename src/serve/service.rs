@@ -11,7 +11,7 @@ use crate::core::series::GapPolicy;
 use crate::govern::{GovernorConfig, Mode};
 use crate::observe::MetricSource;
 use crate::plan::horizontal::PlanConfig;
-use crate::reactive::hpa::HpaUtilization;
+use crate::reactive::hpa::replica::HpaUtilization;
 use crate::{Error, Result};
 
 /// The planner/governor settings for one service.

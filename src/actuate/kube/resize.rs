@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::api::{from_build, from_kube, patch_params};
 use super::scale::ScalableKind;
 use crate::actuate::ActuateError;
-use crate::plan::vertical::Resources;
+use crate::plan::vertical::recommender::Resources;
 
 const MIB: f64 = 1024.0 * 1024.0;
 

@@ -5,7 +5,8 @@
 use crate::core::reason::{Reason, Step};
 use crate::reactive::hpa::behavior::normalized_steps;
 use crate::reactive::hpa::behavior::{BehaviorConfig, BehaviorState, Stabilization, normalize};
-use crate::reactive::hpa::{ControllerOptions, HpaSpec, MetricProposal, MetricsView, Tolerance, replicas_for_metrics};
+use crate::reactive::hpa::replica::{ControllerOptions, MetricProposal, MetricsView, Tolerance, replicas_for_metrics};
+use crate::reactive::hpa::spec::HpaSpec;
 use serde::Serialize;
 
 #[derive(Debug, Clone)]

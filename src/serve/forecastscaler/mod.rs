@@ -4,6 +4,7 @@
 //! services. Deciding stays in the service loop; this module only owns the task set.
 
 pub mod crd;
+pub mod mapping;
 pub mod reconcile;
 
 use crate::control::DecisionRecord;
@@ -17,7 +18,8 @@ use crate::serve::publish::Shared;
 use crate::serve::service::ServiceLoop;
 use crate::serve::tick::{AfterDecision, TickContext, run_service};
 use crate::{Error, Result};
-use reconcile::{Action, CrService, PatchOutcome, Reconciler, StatusWriter, rejected_status, status_for};
+use mapping::{Action, CrService, rejected_status, status_for};
+use reconcile::{PatchOutcome, Reconciler, StatusWriter};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -266,7 +268,7 @@ mod tests {
     use crate::serve::actuation::tests::{ex, verifier};
     use crate::serve::events::event_for;
     use crate::serve::forecastscaler::crd::ForecastScaler;
-    use crate::serve::forecastscaler::reconcile::{CAPACITY_ANNOTATION, to_service};
+    use crate::serve::forecastscaler::mapping::{CAPACITY_ANNOTATION, to_service};
     use crate::serve::registry::tests::write_version;
     use serde_json::{Value, json};
 
