@@ -8,7 +8,7 @@ pub mod capacity;
 pub mod cli;
 pub mod control;
 pub mod core;
-pub mod evaluate;
+pub(crate) mod evaluate;
 pub mod forecast;
 pub mod govern;
 pub mod observe;

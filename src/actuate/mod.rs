@@ -6,7 +6,7 @@
 pub mod cloud;
 pub mod dry_run;
 pub mod kube;
-pub mod target;
+pub(crate) mod target;
 
 use crate::core::retry::RetryPolicy;
 use serde::Serialize;

@@ -1,6 +1,6 @@
 //! Shared vocabulary; imports nothing else in the crate.
 
-pub mod quantity;
+pub(crate) mod quantity;
 pub mod reason;
 pub mod retry;
 pub mod rng;

@@ -2,9 +2,9 @@
 //! window through the predictive and reactive policies (the shared [`crate::control`] path)
 //! and the perfect-foresight oracle, against the simulated cluster.
 
-pub mod demo;
-pub mod html;
-pub mod report;
+pub(crate) mod demo;
+pub(crate) mod html;
+pub(crate) mod report;
 
 use crate::capacity::fit::CapacityModel;
 use crate::capacity::queue::QueueModel;

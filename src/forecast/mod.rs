@@ -2,16 +2,16 @@
 //! point forecasts with 80% and 95% intervals. Fitting and predicting are separate types,
 //! as in augurs, so a fitted model cannot be used before it exists.
 
-pub mod conformal;
-pub mod ensemble;
+pub(crate) mod conformal;
+pub(crate) mod ensemble;
 pub mod ets;
-pub mod linear;
-pub mod metrics;
+pub(crate) mod linear;
+pub(crate) mod metrics;
 pub mod mlp;
-pub mod mstl;
-pub mod naive;
-pub mod online;
-pub mod season;
+pub(crate) mod mstl;
+pub(crate) mod naive;
+pub(crate) mod online;
+pub(crate) mod season;
 
 use crate::Result;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! Observe: where series come from. Files now; Prometheus and traces plug in beside them.
 
-pub mod files;
+pub(crate) mod files;
 pub mod otlp;
 pub mod spans;
 

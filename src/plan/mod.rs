@@ -1,4 +1,4 @@
 //! Plan: forecast demand → capacity, horizontal (replicas) and vertical (CPU/memory).
 
-pub mod horizontal;
+pub(crate) mod horizontal;
 pub mod vertical;

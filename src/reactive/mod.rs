@@ -3,5 +3,5 @@
 
 pub mod hpa;
 pub mod kpa;
-pub mod replay;
+pub(crate) mod replay;
 pub mod rules;

@@ -4,9 +4,9 @@
 //! [`Sampler`] is pure and streaming (no clock, no I/O): feed spans in order, get
 //! `(score, sampled)` back. `csv` is the file front end used by `scale sample`.
 
-pub mod csv;
+pub(crate) mod csv;
 pub mod hst;
-pub mod opname;
+pub(crate) mod opname;
 pub mod stream;
 
 use hst::{HalfSpaceTrees, HstParams, Point};

@@ -2,20 +2,20 @@
 //! service (fetch → forecast → plan → govern → actuate) → HTTP API with metrics and decisions.
 
 pub mod actuation;
-pub mod bench;
+pub(crate) mod bench;
 pub mod config;
 pub mod events;
-pub mod forecast;
+pub(crate) mod forecast;
 pub mod forecastscaler;
-pub mod http;
-pub mod keda;
-pub mod leader;
-pub mod metrics;
+pub(crate) mod http;
+pub(crate) mod keda;
+pub(crate) mod leader;
+pub(crate) mod metrics;
 pub mod publish;
-pub mod registry;
+pub(crate) mod registry;
 pub mod service;
 pub mod tick;
-pub mod tracker;
+pub(crate) mod tracker;
 
 use crate::actuate::target;
 use crate::core::time::Clock;

@@ -3,7 +3,7 @@
 
 pub mod artifact;
 pub mod backtest;
-pub mod capacity;
+pub(crate) mod capacity;
 pub mod job;
 
 use crate::Result;

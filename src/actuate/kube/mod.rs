@@ -1,6 +1,6 @@
 //! Kubernetes actuators: the `/scale` subresource, Knative, in-place resize, Events, the Lease.
 
-pub mod api;
+pub(crate) mod api;
 pub mod events;
 pub mod knative;
 pub mod lease;

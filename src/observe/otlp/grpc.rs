@@ -22,16 +22,8 @@ use tonic::{Request, Response, Status};
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Serves until `shutdown` completes; in-flight requests finish first.
-pub async fn serve(
-    listener: TcpListener,
-    ingest: Ingest,
-    max_message_bytes: usize,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    serve_with(listener, ingest, max_message_bytes, None, shutdown).await
-}
-
-/// As [`serve`], also serving the caller's `routes` on the same port when given.
+/// Serves `TraceService/Export`, and the caller's `routes` on the same port when given, until
+/// `shutdown` completes; in-flight requests finish first.
 pub async fn serve_with(
     listener: TcpListener,
     ingest: Ingest,

@@ -17,5 +17,5 @@
 //! [`histogram`] holds the decaying histograms, [`recommender`] the recommendation; the vertical
 //! governor is `govern::vertical`.
 
-pub mod histogram;
+pub(crate) mod histogram;
 pub mod recommender;

@@ -3,7 +3,7 @@
 //! recommendation. `spec` parses and validates, `eval` decides (pure), `reload` hot-swaps the set.
 
 pub mod eval;
-pub mod reload;
+pub(crate) mod reload;
 pub mod spec;
 
 pub use eval::{Action, Observation, Recommendation, evaluate};

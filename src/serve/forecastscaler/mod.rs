@@ -4,8 +4,8 @@
 //! services. Deciding stays in the service loop; this module only owns the task set.
 
 pub mod crd;
-pub mod mapping;
-pub mod reconcile;
+pub(crate) mod mapping;
+pub(crate) mod reconcile;
 
 use crate::control::DecisionRecord;
 use crate::core::time::Clock;

@@ -3,4 +3,4 @@
 pub mod asg;
 pub mod config;
 pub mod sigv4;
-pub mod xml;
+pub(crate) mod xml;
