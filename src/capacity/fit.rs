@@ -29,6 +29,8 @@ const MIN_RISE: f64 = 1.25;
 const MAX_WORKERS: u32 = 16;
 const LN_20: f64 = 2.995_732_273_553_991;
 
+/// p50/p95 latency as a function of load per replica: the isotonic fit, and the queueing fit when
+/// it is trusted (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CapacityModel {
     /// `(load, p50, p95)` knots, load strictly increasing, p50 and p95 non-decreasing.
@@ -46,11 +48,13 @@ pub struct CapacityModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainedCapacity {
+    /// The p95 latency objective the capacity was read at, seconds.
     pub slo_seconds: f64,
     /// The highest load per replica whose fitted p95 meets the SLO; None when no load does.
     pub load_per_replica_at_slo: Option<f64>,
     /// Where the observations came from, for `scale models show`.
     pub source: String,
+    /// The fitted latency model, so the capacity can be re-read at another SLO.
     pub model: CapacityModel,
 }
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+/// One replica as an M/M/c queue: `workers` servers sharing `capacity_per_replica` req/s.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QueueModel {
     /// Requests per second one replica sustains at 100% utilization (c·μ).
@@ -13,6 +14,7 @@ pub struct QueueModel {
 }
 
 impl QueueModel {
+    /// A model with `capacity_per_replica` req/s over `workers` workers (at least 1).
     pub fn new(capacity_per_replica: f64, workers: u32) -> Self {
         QueueModel {
             capacity_per_replica,
@@ -77,6 +79,7 @@ impl QueueModel {
         hi
     }
 
+    /// The p95 response time in seconds at per-replica load `lambda` req/s.
     pub fn p95(&self, lambda: f64) -> f64 {
         self.latency_quantile(lambda, 0.95)
     }

@@ -4,15 +4,23 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Why a step left its value where it did; serialized by variant name (the HPA's condition reasons
+/// where one exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reason {
     /// The value passed this step unchanged.
     DesiredWithinRange,
+    /// Held at minReplicas: the count was below it, or a scale-down would cross it.
     TooFewReplicas,
+    /// Held at maxReplicas: the count was above it, or a scale-up would cross it.
     TooManyReplicas,
+    /// Capped by the scale-up policies (pods or percent per period).
     ScaleUpLimit,
+    /// Held up by the scale-down policies (pods or percent per period).
     ScaleDownLimit,
+    /// Kept at the highest recommendation inside the scale-down stabilization window.
     ScaleDownStabilized,
+    /// Kept at the lowest recommendation inside the scale-up stabilization window.
     ScaleUpStabilized,
     /// Neither a reactive nor a predictive recommendation: hold.
     NoRecommendation,
@@ -34,21 +42,31 @@ pub enum Reason {
     ForecastScaleIn,
     /// Only a forecast: it may raise capacity but not lower it.
     ForecastOnlyRaises,
+    /// The replica-hour budget for the window is spent: forecast-driven growth stops at the
+    /// reactive floor.
     BudgetExhausted,
+    /// A recent actuation failed: hold the current count until the failure cooldown passes.
     ActuationCooldown,
+    /// Mode `off`: the current count is kept and nothing is applied.
     ModeOff,
     /// Dry run: recorded, not applied.
     ForecastOnly,
 }
 
+/// One step of a decision record: the replica count a named stage produced, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// Stage name as records and reports print it: `combine`, `bounds`, `stabilization`,
+    /// `rate_limit`, `budget`, `cooldown`, `mode`, ...
     pub step: String,
+    /// Replica count after this stage.
     pub value: u32,
+    /// Why the stage produced `value`.
     pub reason: Reason,
 }
 
 impl Step {
+    /// A step named `step` that produced `value` for `reason`.
     pub fn new(step: &str, value: u32, reason: Reason) -> Self {
         Step {
             step: step.into(),

@@ -9,7 +9,9 @@ use std::time::Duration;
 pub struct RetryPolicy {
     /// Calls to `write` at most (reads are not counted).
     pub attempts: u32,
+    /// Delay before the first retry (200 ms by default); doubles on each further retry.
     pub base: Duration,
+    /// Upper bound on one delay before jitter (10 s by default); also caps a server's Retry-After.
     pub max: Duration,
     /// Seed for the jitter, so a run is reproducible.
     pub seed: u64,

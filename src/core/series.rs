@@ -19,13 +19,18 @@ use std::path::Path;
 /// A regularly spaced series: `values[i]` is the value at `start + i * step` (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
+    /// Series name: the service for per-service data, else the file stem.
     pub name: String,
+    /// Time of `values[0]`, Unix seconds.
     pub start: i64,
+    /// Spacing between points, seconds (positive).
     pub step: i64,
+    /// One value per step, no gaps (gaps are filled or refused before a `Series` exists).
     pub values: Vec<f64>,
 }
 
 impl Series {
+    /// A series of `values` from `start` every `step` seconds.
     pub fn new(name: impl Into<String>, start: i64, step: i64, values: Vec<f64>) -> Self {
         Series {
             name: name.into(),
@@ -35,6 +40,7 @@ impl Series {
         }
     }
 
+    /// Number of points.
     pub fn len(&self) -> usize {
         self.values.len()
     }
@@ -63,14 +69,17 @@ impl Series {
             .collect()
     }
 
+    /// True when the series has no points.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
 
+    /// Time of point `i`, Unix seconds (`i` may be past the end).
     pub fn time_at(&self, i: usize) -> i64 {
         self.start + i as i64 * self.step
     }
 
+    /// Time one step after the last point, Unix seconds: the series covers `[start, end)`.
     pub fn end(&self) -> i64 {
         self.time_at(self.values.len())
     }
@@ -108,6 +117,7 @@ impl Series {
 pub struct RawPoint {
     /// 1-based line (CSV, counting the header) or row (Parquet).
     pub line: usize,
+    /// Unix seconds.
     pub time: i64,
     /// `None` for NaN or an empty cell.
     pub value: Option<f64>,
@@ -116,21 +126,31 @@ pub struct RawPoint {
 /// Something the policy found and handled; nothing is changed without one of these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataIssue {
+    /// 1-based line (or Parquet row) the issue is reported at.
     pub line: usize,
+    /// What was found.
     pub kind: IssueKind,
+    /// Human-readable description, including what was done about it.
     pub detail: String,
 }
 
+/// The kind of a [`DataIssue`], serialized in snake_case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueKind {
+    /// A row earlier than the one before it; rows are sorted by time.
     OutOfOrder,
+    /// A timestamp seen before; the values are averaged.
     Duplicate,
+    /// A timestamp between grid points; snapped to the nearest one.
     OffGrid,
+    /// A NaN or empty value, or a missing point at the edge of the series (trimmed).
     Missing,
+    /// A run of missing steps filled by linear interpolation.
     GapFilled,
 }
 
+/// How many missing steps the loader may fill; default 12.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct GapPolicy {
     /// The longest run of missing steps that is interpolated; longer gaps are refused.
@@ -146,7 +166,9 @@ impl Default for GapPolicy {
 /// Cleaned series plus every issue the policy handled.
 #[derive(Debug, Clone)]
 pub struct Cleaned {
+    /// The regular series after the policy.
     pub series: Series,
+    /// Every issue handled, sorted by line.
     pub issues: Vec<DataIssue>,
 }
 
@@ -328,7 +350,8 @@ mod tests {
         let p = Path::new("x.csv");
         let pol = GapPolicy { max_gap_fill: 2 };
         // (rows, expected values, expected issue kinds)
-        let cases: Vec<(Vec<(i64, Option<f64>)>, Vec<f64>, Vec<IssueKind>)> = vec![
+        type Case = (Vec<(i64, Option<f64>)>, Vec<f64>, Vec<IssueKind>);
+        let cases: Vec<Case> = vec![
             (
                 vec![(0, Some(1.0)), (60, Some(2.0)), (120, Some(3.0))],
                 vec![1.0, 2.0, 3.0],

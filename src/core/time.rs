@@ -62,10 +62,11 @@ impl Clock for ManualClock {
 /// Parses "90s", "5m", "1h 30m" (humantime) into whole seconds; a bare number is seconds.
 pub fn parse_duration(field: &str, text: &str) -> Result<i64> {
     let t = text.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs > 0.0 {
-            return Ok(secs.round() as i64);
-        }
+    if let Ok(secs) = t.parse::<f64>()
+        && secs.is_finite()
+        && secs > 0.0
+    {
+        return Ok(secs.round() as i64);
     }
     let d = humantime::parse_duration(t)
         .map_err(|e| Error::config(field, format!("cannot parse duration {text:?}: {e}")))?;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// ~10× and did not worsen backtest MASE at 1h or 1d (see docs/benchmarks.md).
 pub const FIT_WINDOW: usize = 576;
 
+/// The unfitted ETS family: an AutoETS spec, an optional damping constraint and fit window.
 pub struct Ets {
     spec: String,
     damped: Option<bool>,
@@ -22,6 +23,7 @@ pub struct Ets {
 }
 
 impl Ets {
+    /// An AutoETS search over `spec` (e.g. "AZN"); `damped` fixes the trend damping (None: both).
     pub fn new(spec: &str, damped: Option<bool>) -> Self {
         Ets {
             spec: spec.to_string(),
@@ -125,12 +127,15 @@ impl Fitted for FittedEts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EtsState {
+    /// Level smoothing weight α.
     pub alpha: f64,
     /// 0 without a trend.
     pub beta: f64,
     /// 1 unless damped; 0 without a trend.
     pub phi: f64,
+    /// Level l after the last observed point.
     pub level: f64,
+    /// Slope b after the last observed point; 0 without a trend.
     pub slope: f64,
     /// One-step residual variance.
     pub sigma2: f64,
@@ -200,7 +205,7 @@ impl EtsState {
             } else {
                 lstsq3((1..n).map(|t| ([e[t], d[t - 1], e[t - 1]], d[t])))?[1]
             };
-            if !(phi.abs() >= 1e-6) {
+            if phi.is_nan() || phi.abs() < 1e-6 {
                 return None;
             }
             // D_t − φD_{t−1} = (α + φβ)e_t − φαe_{t−1}.
@@ -302,8 +307,9 @@ fn lstsq3(rows: impl Iterator<Item = ([f64; 3], f64)>) -> Option<[f64; 3]> {
         for r in 0..3 {
             if r != c {
                 let f = m[r][c] / m[c][c];
-                for k in c..4 {
-                    m[r][k] -= f * m[c][k];
+                let pivot = m[c];
+                for (x, p) in m[r].iter_mut().zip(pivot).skip(c) {
+                    *x -= f * p;
                 }
             }
         }

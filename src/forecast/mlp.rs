@@ -43,6 +43,7 @@ const WEIGHT_DECAY: f64 = 1e-4;
 
 const LAYERS: [&str; 3] = ["l1", "l2", "l3"];
 
+/// The unfitted MLP family: window, hidden width, epochs and seed (see the module docs).
 pub struct Mlp {
     window: usize,
     hidden: usize,
@@ -59,6 +60,8 @@ fn candle_err(context: &str) -> impl Fn(candle_core::Error) -> Error + '_ {
 }
 
 impl Mlp {
+    /// An MLP reading `window` values through two `hidden`-unit layers, trained `epochs` epochs
+    /// from weights seeded by `seed`.
     pub fn new(window: usize, hidden: usize, epochs: usize, seed: u64) -> Self {
         Mlp {
             window,

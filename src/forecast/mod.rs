@@ -16,25 +16,33 @@ pub(crate) mod season;
 use crate::Result;
 use serde::{Deserialize, Serialize};
 
-/// z-scores of the two central interval levels every forecast carries.
+/// z-score of the central 80% interval every forecast carries: Φ⁻¹(0.9).
 pub const Z80: f64 = 1.281_551_565_545;
+/// z-score of the central 95% interval every forecast carries: Φ⁻¹(0.975).
 pub const Z95: f64 = 1.959_963_984_540;
 
 /// Point forecast and central 80% / 95% intervals, one entry per step ahead.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Forecast {
+    /// Point forecast; `point[0]` is one step after the training data.
     pub point: Vec<f64>,
+    /// Lower edge of the central 80% interval (the 10% quantile).
     pub lower_80: Vec<f64>,
+    /// Upper edge of the central 80% interval (the 90% quantile).
     pub upper_80: Vec<f64>,
+    /// Lower edge of the central 95% interval (the 2.5% quantile).
     pub lower_95: Vec<f64>,
+    /// Upper edge of the central 95% interval (the 97.5% quantile).
     pub upper_95: Vec<f64>,
 }
 
 impl Forecast {
+    /// Steps ahead covered.
     pub fn len(&self) -> usize {
         self.point.len()
     }
 
+    /// True when the forecast covers no step.
     pub fn is_empty(&self) -> bool {
         self.point.is_empty()
     }
@@ -91,7 +99,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         -3.969683028665376e1,
         2.209460984245205e2,
         -2.759285104469687e2,
-        1.383577518672690e2,
+        1.38357751867269e2,
         -3.066479806614716e1,
         2.506628277459239,
     ];
@@ -137,10 +145,15 @@ pub fn normal_quantile(p: f64) -> f64 {
 #[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModelSpec {
     /// y[t+h] = y[t+h-period·k]: the baseline every other family must beat.
-    SeasonalNaive { period: usize },
+    SeasonalNaive {
+        /// Season length in steps.
+        period: usize,
+    },
     /// augurs AutoETS without a seasonal component; `spec` is e.g. "AZN" (search) or "AAN".
     Ets {
+        /// AutoETS spec: error, trend and season letters, `Z` to search that component.
         spec: String,
+        /// Only a damped (true) or only an undamped (false) trend; None searches both.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         damped: Option<bool>,
         /// Fit on the last `window` points only (None: all of them).
@@ -149,7 +162,9 @@ pub enum ModelSpec {
     },
     /// augurs MSTL with an AutoETS trend; one period per seasonality (e.g. daily and weekly).
     Mstl {
+        /// Seasonal periods in steps (e.g. 288 and 2016: daily and weekly at 5 minutes).
         periods: Vec<usize>,
+        /// AutoETS spec of the trend model fitted to the deseasonalised series, e.g. "AZN".
         trend_spec: String,
         /// The trend model fits the last `trend_window` deseasonalised points (None: all).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,9 +172,11 @@ pub enum ModelSpec {
     },
     /// linfa elastic net (ridge by default) on lags, and Fourier terms for each season.
     Linear {
+        /// Lags in steps (each ≥ 1): y[t−l] for each `l` is a feature.
         lags: Vec<usize>,
         /// Seasonal periods in steps; `fourier_terms` sine/cosine pairs each.
         periods: Vec<usize>,
+        /// Sine/cosine pairs per seasonal period.
         fourier_terms: usize,
         /// Regularization strength (linfa `penalty`).
         alpha: f64,
@@ -168,13 +185,20 @@ pub enum ModelSpec {
     },
     /// A small candle MLP on input windows, trained on CPU with a fixed seed.
     Mlp {
+        /// Input length: the previous `window` values predict the next one.
         window: usize,
+        /// Units in each of the two hidden layers.
         hidden: usize,
+        /// Full-batch AdamW training epochs.
         epochs: usize,
+        /// Seed of the weight initialization: same data and seed, same forecasts.
         seed: u64,
     },
     /// A weighted mean of member forecasts; weights from backtest errors.
-    Ensemble { members: Vec<ensemble::Member> },
+    Ensemble {
+        /// Member specs with their weights.
+        members: Vec<ensemble::Member>,
+    },
 }
 
 impl ModelSpec {
@@ -245,15 +269,21 @@ impl ModelSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum Online {
+    /// The last season of values, repeated forward.
     SeasonalNaive(naive::NaiveState),
+    /// Smoothing parameters and the final level and slope.
     Ets(ets::EtsState),
+    /// The seasonal components and the ETS trend state.
     Mstl(mstl::MstlState),
+    /// Coefficients and the recent values the lags read.
     Linear(linear::LinearState),
+    /// Each member's state with its weight.
     Ensemble(ensemble::EnsembleState),
 }
 
 /// An unfitted model.
 pub trait Forecaster {
+    /// Fits to `y` (oldest first).
     fn fit(&self, y: &[f64]) -> Result<Box<dyn Fitted>>;
 }
 

@@ -34,10 +34,11 @@ pub fn detect_periods(y: &[f64], step_seconds: i64) -> Vec<usize> {
             .min_period(2)
             .max_period((y.len() / 2).max(3) as u32)
             .build();
-        if let Some(p) = detector.detect(y).into_iter().next() {
-            if p >= 2 && y.len() >= 2 * p as usize {
-                out.push(p as usize);
-            }
+        if let Some(p) = detector.detect(y).into_iter().next()
+            && p >= 2
+            && y.len() >= 2 * p as usize
+        {
+            out.push(p as usize);
         }
     }
     out

@@ -10,11 +10,16 @@ use std::time::Duration;
 /// Credentials sent with every request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Auth {
+    /// No `Authorization` header.
     #[default]
     None,
+    /// `Authorization: Bearer <token>`.
     Bearer(String),
+    /// HTTP basic auth; the password may be empty.
     Basic {
+        /// User name.
         username: String,
+        /// Password, empty when none was configured.
         password: String,
     },
 }
@@ -24,14 +29,19 @@ pub enum Auth {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// Bearer token inline; exclusive with `bearer_token_file` and basic auth.
     #[serde(default)]
     pub bearer_token: Option<String>,
+    /// File holding the bearer token (trailing newlines dropped).
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
+    /// Basic-auth user name; required when a password is given.
     #[serde(default)]
     pub username: Option<String>,
+    /// Basic-auth password inline; exclusive with `password_file`.
     #[serde(default)]
     pub password: Option<String>,
+    /// File holding the basic-auth password (trailing newlines dropped).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
 }
@@ -89,11 +99,13 @@ impl AuthConfig {
 /// Everything the client needs; `Default` is a sane production setting.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
+    /// Credentials for every request (none by default).
     pub auth: Auth,
     /// PEM file of extra CA certificates, trusted beside the platform's roots.
     pub ca_file: Option<PathBuf>,
     /// Accept any server certificate. For test clusters only.
     pub insecure_skip_verify: bool,
+    /// Timeout for establishing the connection (5 s by default).
     pub connect_timeout: Duration,
     /// Whole-request timeout (connect, send, and read the full body).
     pub timeout: Duration,
@@ -128,21 +140,33 @@ pub enum HttpError {
     /// A non-2xx answer; `message` is the server's body (trimmed, at most 1 KiB).
     #[error("{method} {url}: HTTP {status}: {message}")]
     Status {
+        /// HTTP method, e.g. `GET`.
         method: &'static str,
+        /// Request URL without credentials or query string.
         url: String,
+        /// HTTP status code.
         status: u16,
+        /// Server's body, or the status's canonical reason when the body is empty.
         message: String,
     },
+    /// No answer: connect, TLS, timeout or body read failed.
     #[error("{method} {url}: {message}")]
     Transport {
+        /// HTTP method, e.g. `GET`.
         method: &'static str,
+        /// Request URL without credentials or query string.
         url: String,
+        /// The error and its causes, outermost first.
         message: String,
     },
+    /// The body exceeded `max_body_bytes`.
     #[error("{method} {url}: response larger than the limit of {limit} bytes")]
     TooLarge {
+        /// HTTP method, e.g. `GET`.
         method: &'static str,
+        /// Request URL without credentials or query string.
         url: String,
+        /// The configured limit, bytes.
         limit: usize,
     },
 }
@@ -170,13 +194,18 @@ impl From<HttpError> for Error {
 /// A request to send: method, URL (query string included), optional form body and Accept.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// HTTP method.
     pub method: reqwest::Method,
+    /// Full URL, query string included.
     pub url: reqwest::Url,
+    /// Form-encoded body, sent as `application/x-www-form-urlencoded`.
     pub form: Option<String>,
+    /// `Accept` header value, if any.
     pub accept: Option<&'static str>,
 }
 
 impl Request {
+    /// GET `url` with no body.
     pub fn get(url: reqwest::Url) -> Self {
         Request {
             method: reqwest::Method::GET,
@@ -196,6 +225,7 @@ impl Request {
         }
     }
 
+    /// Sets the `Accept` header.
     pub fn accept(mut self, accept: &'static str) -> Self {
         self.accept = Some(accept);
         self
@@ -235,11 +265,15 @@ pub fn parse_base_url(field: &str, url: &str) -> Result<reqwest::Url> {
 /// The response of a successful request.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// HTTP status code (2xx).
     pub status: u16,
+    /// `Content-Type` header, if sent.
     pub content_type: Option<String>,
+    /// Full body, at most `max_body_bytes`.
     pub body: Vec<u8>,
 }
 
+/// The shared HTTP client: one connection pool, the configured auth, retries and body cap.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
@@ -249,6 +283,7 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// Builds the client; fails on an unreadable or empty CA file.
     pub fn new(cfg: &HttpConfig) -> Result<HttpClient> {
         // reqwest is built without a default crypto provider; ring is the one we ship.
         let _ = rustls::crypto::ring::default_provider().install_default();

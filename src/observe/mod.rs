@@ -18,25 +18,35 @@ pub mod traces;
 pub struct NamedSeries {
     /// Canonical form `__name__{a="b",c="d"}` (labels sorted), `{}` when there are none.
     pub name: String,
+    /// The series' labels, `__name__` included when the source returned it.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Time of `values[0]`, Unix seconds.
     pub start: i64,
+    /// The query step, seconds.
     pub step: i64,
+    /// One value per step, NaN where the source had none.
     pub values: Vec<f64>,
 }
 
 /// One sample of an instant query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedSample {
+    /// Canonical form `__name__{a="b"}`, as in [`NamedSeries::name`].
     pub name: String,
+    /// The sample's labels.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Evaluation time, Unix seconds (fractional, as the source reports it).
     pub time: f64,
+    /// The sample value; may be NaN or infinite.
     pub value: f64,
 }
 
 /// A source of metric series (Prometheus now; others beside it). Times are Unix seconds.
 #[async_trait::async_trait]
 pub trait MetricSource: Send + Sync {
+    /// Evaluates `query` over `[start, end]` every `step` seconds.
     async fn range(&self, query: &str, start: i64, end: i64, step: i64) -> crate::Result<Vec<NamedSeries>>;
+    /// Evaluates `query` at `time`.
     async fn instant(&self, query: &str, time: i64) -> crate::Result<Vec<NamedSample>>;
 }
 

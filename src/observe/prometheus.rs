@@ -16,6 +16,7 @@ use std::time::Duration;
 /// Prometheus refuses range queries over 11,000 points per series; we stay below it.
 pub const MAX_POINTS_PER_QUERY: usize = 10_000;
 
+/// A series' label set, name → value, sorted by name (`__name__` is the metric name).
 pub type Labels = BTreeMap<String, String>;
 
 /// A decoded `data` object.
@@ -23,8 +24,11 @@ pub type Labels = BTreeMap<String, String>;
 pub enum QueryData {
     /// Per series: its labels and `(unix seconds, value)` samples.
     Matrix(Vec<(Labels, Vec<(f64, f64)>)>),
+    /// Per series: its labels and one `(unix seconds, value)` sample.
     Vector(Vec<(Labels, (f64, f64))>),
+    /// One `(unix seconds, value)` sample.
     Scalar((f64, f64)),
+    /// One `(unix seconds, string)` sample.
     String((f64, String)),
 }
 
@@ -32,7 +36,12 @@ pub enum QueryData {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResponseError {
     /// `"status":"error"`: Prometheus' own `errorType` and `error`.
-    Api { error_type: String, error: String },
+    Api {
+        /// Prometheus' `errorType`, e.g. `bad_data`.
+        error_type: String,
+        /// Prometheus' `error` message.
+        error: String,
+    },
     /// Not the documented shape; names the JSON field at fault.
     Malformed(String),
 }
@@ -277,6 +286,8 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
+    /// A source at base `url` (a path prefix is kept), POSTing queries through a client built
+    /// from `http`.
     pub fn new(url: &str, http: &HttpConfig) -> Result<Prometheus> {
         Ok(Prometheus {
             base: parse_base_url("url", url)?,
@@ -286,6 +297,7 @@ impl Prometheus {
         })
     }
 
+    /// Sends queries as GET with a query string instead of a POST form (some proxies allow only GET).
     pub fn with_get(mut self, use_get: bool) -> Self {
         self.use_get = use_get;
         self
@@ -399,6 +411,7 @@ fn result_type(d: &QueryData) -> &'static str {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusSource {
+    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090` (a path prefix is kept).
     pub url: String,
     /// Service name → PromQL returning exactly one series for it.
     pub queries: BTreeMap<String, String>,
@@ -409,19 +422,25 @@ pub struct PrometheusSource {
     /// Last evaluation time (RFC 3339 or Unix seconds); default: now, floored to the step.
     #[serde(default)]
     pub end: Option<String>,
+    /// Longest run of missing steps to interpolate (default 12, as for files).
     #[serde(default = "default_max_gap")]
     pub max_gap_fill: usize,
     /// "post" (default) or "get".
     #[serde(default)]
     pub method: Option<String>,
+    /// Whole-request timeout, e.g. "30s" (default 60 s).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// A longer response body is refused (default 64 MiB).
     #[serde(default)]
     pub max_response_bytes: Option<usize>,
+    /// PEM file of extra CA certificates.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate. For test clusters only.
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// Bearer or basic credentials (none by default).
     #[serde(default)]
     pub auth: AuthConfig,
 }
@@ -466,10 +485,12 @@ impl PrometheusSource {
         }
     }
 
+    /// The HTTP client settings the connection fields give.
     pub fn http_config(&self) -> Result<HttpConfig> {
         self.connection().http_config("source")
     }
 
+    /// The source these fields configure.
     pub fn client(&self) -> Result<Prometheus> {
         self.connection().client("source")
     }
@@ -488,7 +509,7 @@ impl PrometheusSource {
 
 /// The connection options a Prometheus source has wherever it is configured (training job,
 /// `scale serve`); one reading of them, with `prefix` naming the fields in errors.
-pub struct Connection<'a> {
+pub(crate) struct Connection<'a> {
     pub url: &'a str,
     pub method: Option<&'a str>,
     pub timeout: Option<&'a str>,

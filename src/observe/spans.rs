@@ -15,15 +15,21 @@ use std::path::Path;
 /// One span. `duration` is in seconds whatever the file's unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Span {
+    /// Trace the span belongs to (as the file spells it; never empty).
     pub trace_id: String,
+    /// The span's own id, unique within its trace (never empty).
     pub span_id: String,
     /// `None` for a root span (empty, `root`, `null` or all-zero parent id).
     pub parent_id: Option<String>,
     /// The pod that emitted the span (the service name when the file has no `PodName`).
     pub pod: String,
+    /// The `ServiceName` column, else the pod name without its workload suffix ([`service_of`]).
     pub service: String,
+    /// `OperationName`, e.g. an HTTP route or RPC method; may be empty.
     pub operation: String,
+    /// Start time, Unix nanoseconds.
     pub start_ns: i64,
+    /// Duration in seconds (finite, ≥ 0).
     pub duration: f64,
     /// From an optional `StatusCode`/`Status`/`Error` column; Nezha has none, so always false there.
     pub error: bool,
@@ -32,16 +38,21 @@ pub struct Span {
 /// Requests one service received in one window, with their latency percentiles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceMinute {
+    /// Service that received the requests ([`Span::service`]).
     pub service: String,
     /// Start of the window, unix seconds, floored to a multiple of the window length.
     pub minute: i64,
+    /// Entry spans that started in the window.
     pub requests: usize,
     /// Requests per second over the window.
     pub rate: f64,
     /// Nearest-rank percentiles of the entry spans' durations, in seconds.
     pub p50: f64,
+    /// 95th percentile, seconds.
     pub p95: f64,
+    /// 99th percentile, seconds.
     pub p99: f64,
+    /// Entry spans marked as errors.
     pub errors: usize,
     /// Distinct pods that served entry spans in the window: a lower bound on the replica count.
     pub pods: usize,

@@ -13,21 +13,27 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::TracesData;
 use serde_json::Value;
 
-pub const PROTOBUF: &str = "application/protobuf";
+pub(crate) const PROTOBUF: &str = "application/protobuf";
 const STATUS_ERROR: i32 = 2;
 
 /// One hit of `/api/search`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceSummary {
+    /// `traceID` as Tempo returns it (hex; never empty).
     pub trace_id: String,
+    /// `rootServiceName`; empty when Tempo did not report it.
     pub root_service: String,
+    /// `rootTraceName`, the root span's name; empty when not reported.
     pub root_name: String,
+    /// Trace start, Unix nanoseconds (0 when not reported).
     pub start_ns: i64,
+    /// Trace duration, milliseconds (0 when not reported).
     pub duration_ms: u64,
     /// Spans matched by the TraceQL span sets (ids only; fetch the trace for the rest).
     pub matched_span_ids: Vec<String>,
 }
 
+/// A Tempo HTTP API client.
 #[derive(Debug, Clone)]
 pub struct Tempo {
     base: reqwest::Url,
@@ -35,6 +41,7 @@ pub struct Tempo {
 }
 
 impl Tempo {
+    /// A client for the Tempo at base `url` (a path prefix is kept).
     pub fn new(url: &str, http: &HttpConfig) -> Result<Tempo> {
         Ok(Tempo {
             base: parse_base_url("url", url)?,
@@ -194,6 +201,7 @@ fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
     })
 }
 
+/// Lowercase hex of `b`, as trace and span ids are written.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

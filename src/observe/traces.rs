@@ -43,7 +43,9 @@ impl TraceMetric {
 /// Closed windows of one service, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Windows {
+    /// Length of each window, seconds.
     pub window_seconds: i64,
+    /// The closed windows that had requests, by start time; idle ones are absent.
     pub windows: Vec<ServiceMinute>,
     /// Windows starting before this are complete: an absent one had no requests.
     pub complete_before: i64,
@@ -52,6 +54,7 @@ pub struct Windows {
 /// Per-service request windows between `start` and `end` (Unix seconds).
 #[async_trait::async_trait]
 pub trait TraceSource: Send + Sync {
+    /// The closed windows of `service` that overlap `[start, end]`.
     async fn windows(&self, service: &str, start: i64, end: i64) -> Result<Windows>;
 }
 
@@ -97,6 +100,8 @@ struct StoreInner {
 }
 
 impl WindowStore {
+    /// An empty store of `window_seconds` windows (at least 1), keeping `retention_seconds` behind
+    /// the newest closed window.
     pub fn new(window_seconds: i64, retention_seconds: i64) -> Self {
         WindowStore {
             window_seconds: window_seconds.max(1),
@@ -151,7 +156,9 @@ pub const DEFAULT_TRACEQL: &str = "{ resource.service.name = \"$service\" }";
 
 /// Tempo as a trace source: the service's spans from a TraceQL search, windowed.
 pub struct TempoTraces {
+    /// The Tempo to search.
     pub tempo: Tempo,
+    /// Length of the windows spans are grouped into, seconds.
     pub window_seconds: i64,
     /// Traces fetched per search at most.
     pub limit: usize,
@@ -200,7 +207,9 @@ impl TraceSource for TempoTraces {
 
 /// A [`TraceSource`] read as a [`MetricSource`]: the query is the service name.
 pub struct TraceMetrics {
+    /// Where the windows come from (the OTLP store or Tempo).
     pub source: Arc<dyn TraceSource>,
+    /// Which series every query returns.
     pub metric: TraceMetric,
 }
 

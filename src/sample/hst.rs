@@ -50,10 +50,15 @@ impl SplitWeight {
 /// Tree parameters. Defaults match River's (`n_trees=10, height=8, window_size=250`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HstParams {
+    /// Trees in the forest (at least 1); the score averages over them.
     pub n_trees: usize,
+    /// Depth of each tree, 1..=20: a tree has `2^(height+1) − 1` nodes.
     pub height: usize,
+    /// Points per window (at least 1): the latest window becomes the reference this often.
     pub window_size: usize,
+    /// Seed of the random splits: same seed and data, same forest and scores.
     pub seed: u64,
+    /// How one-hot dimensions are weighed against the continuous feature when planting.
     pub split_weight: SplitWeight,
 }
 
@@ -89,7 +94,10 @@ impl HstParams {
 /// dimension, e.g. it was first seen after planting) and the continuous value, clipped to [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point<const G: usize> {
+    /// Per one-hot group, its active dimension, numbered across all groups as in
+    /// [`HalfSpaceTrees::new`]; `None` when it has none.
     pub active: [Option<u32>; G],
+    /// The continuous feature; values outside [0, 1] are clipped.
     pub value: f32,
 }
 
@@ -391,6 +399,7 @@ impl HalfSpaceTrees {
         }
     }
 
+    /// The parameters the forest was built with.
     pub fn params(&self) -> &HstParams {
         &self.params
     }

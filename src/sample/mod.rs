@@ -59,6 +59,7 @@ impl Hasher for FxHasher {
 /// Sampler settings; `scale sample` exposes each as a flag with these defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplerConfig {
+    /// The Half-Space Trees forest: trees, height, window, seed.
     pub hst: HstParams,
     /// Sample spans whose normalised score (0 ordinary … 1 anomalous) is at least this.
     pub min_score: f64,
@@ -69,8 +70,9 @@ pub struct SamplerConfig {
     /// Spans seen before any decision: they build the vocabulary and the first windows, and are
     /// never sampled (score 0).
     pub train_size: usize,
-    /// Vocabulary bounds per one-hot group; see [`Sampler`].
+    /// Most services given a one-hot dimension (default 256); see [`Sampler`].
     pub max_services: usize,
+    /// Most operations given a one-hot dimension (default 1024); see [`Sampler`].
     pub max_operations: usize,
     /// Normalise operation names ([`opname::normalize`]) before the vocabulary lookup.
     pub normalize_operations: bool,
@@ -99,8 +101,11 @@ impl Default for SamplerConfig {
 /// is one region of the duration axis whatever the endpoint's usual latency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DurationScale {
+    /// `d / max_duration`.
     Linear,
+    /// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`; the default.
     Log,
+    /// The log duration relative to the operation's mean so far.
     OpLog,
 }
 
@@ -132,6 +137,7 @@ impl DurationScale {
 }
 
 impl SamplerConfig {
+    /// Checks every setting; errors name the `scale sample` flag (`min-score`, `height`, ...).
     pub fn validate(&self) -> crate::Result<()> {
         self.hst
             .check()
@@ -158,6 +164,7 @@ impl SamplerConfig {
 pub struct Decision {
     /// Normalised anomaly score in [0, 1]; 0 during warm-up.
     pub score: f64,
+    /// True when the span is kept: the forest has a reference window and `score ≥ min_score`.
     pub sampled: bool,
 }
 
@@ -189,6 +196,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// A sampler with an empty vocabulary; fails when `cfg` does not validate.
     pub fn new(cfg: SamplerConfig) -> crate::Result<Self> {
         cfg.validate()?;
         let mut s = Sampler {
@@ -206,6 +214,7 @@ impl Sampler {
         Ok(s)
     }
 
+    /// The settings the sampler was built with.
     pub fn config(&self) -> &SamplerConfig {
         &self.cfg
     }

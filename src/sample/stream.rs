@@ -22,7 +22,9 @@ use tokio::sync::mpsc;
 use tonic::codegen::{Body, StdError, http};
 use tonic::{Request, Response, Status};
 
+/// The gRPC service's full name, as reflection and routing see it.
 pub const SERVICE_NAME: &str = "scale.sample.v1.SampledSpans";
+/// The HTTP/2 path of the server-streaming `Subscribe` RPC.
 pub const SUBSCRIBE_PATH: &str = "/scale.sample.v1.SampledSpans/Subscribe";
 
 /// `scale.sample.v1.SubscribeRequest`: which sampled spans a subscriber wants.
@@ -56,6 +58,7 @@ pub struct SampledSpan {
 /// Stream settings; `[source.otlp.sample]` in `scale serve` sets them (docs/serve.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamConfig {
+    /// The sampler every accepted span goes through.
     pub sampler: SamplerConfig,
     /// Messages buffered per subscriber before its copies are dropped.
     pub queue: usize,
@@ -76,7 +79,9 @@ impl Default for StreamConfig {
 /// Counters over the stream's life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamStats {
+    /// Spans scored by the sampler.
     pub scored: u64,
+    /// Spans the sampler kept (each published once to the hub).
     pub sampled: u64,
     /// Copies queued to subscribers.
     pub delivered: u64,
@@ -103,7 +108,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(queue: usize, max_subscribers: usize) -> Hub {
+    pub(crate) fn new(queue: usize, max_subscribers: usize) -> Hub {
         Hub {
             subscribers: Mutex::new(Some(Vec::new())),
             queue: queue.max(1),
@@ -184,6 +189,7 @@ impl Hub {
         g.as_ref().map_or(0, |s| s.iter().filter(|s| !s.tx.is_closed()).count())
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> StreamStats {
         StreamStats {
             scored: self.scored.load(Ordering::Relaxed),
@@ -253,6 +259,7 @@ pub struct SampleStream {
 }
 
 impl SampleStream {
+    /// A stream with no subscribers; fails when the sampler settings do not validate.
     pub fn new(cfg: StreamConfig) -> crate::Result<SampleStream> {
         Ok(SampleStream {
             tap: Arc::new(SamplingTap {
@@ -262,14 +269,17 @@ impl SampleStream {
         })
     }
 
+    /// The receivers' tap that scores spans and publishes the sampled ones.
     pub fn tap(&self) -> Arc<dyn Tap> {
         self.tap.clone()
     }
 
+    /// The subscribers and counters.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.tap.hub
     }
 
+    /// The `SampledSpans` gRPC service over this stream's hub.
     pub fn server(&self) -> SampledSpansServer {
         SampledSpansServer {
             hub: self.tap.hub.clone(),

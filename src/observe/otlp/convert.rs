@@ -36,9 +36,11 @@ pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceReque
 /// The valid spans of one request, and what was rejected (for OTLP partial success).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Converted {
+    /// The valid spans, in request order.
     pub spans: Vec<Span>,
     /// Where each of `spans` is in the request: (resource_spans, scope_spans, spans) indices.
     pub origins: Vec<[usize; 3]>,
+    /// Spans rejected as invalid: OTLP's `rejected_spans`.
     pub rejected: i64,
     /// Empty when nothing was rejected; else each reason with its count and first offender.
     pub error_message: String,

@@ -55,7 +55,7 @@ pub fn export(ingest: &Ingest, message: &[u8]) -> Result<ExportTraceServiceRespo
         .accept(&req, &mut converted)
         .map_err(|Busy| Status::unavailable("span queue full: the aggregator is behind; retry with backoff"))?;
     Ok(ExportTraceServiceResponse {
-        partial_success: (converted.rejected > 0).then(|| ExportTracePartialSuccess {
+        partial_success: (converted.rejected > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: converted.rejected,
             error_message: converted.error_message,
         }),

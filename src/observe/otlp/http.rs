@@ -130,7 +130,7 @@ async fn traces(State(rx): State<Receiver>, headers: HeaderMap, body: Body) -> R
         return r;
     }
     let resp = ExportTraceServiceResponse {
-        partial_success: (converted.rejected > 0).then(|| ExportTracePartialSuccess {
+        partial_success: (converted.rejected > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: converted.rejected,
             error_message: converted.error_message,
         }),

@@ -87,14 +87,19 @@ impl Ingest {
     }
 }
 
+/// Where the OTLP receivers listen and how they window and queue spans.
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
     /// gRPC listen address; `None` disables the gRPC receiver.
     pub grpc: Option<SocketAddr>,
     /// HTTP listen address; `None` disables the HTTP receiver.
     pub http: Option<SocketAddr>,
+    /// How spans are grouped into per-service windows.
     pub window: WindowConfig,
+    /// Largest request body / gRPC message, bytes (default [`DEFAULT_MAX_MESSAGE_BYTES`]).
     pub max_message_bytes: usize,
+    /// Requests queued for the aggregator at most; a full queue answers "unavailable, retry"
+    /// (default [`DEFAULT_QUEUE_REQUESTS`]).
     pub queue_requests: usize,
     /// Also close windows by wall-clock time, so an idle service's last window is emitted.
     pub close_on_clock: bool,
@@ -129,7 +134,9 @@ pub struct Plugins {
 
 /// Running receivers. [`Receivers::shutdown`] stops them and flushes every open window.
 pub struct Receivers {
+    /// Bound gRPC address (the real port when 0 was asked); `None` when disabled.
     pub grpc_addr: Option<SocketAddr>,
+    /// Bound HTTP address (the real port when 0 was asked); `None` when disabled.
     pub http_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::result::Result<(), String>>>,
@@ -252,8 +259,10 @@ fn unix_now_ns() -> i64 {
 /// `google.rpc.Status`, the error body OTLP/HTTP returns (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct RpcStatus {
+    /// `google.rpc.Code`, e.g. 3 (INVALID_ARGUMENT) or 14 (UNAVAILABLE).
     #[prost(int32, tag = "1")]
     pub code: i32,
+    /// Human-readable cause.
     #[prost(string, tag = "2")]
     pub message: String,
 }

@@ -43,6 +43,7 @@ pub struct WindowStats {
     pub forced_closes: u64,
 }
 
+/// The windowing state: open windows, the span → service map for entry spans, and the counters.
 pub struct Aggregator {
     cfg: WindowConfig,
     window: i64,
@@ -59,6 +60,7 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
+    /// An aggregator with no open window.
     pub fn new(cfg: WindowConfig) -> Self {
         Aggregator {
             window: cfg.window_seconds.max(1),
@@ -72,6 +74,7 @@ impl Aggregator {
         }
     }
 
+    /// Counters of late spans and forced closes so far.
     pub fn stats(&self) -> WindowStats {
         self.stats
     }
@@ -194,7 +197,7 @@ mod tests {
             operation: "op".into(),
             start_ns: (start_s * 1e9) as i64,
             duration: dur,
-            error: id % 3 == 0,
+            error: id.is_multiple_of(3),
         }
     }
 

@@ -7,9 +7,12 @@ use super::histogram::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// CPU and memory of one container: a request, a recommendation or one of its bounds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
+    /// CPU in cores (0.025 is 25 millicores).
     pub cpu_cores: f64,
+    /// Memory in bytes.
     pub memory_bytes: f64,
 }
 
@@ -35,10 +38,15 @@ pub struct ContainerUsage {
     memory: DecayingHistogram,
     memory_interval: i64,
     peaks: BTreeMap<i64, IntervalPeak>,
+    /// Earliest CPU sample time, Unix seconds; None before the first.
     pub first_sample_time: Option<i64>,
+    /// Latest CPU sample time, Unix seconds; None before the first.
     pub last_sample_time: Option<i64>,
+    /// CPU samples accepted.
     pub cpu_samples: u64,
+    /// Memory usage samples accepted (OOMs are counted apart).
     pub memory_samples: u64,
+    /// OOMs recorded.
     pub oom_events: u64,
     /// Non-finite or negative samples, ignored.
     pub rejected_samples: u64,
@@ -56,6 +64,7 @@ pub fn oom_bump(memory_bytes: f64) -> f64 {
 }
 
 impl ContainerUsage {
+    /// An empty history with the VPA's 24 h memory peak interval.
     pub fn new() -> Self {
         Self::with_memory_interval(MEMORY_AGGREGATION_INTERVAL_SECONDS)
     }
@@ -95,6 +104,8 @@ impl ContainerUsage {
         self.cpu_samples += 1;
     }
 
+    /// A memory usage sample in bytes at `time` (Unix seconds); only each interval's peak enters
+    /// the histogram.
     pub fn add_memory_peak(&mut self, bytes: f64, time: i64) {
         if !valid_amount(bytes) {
             self.rejected_samples += 1;
@@ -126,10 +137,12 @@ impl ContainerUsage {
         lifespan_days.min(sample_days)
     }
 
+    /// The decaying histogram of CPU usage, cores.
     pub fn cpu_histogram(&self) -> &DecayingHistogram {
         &self.cpu
     }
 
+    /// The decaying histogram of per-interval memory peaks, bytes.
     pub fn memory_histogram(&self) -> &DecayingHistogram {
         &self.memory
     }
@@ -157,22 +170,34 @@ impl ContainerUsage {
     }
 }
 
+/// One container's recommended requests and the range around them in which a request is left
+/// alone (the VPA updater evicts outside it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
+    /// The requests to set: the target percentile plus the safety margin, at least the minimums.
     pub target: Resources,
+    /// The lower percentile plus the margin, scaled down while history is short.
     pub lower_bound: Resources,
+    /// The upper percentile plus the margin, scaled up while history is short.
     pub upper_bound: Resources,
+    /// History length in days, as [`ContainerUsage::confidence`].
     pub confidence: f64,
 }
 
 /// Percentiles apply to both CPU and memory (upstream has separate flags, same defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RecommenderConfig {
+    /// Fraction added to every percentile (default 0.15: +15%).
     pub safety_margin: f64,
+    /// Smallest CPU recommendation, cores (default 0.025).
     pub min_cpu_cores: f64,
+    /// Smallest memory recommendation, bytes (default 250 MiB).
     pub min_memory_bytes: f64,
+    /// Usage percentile in [0, 1] behind the target (default 0.9).
     pub target_percentile: f64,
+    /// Usage percentile in [0, 1] behind the lower bound (default 0.5).
     pub lower_percentile: f64,
+    /// Usage percentile in [0, 1] behind the upper bound (default 0.95).
     pub upper_percentile: f64,
 }
 
