@@ -10,6 +10,8 @@ pub struct DryRunTarget {
 }
 
 impl DryRunTarget {
+    /// A target holding `replicas` that reports `max` as its own maximum, so
+    /// [`apply`](crate::actuate::apply) refuses counts above it.
     pub fn new(replicas: u32, max: Option<u32>) -> Self {
         DryRunTarget {
             state: Mutex::new((replicas, vec![])),

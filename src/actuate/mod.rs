@@ -1,6 +1,6 @@
 //! Actuators: where governed decisions go. Every target (Kubernetes, Knative, cloud VM groups,
 //! the dry run) implements [`ScaleTarget`]; [`apply`] is the one place that turns a desired count
-//! into calls on it: read, compare, write, with retries by error class. [`target`] holds the
+//! into calls on it: read, compare, write, with retries by error class. `target` holds the
 //! targets' config and builds them.
 
 pub mod cloud;
@@ -18,6 +18,7 @@ pub struct ScaleReading {
     pub replicas: u32,
     /// The target's own bounds where it has them (ASG min/max, MIG none).
     pub min: Option<u32>,
+    /// The target's own maximum; [`apply`] refuses to write above it.
     pub max: Option<u32>,
 }
 
@@ -32,10 +33,20 @@ pub enum ActuateError {
     Throttled(String),
     /// 5xx. Back off and retry.
     #[error("server error {status}: {message}")]
-    Server { status: u16, message: String },
+    Server {
+        /// The HTTP status, 500–599.
+        status: u16,
+        /// The API's message.
+        message: String,
+    },
     /// Other 4xx (404, 403, 422 ...): the decision fails with the API's message.
     #[error("rejected {status}: {message}")]
-    Rejected { status: u16, message: String },
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The API's message.
+        message: String,
+    },
     /// Connection, TLS or timeout. Back off and retry.
     #[error("transport: {0}")]
     Transport(String),
@@ -76,7 +87,9 @@ enum Retry {
 pub trait ScaleTarget: Send + Sync {
     /// A short, stable id for logs and records, e.g. `deployment/default/web`.
     fn describe(&self) -> String;
+    /// The current replica count and the target's own bounds.
     async fn read(&self) -> Result<ScaleReading, ActuateError>;
+    /// Sets the replica count; one API call, no retries (those are [`apply`]'s).
     async fn write(&self, replicas: u32) -> Result<(), ActuateError>;
 }
 
@@ -93,15 +106,23 @@ impl Serialize for ActuateError {
 pub enum Outcome {
     /// The target already had the desired count: nothing was written.
     Unchanged {
+        /// The count the target has, and was asked for.
         replicas: u32,
     },
+    /// The target now has the desired count.
     Applied {
+        /// The count read before the last write.
         from: u32,
+        /// The desired count.
         to: u32,
+        /// Writes made, retries included.
         attempts: u32,
     },
+    /// The decision could not be applied.
     Failed {
+        /// The last error.
         error: ActuateError,
+        /// Writes made before giving up; 0 when refused or the read failed.
         attempts: u32,
     },
 }
@@ -222,7 +243,15 @@ mod tests {
         let server = || Err(ActuateError::from_status(503, "unavailable"));
         let not_found = || Err(ActuateError::from_status(404, "deployments.apps \"web\" not found"));
         // (start, max, script, desired, expected outcome, expected calls)
-        let cases: Vec<(u32, Option<u32>, Vec<Result<(), ActuateError>>, u32, Outcome, Vec<&str>)> = vec![
+        type Case = (
+            u32,
+            Option<u32>,
+            Vec<Result<(), ActuateError>>,
+            u32,
+            Outcome,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
             (3, None, vec![], 3, Outcome::Unchanged { replicas: 3 }, vec!["read"]),
             (
                 3,

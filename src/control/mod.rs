@@ -9,6 +9,7 @@ use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan};
 use crate::reactive::hpa::replica::{HpaUtilization, PodsView, recommend};
 use serde::{Deserialize, Serialize};
 
+/// Which recommendations feed the governor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
@@ -18,11 +19,16 @@ pub enum PolicyKind {
     Reactive,
 }
 
+/// One target's control settings: the planner, the reactive HPA and the governor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ControlConfig {
+    /// Predictive (forecast and HPA) or reactive (HPA alone).
     pub policy: PolicyKind,
+    /// How a forecast becomes a replica count: the quantile, capacity per replica, utilization.
     pub plan: PlanConfig,
+    /// The reactive recommendation's target utilization and tolerance.
     pub hpa: HpaUtilization,
+    /// The clamps between recommendations and the actuator.
     pub governor: GovernorConfig,
     /// How far ahead capacity must be right: pod start-up plus one tick.
     pub lead_seconds: i64,
@@ -31,8 +37,11 @@ pub struct ControlConfig {
 /// What the controller sees at a tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observation {
+    /// The tick's time, unix seconds.
     pub now: i64,
+    /// Replicas the target has (spec), ready or not.
     pub current_replicas: u32,
+    /// Replicas ready to serve; only they share the demand in the reactive path.
     pub ready_replicas: u32,
     /// Current demand (requests/s); None when the metric is missing.
     pub demand: Option<f64>,
@@ -45,6 +54,7 @@ pub struct Observation {
 /// written back into the controller's config.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Inputs {
+    /// The bounds and mode for this tick.
     pub limits: Limits,
     /// Load per replica at the SLO from the active model's capacity fit; replaces the configured
     /// capacity × utilization when set.
@@ -54,34 +64,50 @@ pub struct Inputs {
 /// Why a tick decided what it did: inputs, the forecast used, every clamp, the result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
+    /// The tick's time, unix seconds.
     pub time: i64,
+    /// The policy that decided.
     pub policy: PolicyKind,
+    /// The mode in force for this tick.
     pub mode: Mode,
+    /// From the observation.
     pub current_replicas: u32,
+    /// From the observation.
     pub ready_replicas: u32,
+    /// Observed demand (requests/s); None when the metric was missing.
     pub demand: Option<f64>,
+    /// Age of the demand sample in seconds.
     pub metric_age_seconds: i64,
+    /// The HPA recommendation on the observed demand; None without demand.
     pub reactive: Option<u32>,
+    /// The planner's recommendation; None for the reactive policy or when no plan was made.
     pub predictive: Option<u32>,
     /// The forecast demand quantile planned for, if a forecast was used.
     pub forecast_peak: Option<f64>,
+    /// The quantile of the forecast the planner aims at (0.9, say).
     pub forecast_quantile: f64,
     /// Why the forecast was not used, if it was not.
     pub forecast_skipped: Option<NoPlan>,
+    /// The governor's steps, in order.
     pub steps: Vec<Step>,
+    /// The governed replica count.
     pub desired_replicas: u32,
+    /// Whether the caller should actuate (Auto mode and a change).
     pub applied: bool,
     /// The actuator's error, if it failed.
     pub actuation_error: Option<String>,
 }
 
+/// The control step for one target, with the governor's state across ticks.
 #[derive(Debug, Clone)]
 pub struct Controller {
+    /// The settings; a tick's [`Inputs`] override bounds, mode and capacity without writing here.
     pub config: ControlConfig,
     state: GovernorState,
 }
 
 impl Controller {
+    /// A controller with fresh governor state.
     pub fn new(config: ControlConfig) -> Self {
         Controller {
             config,

@@ -13,6 +13,7 @@ use crate::plan::horizontal::NoPlan;
 use crate::reactive::hpa::behavior::{BehaviorConfig, BehaviorState, normalize, normalized_steps};
 use serde::{Deserialize, Serialize};
 
+/// What the governor may do with its decision; the last step of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Mode {
     /// Decide nothing, apply nothing.
@@ -27,20 +28,29 @@ pub enum Mode {
 /// A cap on provisioned capacity per window (replica-hours; multiply by a price for cost).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
+    /// Replica-hours that may be provisioned within any window; past it, growth stops at the
+    /// reactive floor.
     pub max_replica_hours: f64,
+    /// The sliding window, in seconds.
     pub window_seconds: i64,
 }
 
+/// The governor's settings for one target; see the module docs for the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GovernorConfig {
+    /// The lower bound (the HPA's `minReplicas`).
     pub min_replicas: u32,
+    /// The upper bound (the HPA's `maxReplicas`).
     pub max_replicas: u32,
+    /// Stabilization windows and rate limits, as the HPA's `behavior` after defaulting.
     pub behavior: BehaviorConfig,
+    /// Off, ForecastOnly or Auto.
     pub mode: Mode,
     /// Metrics older than this disable the predictive path and any scale-down.
     pub max_metric_age_seconds: i64,
     /// Opt-in: let a forecast take capacity below the reactive recommendation.
     pub forecast_scale_in: bool,
+    /// A cap on replica-hours; `None` means no cap.
     pub budget: Option<Budget>,
     /// After a failed actuation, hold for this long.
     pub failure_cooldown_seconds: i64,
@@ -50,8 +60,11 @@ pub struct GovernorConfig {
 /// (the target's own maximum, forecast-only on a follower). The config itself is never rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
+    /// The lower bound in force.
     pub min_replicas: u32,
+    /// The upper bound in force.
     pub max_replicas: u32,
+    /// The mode in force.
     pub mode: Mode,
 }
 
@@ -80,11 +93,14 @@ impl GovernorConfig {
     }
 }
 
+/// What the governor carries between decisions for one target.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GovernorState {
+    /// The HPA behavior's past recommendations and scale events.
     pub behavior: BehaviorState,
     /// (time, provisioned replicas) for the budget.
     pub usage: Vec<(i64, u32)>,
+    /// Time of the last failed actuation, in seconds; starts the cooldown.
     pub last_failure: Option<i64>,
 }
 
@@ -123,8 +139,11 @@ impl GovernorState {
 /// What the governor is asked to decide on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GovernorInput {
+    /// The decision's time in seconds.
     pub now: i64,
+    /// The target's replica count now.
     pub current: u32,
+    /// The reactive recommendation (HPA arithmetic or a latency rule); None when there is none.
     pub reactive: Option<u32>,
     /// Age of the newest metric; None when metrics are missing.
     pub metric_age_seconds: Option<i64>,
@@ -134,15 +153,20 @@ pub struct GovernorInput {
     pub limits: Option<Limits>,
 }
 
+/// The governor's decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Governed {
+    /// The replica count after every clamp; `current` when nothing changes.
     pub desired: u32,
     /// Whether the actuator should be called (Auto mode and a change).
     pub apply: bool,
+    /// Each clamp's value and reason, in chain order.
     pub steps: Vec<Step>,
 }
 
 impl GovernorConfig {
+    /// Runs the chain once; updates `state` (recommendations, the scale event when applied,
+    /// budget usage).
     pub fn govern(&self, input: &GovernorInput, state: &mut GovernorState) -> Governed {
         let mut steps = Vec::new();
         let current = input.current;

@@ -6,18 +6,26 @@ use crate::plan::vertical::histogram::valid_amount;
 use crate::plan::vertical::recommender::{Recommendation, Resources};
 use serde::{Deserialize, Serialize};
 
+/// Per-container limits on what the vertical governor may set (the VPA's `minAllowed` and
+/// `maxAllowed`, plus a step limit).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct VerticalBounds {
+    /// `minAllowed`: the lowest requests; an invalid amount means 0.
     pub min: Resources,
+    /// `maxAllowed`: the highest requests; NaN means unbounded, and `min` wins when lower.
     pub max: Resources,
     /// Largest relative change per step, e.g. 0.5 = ±50%; NaN or negative means 0.
     pub max_step_fraction: f64,
 }
 
+/// The requests to set for one container and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerticalDecision {
+    /// (cpu request in cores, the reason of the last stage that decided it).
     pub cpu: (f64, String),
+    /// (memory request in bytes, the reason of the last stage that decided it).
     pub memory: (f64, String),
+    /// Whether either request differs from the current one.
     pub changed: bool,
     /// (resource.stage, value after the stage, reason), stages: range, step, bounds.
     pub steps: Vec<(String, f64, String)>,
@@ -25,12 +33,20 @@ pub struct VerticalDecision {
 
 /// Reasons recorded by `govern_vertical`.
 pub mod reason {
+    /// Range stage: every request is inside [lowerBound, upperBound]; requests stay.
     pub const WITHIN_BOUNDS: &str = "WithinBounds";
+    /// Range stage: some request is outside [lowerBound, upperBound]; every resource moves to
+    /// its target.
     pub const OUTSIDE_RECOMMENDATION_RANGE: &str = "OutsideRecommendationRange";
+    /// Step stage: the change is within `max_step_fraction` (or there is no current request).
     pub const WITHIN_STEP_LIMIT: &str = "WithinStepLimit";
+    /// Step stage: the change was cut to `max_step_fraction` of the current request.
     pub const STEP_LIMITED: &str = "StepLimited";
+    /// Bounds stage: inside [min, max].
     pub const WITHIN_MIN_MAX: &str = "WithinMinMax";
+    /// Bounds stage: raised to min (NaN too).
     pub const BELOW_MIN: &str = "BelowMin";
+    /// Bounds stage: lowered to max.
     pub const ABOVE_MAX: &str = "AboveMax";
 }
 

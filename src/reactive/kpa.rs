@@ -39,37 +39,65 @@ const PANIC_THRESHOLD_MAX: f64 = 10.0;
 
 /// Step names in [`KpaDecision::steps`].
 pub mod step {
+    /// ceil(stable value / target): the raw count from the stable window.
     pub const STABLE: &str = "stable";
+    /// The stable count clamped to the max scale-up or scale-down rate.
     pub const RATE_LIMIT: &str = "rate_limit";
+    /// The stable count raised to activation-scale.
     pub const ACTIVATION_SCALE: &str = "activation_scale";
+    /// A panic transition: max(stable, panic) while panicking, the stable count once it ends.
     pub const PANIC: &str = "panic";
+    /// The count held at the highest asked for in this panic.
     pub const PANIC_HOLD: &str = "panic_hold";
+    /// The count held at the maximum over the scale-down delay.
     pub const SCALE_DOWN_DELAY: &str = "scale_down_delay";
+    /// The count clamped into [minScale, maxScale].
     pub const BOUNDS: &str = "bounds";
+    /// The scale-to-zero step: 0 applied, or 1 held.
     pub const SCALE_TO_ZERO: &str = "scale_to_zero";
+    /// The tick gave no decision; the only step then.
     pub const NO_DECISION: &str = "no_decision";
 }
 
 /// Reasons in [`KpaDecision::steps`].
 pub mod reason {
+    /// The stable window's average over the target.
     pub const STABLE_WINDOW: &str = "StableWindow";
+    /// Capped at ceil(maxScaleUpRate × ready pods).
     pub const MAX_SCALE_UP_RATE: &str = "MaxScaleUpRate";
+    /// Floored at floor(ready pods / maxScaleDownRate).
     pub const MAX_SCALE_DOWN_RATE: &str = "MaxScaleDownRate";
+    /// A non-zero count below activation-scale was raised to it.
     pub const ACTIVATION_SCALE: &str = "ActivationScale";
+    /// The panic threshold was crossed while calm.
     pub const PANIC_STARTED: &str = "PanicStarted";
+    /// Still over the panic threshold: the panic time moves to now.
     pub const PANIC_EXTENDED: &str = "PanicExtended";
+    /// Below the threshold, but less than a stable window since the last panic time.
     pub const PANIC_WINDOW_NOT_ELAPSED: &str = "PanicWindowNotElapsed";
+    /// Below the threshold for a stable window: back to the stable count.
     pub const PANIC_ENDED: &str = "PanicEnded";
+    /// No scale-down while panicking.
     pub const PANIC_NO_SCALE_DOWN: &str = "PanicModeNoScaleDown";
+    /// A higher count inside the scale-down delay wins.
     pub const SCALE_DOWN_DELAYED: &str = "ScaleDownDelayed";
+    /// Raised to minScale.
     pub const MIN_SCALE: &str = "MinScale";
+    /// Lowered to maxScale.
     pub const MAX_SCALE: &str = "MaxScale";
+    /// 0 asked for, but for less than the grace period: 1 is held.
     pub const SCALE_TO_ZERO_GRACE: &str = "ScaleToZeroGrace";
+    /// 0 asked for with scale to zero disabled: 1 is held.
     pub const SCALE_TO_ZERO_DISABLED: &str = "ScaleToZeroDisabled";
+    /// 0 asked for through the grace period: scaled to 0.
     pub const SCALED_TO_ZERO: &str = "ScaledToZero";
+    /// 0 asked for with no ready pods: stays at 0 at once.
     pub const ALREADY_AT_ZERO: &str = "AlreadyAtZero";
+    /// A window value is missing (NaN or null).
     pub const NO_METRICS: &str = "NoMetrics";
+    /// A window value is infinite or negative.
     pub const INVALID_METRICS: &str = "InvalidMetrics";
+    /// The spec fails [`KpaSpec::validate`](super::KpaSpec::validate).
     pub const INVALID_SPEC: &str = "InvalidSpec";
 }
 
@@ -262,10 +290,14 @@ fn valid_tbc(x: f64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KpaTick {
+    /// The tick's time in whole seconds.
     pub time: i64,
+    /// Ready pods of the revision now.
     pub ready_pods: u32,
+    /// The metric total (concurrency or RPS) averaged over the stable window.
     #[serde(default = "nan", deserialize_with = "nullable_f64")]
     pub stable_value: f64,
+    /// The metric total averaged over the panic window.
     #[serde(default = "nan", deserialize_with = "nullable_f64")]
     pub panic_value: f64,
 }
@@ -281,7 +313,9 @@ fn nullable_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 /// One bucket of the scale-down delay window: the largest count asked for in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DelaySample {
+    /// The 2 s tick bucket: time / 2.
     pub bucket: i64,
+    /// The largest count asked for in the bucket.
     pub value: u32,
 }
 
@@ -311,23 +345,35 @@ impl KpaState {
     }
 }
 
+/// What the decider asks for at one tick, with the PodAutoscaler status it would report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KpaDecision {
+    /// The tick's time in whole seconds.
     pub time: i64,
+    /// The pod count to scale to; 0 when `scale_valid` is false.
     pub desired_replicas: u32,
+    /// floor(ready × total − burst capacity − panic value); 0 when burst capacity is 0, -1 when
+    /// unlimited. Negative puts the activator in the request path.
     pub excess_burst_capacity: i64,
+    /// Whether the decider is in panic mode after this tick.
     pub panicking: bool,
+    /// Activators to run for the revision, at least 2.
     pub num_activators: u32,
+    /// False when the spec or the metrics were unusable (see the `no_decision` step).
     pub scale_valid: bool,
+    /// The steps that changed the count, in order.
     pub steps: Vec<KpaStep>,
 }
 
 /// One step of the decision: its name, the desired count after it and why it changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KpaStep {
+    /// A name from [`step`].
     pub step: String,
+    /// The desired count after this step.
     pub value: u32,
+    /// A name from [`reason`].
     pub reason: String,
 }
 

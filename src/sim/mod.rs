@@ -45,10 +45,12 @@ impl PolicySummary {
 /// Demand between samples is linearly interpolated; outside the data it holds the edge value.
 #[derive(Debug, Clone, Copy)]
 pub struct DemandCurve<'a> {
+    /// Demand samples (requests/s) on the series' own grid.
     pub series: &'a Series,
 }
 
 impl DemandCurve<'_> {
+    /// Demand at `t` (unix seconds); 0 for an empty series.
     pub fn at(&self, t: i64) -> f64 {
         let s = self.series;
         if s.is_empty() {
@@ -69,7 +71,7 @@ impl DemandCurve<'_> {
 
 /// Pods by the time they become ready.
 #[derive(Debug, Clone)]
-pub struct Cluster {
+pub(crate) struct Cluster {
     startup: i64,
     ready_at: Vec<i64>,
 }
@@ -83,10 +85,12 @@ impl Cluster {
         }
     }
 
+    /// Pods requested so far, starting or ready.
     pub fn provisioned(&self) -> u32 {
         self.ready_at.len() as u32
     }
 
+    /// Pods ready at `now`.
     pub fn ready(&self, now: i64) -> u32 {
         self.ready_at.iter().filter(|&&t| t <= now).count() as u32
     }
@@ -104,18 +108,27 @@ impl Cluster {
     }
 }
 
+/// The replay window, the cluster's timing and the latency model.
 #[derive(Debug, Clone, Copy)]
 pub struct SimConfig {
+    /// First tick, unix seconds.
     pub start: i64,
+    /// End of the window, unix seconds (exclusive).
     pub end: i64,
+    /// Seconds between ticks.
     pub tick: i64,
+    /// Seconds from requesting a pod to its being ready.
     pub startup: i64,
+    /// Per-replica capacity and workers, for the modelled p95.
     pub queue: QueueModel,
+    /// The p95 latency SLO in seconds.
     pub slo_latency: f64,
+    /// Pods already ready at `start`.
     pub initial_replicas: u32,
 }
 
 impl SimConfig {
+    /// The tick times: `start`, `start + tick`, ... while before `end`.
     pub fn ticks(&self) -> impl Iterator<Item = i64> + '_ {
         (0..)
             .map(move |k| self.start + k * self.tick)
@@ -123,12 +136,19 @@ impl SimConfig {
     }
 }
 
+/// One policy's replay: the summary and one entry per tick, measured before the policy acts.
 #[derive(Debug, Clone, Default)]
 pub struct SimRun {
+    /// Totals over the window.
     pub summary: PolicySummary,
+    /// Provisioned (starting or ready) replicas per tick.
     pub replicas: Vec<u32>,
+    /// Ready replicas per tick.
     pub ready: Vec<u32>,
+    /// Whether the tick violated the SLO.
     pub violation: Vec<bool>,
+    /// Modelled p95 latency in seconds; `None` when unbounded (overload, or demand and no ready
+    /// pod).
     pub p95: Vec<Option<f64>>,
 }
 

@@ -8,12 +8,16 @@ use crate::core::series::Series;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 
+/// What to generate; the default is 4 services, 21 days at 5-minute steps, seed 42.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SynthSpec {
+    /// How many services (series); the first eight have fixed names, then `svc-N`.
     pub services: usize,
+    /// Length of each series in days.
     pub days: usize,
     /// Seconds between points.
     pub step: i64,
+    /// The same seed gives the same data everywhere.
     pub seed: u64,
     /// Unix seconds of the first point (a Monday, 00:00 UTC, by default).
     pub start: i64,

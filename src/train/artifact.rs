@@ -15,35 +15,51 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The manifest layout this build writes and reads; others are refused on load.
 pub const SCHEMA_VERSION: u32 = 1;
 const MANIFEST: &str = "manifest.json";
 const STATE: &str = "state.json";
 const ACTIVE: &str = "ACTIVE";
 const WEIGHTS: &str = "weights.safetensors";
 
+/// The training series a version was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataWindow {
     /// Unix seconds of the first and one-past-last point.
     pub start: i64,
+    /// Unix seconds one step past the last point.
     pub end: i64,
+    /// Seconds between points.
     pub step: i64,
+    /// Number of points.
     pub points: usize,
 }
 
+/// `manifest.json`: what a version is, what it was trained on and how it scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// [`SCHEMA_VERSION`] when written.
     pub schema_version: u32,
+    /// The service (series) name, also the directory under `models/`.
     pub service: String,
+    /// `v0001`, `v0002`, ...: assigned on write.
     pub version: String,
+    /// The selected family's name (`ets`, `mstl`, ...).
     pub family: String,
     /// The family's parameters (the frozen spec).
     pub params: ModelSpec,
+    /// When it was trained, RFC 3339.
     pub created_at: String,
+    /// The training series' span.
     pub data_window: DataWindow,
+    /// SHA-256 of the training series (start, step and values).
     pub data_fingerprint: String,
+    /// The backtest that selected the family (the backtest.json object).
     pub backtest: BacktestReport,
+    /// The state file's name inside the version directory.
     pub state_file: String,
+    /// SHA-256 (hex) of the state file, verified on load.
     pub state_sha256: String,
     /// Whether this version was made active, and why (absent in versions written before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,21 +72,31 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Promotion {
+    /// Whether the candidate became the active version.
     pub promoted: bool,
+    /// The candidate's backtest MASE (infinite when it has no score).
     pub candidate_mase: f64,
+    /// The version active before, if one loaded.
     pub active_version: Option<String>,
+    /// The active spec re-scored on the candidate's folds, if that worked.
     pub active_mase: Option<f64>,
+    /// The relative margin in force (`promotion_margin`).
     pub margin: f64,
+    /// Why, for logs and `scale models show`.
     pub reason: String,
 }
 
+/// `state.json`: what forecasting from a version needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
+    /// The frozen model spec, refitted on `history` (or newer data) to forecast.
     pub spec: ModelSpec,
+    /// Seconds between points.
     pub step: i64,
     /// Unix seconds of `history[0]`.
     pub history_start: i64,
+    /// The training window's values, oldest first.
     pub history: Vec<f64>,
     /// Conformal interval multipliers from the backtest (absent: the family's own intervals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,10 +113,13 @@ pub struct State {
     pub online: Option<crate::forecast::Online>,
 }
 
+/// The weights file of a version, by name and checksum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightsRef {
+    /// The file's name inside the version directory.
     pub file: String,
+    /// SHA-256 (hex) of the file, verified on load.
     pub sha256: String,
 }
 
@@ -118,16 +147,21 @@ impl State {
     }
 }
 
+/// One loaded and verified version.
 #[derive(Debug, Clone)]
 pub struct Artifact {
+    /// The version directory.
     pub dir: PathBuf,
+    /// The parsed `manifest.json`.
     pub manifest: Manifest,
+    /// The parsed `state.json`, its checksum verified.
     pub state: State,
     /// Verified weight bytes, if the state references any.
     pub weights: Option<Vec<u8>>,
 }
 
 impl Artifact {
+    /// [`State::forecast_with`] with this version's weights.
     pub fn forecast(&self, recent: &[f64], horizon: usize) -> Result<Forecast> {
         self.state.forecast_with(self.weights.as_deref(), recent, horizon)
     }
@@ -183,11 +217,14 @@ pub fn versions(models_dir: &Path, service: &str) -> Result<Vec<String>> {
     Ok(v.into_iter().map(|(_, n)| n).collect())
 }
 
-/// Writes a new version atomically; makes it active when `activate`. Returns its directory.
+/// [`write_version`] without weights, made active.
 pub fn write(models_dir: &Path, service: &str, manifest_base: Manifest, state: &State) -> Result<PathBuf> {
     write_version(models_dir, service, manifest_base, state, None, true)
 }
 
+/// Writes a new version atomically, with `weights` beside the state when given; makes it active
+/// when `activate`. The manifest's version, service, state file, checksum and schema version are
+/// filled in. Returns its directory.
 pub fn write_version(
     models_dir: &Path,
     service: &str,
@@ -348,8 +385,11 @@ pub fn services(models_dir: &Path) -> Result<Vec<String>> {
 
 /// One stored version of a service, loaded (or why it would not load).
 pub struct VersionEntry {
+    /// The version's name, `v0001` ...
     pub version: String,
+    /// Whether `ACTIVE` names it (or, without `ACTIVE`, it is the newest).
     pub active: bool,
+    /// The loaded version, or the load error.
     pub artifact: Result<Artifact>,
 }
 

@@ -14,9 +14,13 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
+    /// The value one season ago (FPP3 intervals); also MASE's yardstick.
     SeasonalNaive,
+    /// augurs AutoETS over [`ETS_SEARCH`], on a recent window.
     Ets,
+    /// augurs MSTL on the detected periods, with an AutoETS trend.
     Mstl,
+    /// Elastic net (ridge by default) on lags and Fourier terms, recursive multi-step.
     Linear,
     /// Opt-in: the candle network costs far more to fit than the others.
     Mlp,
@@ -27,6 +31,7 @@ impl Family {
     pub const ALL: [Family; 4] = [Family::SeasonalNaive, Family::Ets, Family::Mstl, Family::Linear];
 }
 
+/// How to backtest: the horizon, the folds, the training window and the families to try.
 #[derive(Debug, Clone)]
 pub struct BacktestConfig {
     /// Steps ahead scored in each fold.
@@ -34,15 +39,20 @@ pub struct BacktestConfig {
     /// Rolling origins: at least this many (≥ 3), more when the test share holds more
     /// non-overlapping horizons, up to `max_folds` (short horizons get more residuals to calibrate).
     pub folds: usize,
+    /// The most rolling origins (default 8); very short horizons may exceed it to have at
+    /// least 40 residuals.
     pub max_folds: usize,
     /// The share of history, at the end, in which origins lie.
     pub test_fraction: f64,
     /// At most this many points before an origin are used to fit (bounds cost on long series).
     pub max_train: usize,
+    /// The families to try; default [`Family::ALL`].
     pub families: Vec<Family>,
 }
 
 impl BacktestConfig {
+    /// The defaults for `horizon` steps: 3 to 8 folds in the last 20%, 8064 training points,
+    /// every default family.
     pub fn new(horizon: usize) -> Self {
         BacktestConfig {
             horizon,
@@ -58,16 +68,22 @@ impl BacktestConfig {
 /// Scores of one family, averaged over folds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelScore {
+    /// The family's name (`seasonal_naive`, `ets`, ..., `ensemble`).
     pub name: String,
+    /// Mean absolute scaled error: forecast MAE over the seasonal naive's in-sample MAE.
     pub mase: f64,
+    /// Symmetric MAPE in percent (0–200).
     pub smape: f64,
+    /// Share of actuals inside the calibrated 80% interval, measured leave-one-fold-out.
     pub coverage_80: f64,
+    /// Share of actuals inside the calibrated 95% interval, measured leave-one-fold-out.
     pub coverage_95: f64,
     /// Mean wall time of one fit plus one predict, in milliseconds.
     pub fit_predict_ms: f64,
     /// MASE of each fold, in origin order (null where undefined).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fold_mase: Vec<Option<f64>>,
+    /// The spec that was fitted (searched forms not yet frozen).
     pub spec: ModelSpec,
     /// Conformal multipliers from all folds' residuals (applied to forecasts in use).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,28 +91,38 @@ pub struct ModelScore {
     /// Coverage of the family's own (uncalibrated) intervals, for comparison.
     #[serde(default)]
     pub native_coverage_80: f64,
+    /// As `native_coverage_80`, for the 95% interval.
     #[serde(default)]
     pub native_coverage_95: f64,
 }
 
+/// A family that could not be backtested on the series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailedModel {
+    /// The family's name.
     pub name: String,
+    /// Why, e.g. `no seasonal period detected`.
     pub error: String,
 }
 
 /// The `backtest.json` contract (docs/backtest.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BacktestReport {
+    /// Steps ahead scored per fold.
     pub horizon_steps: usize,
+    /// The same horizon in seconds.
     pub horizon_seconds: i64,
+    /// Rolling origins used.
     pub folds: usize,
     /// Fold origins as indices into the series.
     pub origins: Vec<usize>,
     /// Seasonal periods found, in steps; the first scales MASE.
     pub periods: Vec<usize>,
+    /// Every family that was scored, the ensemble included when two or more succeeded.
     pub models: Vec<ModelScore>,
+    /// The name of the model with the lowest MASE.
     pub selected: String,
+    /// Families that failed, with their errors.
     pub failed: Vec<FailedModel>,
     /// Points before each origin used to fit (the window is `[origin − max_train, origin)`).
     #[serde(default)]
@@ -108,6 +134,7 @@ pub struct BacktestReport {
 }
 
 impl BacktestReport {
+    /// The selected model's scores.
     pub fn selected_score(&self) -> Option<&ModelScore> {
         self.models.iter().find(|m| m.name == self.selected)
     }

@@ -7,11 +7,13 @@ use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// One training job: where the series come from, how to backtest and what to keep.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// A name for logs and the CronJob.
     pub name: String,
+    /// `[source]`: a file or a Prometheus server.
     pub source: Source,
     /// Where artifacts go (relative to the working directory).
     #[serde(default = "default_models_dir")]
@@ -19,6 +21,7 @@ pub struct JobSpec {
     /// Services to train; empty means every series in the source.
     #[serde(default)]
     pub services: Vec<String>,
+    /// `[backtest]`: horizon, folds, families and history.
     pub backtest: BacktestSpec,
     /// Cron schedule for the retraining CronJob; `scale train` itself runs once.
     #[serde(default)]
@@ -76,26 +79,33 @@ fn default_keep() -> usize {
     5
 }
 
+/// `[source]`, tagged by `kind`: `file` or `prometheus`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Source {
     /// A CSV or Parquet file, NAB or long format.
     File {
+        /// The file, relative to the working directory.
         path: PathBuf,
+        /// The longest run of missing steps interpolated; longer gaps are refused.
         #[serde(default = "default_max_gap")]
         max_gap_fill: usize,
     },
     /// A Prometheus server: one PromQL query per service (docs/prometheus.md).
-    Prometheus(crate::observe::prometheus::PrometheusSource),
+    // Boxed: it is far larger than `File` (clippy::large_enum_variant).
+    Prometheus(Box<crate::observe::prometheus::PrometheusSource>),
 }
 
+/// `[backtest]`: how candidates are scored before one is selected.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestSpec {
     /// Forecast horizon, e.g. "1h" or "1d".
     pub horizon: String,
+    /// Rolling origins, at least 3; default 3.
     #[serde(default = "default_folds")]
     pub folds: usize,
+    /// The families to try, at least one; default [`Family::ALL`] (no MLP).
     #[serde(default = "default_families")]
     pub families: Vec<Family>,
     /// History used to fit, e.g. "8w"; the default is 4 weeks.
@@ -117,6 +127,7 @@ fn default_families() -> Vec<Family> {
 }
 
 impl JobSpec {
+    /// Reads and validates a job file; errors name the file and the field.
     pub fn load(path: &Path) -> Result<JobSpec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let spec: JobSpec = toml::from_str(&text).map_err(|e| Error::Config {
@@ -177,10 +188,12 @@ impl JobSpec {
         Ok(())
     }
 
+    /// The horizon in seconds (3600 if it does not parse; [`Self::validate`] rejects that).
     pub fn horizon_seconds(&self) -> i64 {
         parse_duration("backtest.horizon", &self.backtest.horizon).unwrap_or(3600)
     }
 
+    /// The fit window in seconds; 4 weeks by default.
     pub fn history_seconds(&self) -> i64 {
         self.backtest
             .history

@@ -34,10 +34,15 @@ impl Default for Retention {
 /// What training one service produced.
 #[derive(Debug, Clone)]
 pub struct Trained {
+    /// The series' name.
     pub service: String,
+    /// The backtest that selected the family.
     pub report: BacktestReport,
+    /// The new version's directory, written whether or not it was promoted.
     pub dir: PathBuf,
+    /// Whether the new version became active, and why.
     pub promotion: Promotion,
+    /// Versions removed by retention, oldest first.
     pub pruned: Vec<String>,
 }
 
@@ -288,7 +293,7 @@ mod tests {
         );
         // the rejected version is kept for inspection, with the decision in its manifest
         let rejected = artifact::load(&d.path().join("svc/v0002")).unwrap();
-        assert_eq!(rejected.manifest.promotion.unwrap().promoted, false);
+        assert!(!rejected.manifest.promotion.unwrap().promoted);
         // an equal or better one is promoted
         let t3 = train_series(&s, &good, d.path(), Retention::default()).unwrap();
         assert!(t3.promotion.promoted);

@@ -16,10 +16,14 @@ use serde_json::{Value, json};
 use super::http::{TokenSource, api_message, client, count_at, segment, transport};
 use crate::actuate::{ActuateError, ScaleReading, ScaleTarget};
 
+/// The Azure Resource Manager root.
 pub const ARM_BASE: &str = "https://management.azure.com";
+/// The instance metadata service, for managed-identity tokens.
 pub const IMDS_BASE: &str = "http://169.254.169.254";
+/// The Microsoft.Compute `api-version` of every scale set call.
 pub const API_VERSION: &str = "2024-07-01";
 
+/// One virtual machine scale set as a [`ScaleTarget`]; its size is `sku.capacity`.
 pub struct AzureVmss {
     http: reqwest::Client,
     token: TokenSource,
@@ -29,6 +33,8 @@ pub struct AzureVmss {
 }
 
 impl AzureVmss {
+    /// The scale set `name` in `resource_group` of `subscription`, reached at `base` (e.g.
+    /// [`ARM_BASE`]) with `token`; empty names are refused.
     pub fn new(
         base: &str,
         subscription: &str,

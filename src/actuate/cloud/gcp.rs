@@ -18,16 +18,21 @@ use serde_json::Value;
 use super::http::{TokenSource, api_message, client, count_at, google_reasons, segment, transport};
 use crate::actuate::{ActuateError, ScaleReading, ScaleTarget};
 
+/// The Compute Engine API root.
 pub const COMPUTE_BASE: &str = "https://compute.googleapis.com";
+/// The GCE metadata server, when `GCE_METADATA_HOST` is unset.
 pub const METADATA_BASE: &str = "http://metadata.google.internal";
 
 /// Where the group lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MigLocation {
+    /// A zonal group, e.g. `us-central1-a` (`instanceGroupManagers`).
     Zone(String),
+    /// A regional group, e.g. `us-central1` (`regionInstanceGroupManagers`).
     Region(String),
 }
 
+/// One managed instance group as a [`ScaleTarget`]; its size is `targetSize`.
 pub struct GcpMig {
     http: reqwest::Client,
     token: TokenSource,

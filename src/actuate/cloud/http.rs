@@ -30,8 +30,11 @@ pub enum TokenSource {
     /// Fetched with GET from a metadata endpoint that answers
     /// `{"access_token": "...", "expires_in": N}` (N a number or a numeric string).
     Metadata {
+        /// The token endpoint.
         url: String,
+        /// The header the endpoint requires (`Metadata-Flavor: Google`, `Metadata: true`).
         header: (&'static str, &'static str),
+        /// The last token and when it expires.
         cache: tokio::sync::Mutex<Option<(String, Instant)>>,
     },
 }
@@ -40,6 +43,7 @@ pub enum TokenSource {
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 impl TokenSource {
+    /// A metadata-service source with an empty cache.
     pub fn metadata(url: String, header: (&'static str, &'static str)) -> Self {
         TokenSource::Metadata {
             url,
@@ -48,6 +52,8 @@ impl TokenSource {
         }
     }
 
+    /// The bearer token: the static one, the cached one while more than a minute from expiry, or
+    /// a fresh one from the endpoint.
     pub async fn token(&self, http: &reqwest::Client) -> Result<String, ActuateError> {
         let (url, header, cache) = match self {
             TokenSource::Static(t) => return Ok(t.clone()),
@@ -102,8 +108,6 @@ impl TokenSource {
     }
 }
 
-/// The message of a Google or Azure error body `{"error": {"code": .., "message": ..}}`;
-/// Azure's string codes are prefixed (`ResourceNotFound: ...`). Falls back to the raw body.
 /// A replica count from a JSON answer at `pointer` (e.g. `/sku/capacity`); a missing or
 /// non-u32 value fails the read naming the target and the field.
 pub fn count_at(v: &Value, pointer: &str, id: &str) -> Result<u32, ActuateError> {
@@ -119,6 +123,8 @@ pub fn count_at(v: &Value, pointer: &str, id: &str) -> Result<u32, ActuateError>
         })
 }
 
+/// The message of a Google or Azure error body `{"error": {"code": .., "message": ..}}`;
+/// Azure's string codes are prefixed (`ResourceNotFound: ...`). Falls back to the raw body.
 pub fn api_message(body: &str) -> String {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let err = parsed.as_ref().map(|v| &v["error"]);

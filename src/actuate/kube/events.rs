@@ -22,9 +22,13 @@ pub const MAX_NOTE: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
+    /// The object's `apiVersion`, e.g. `apps/v1`.
     pub api_version: String,
+    /// The object's `kind`, e.g. `Deployment`.
     pub kind: String,
+    /// The object's namespace; the event is posted there.
     pub namespace: String,
+    /// The object's name; the event's name starts with it.
     pub name: String,
 }
 
@@ -98,6 +102,7 @@ pub struct KubeEvents {
 }
 
 impl KubeEvents {
+    /// Events reported by `instance` (`reportingInstance`).
     pub fn new(client: kube::Client, instance: &str) -> Self {
         KubeEvents {
             client,

@@ -20,15 +20,21 @@ use kube::core::Request;
 use super::api::{from_build, from_kube, patch_params};
 use crate::actuate::{ActuateError, ScaleReading, ScaleTarget};
 
+/// The KPA's floor: this target's `replicas`.
 pub const MIN_SCALE: &str = "autoscaling.knative.dev/min-scale";
+/// The KPA's ceiling: reported as the target's maximum.
 pub const MAX_SCALE: &str = "autoscaling.knative.dev/max-scale";
+/// The size a new Revision starts at; written equal to the floor.
 pub const INITIAL_SCALE: &str = "autoscaling.knative.dev/initial-scale";
 
 /// The three annotations; None removes one (a merge-patch `null`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnativeBounds {
+    /// [`MIN_SCALE`].
     pub min: Option<u32>,
+    /// [`MAX_SCALE`].
     pub max: Option<u32>,
+    /// [`INITIAL_SCALE`].
     pub initial: Option<u32>,
 }
 
@@ -60,6 +66,7 @@ fn annotation(annotations: &serde_json::Value, key: &str, service: &str) -> Resu
     }
 }
 
+/// One Knative Service as a [`ScaleTarget`]: its replica count is the `min-scale` floor.
 pub struct KnativeService {
     client: kube::Client,
     namespace: String,
@@ -69,6 +76,7 @@ pub struct KnativeService {
 }
 
 impl KnativeService {
+    /// The Service `name` in `namespace`.
     pub fn new(client: kube::Client, namespace: &str, name: &str) -> Self {
         KnativeService {
             client,

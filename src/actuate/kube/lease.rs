@@ -21,11 +21,17 @@ use crate::core::time::{SharedClock, SystemClock};
 /// What a Lease says, as far as the election cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseState {
+    /// `spec.holderIdentity`; None or empty means free.
     pub holder: Option<String>,
+    /// `spec.acquireTime`: when the holder took it.
     pub acquire_time: Option<DateTime<Utc>>,
+    /// `spec.renewTime`: the holder's last renewal; the lease expires a duration after it.
     pub renew_time: Option<DateTime<Utc>>,
+    /// `spec.leaseDurationSeconds`; without it a held lease counts as expired.
     pub duration_seconds: Option<i64>,
+    /// `spec.leaseTransitions`: how often the holder changed; 0 when absent.
     pub transitions: i64,
+    /// `metadata.resourceVersion`: the precondition of the next write.
     pub resource_version: Option<String>,
 }
 
@@ -39,7 +45,12 @@ pub enum LeaderAction {
     /// Free or expired: take it over (leaseTransitions + 1).
     Acquire,
     /// Someone else holds a live lease until `expires`.
-    Follow { holder: String, expires: DateTime<Utc> },
+    Follow {
+        /// The current holder's identity.
+        holder: String,
+        /// `renewTime` (or `acquireTime`) plus the lease duration.
+        expires: DateTime<Utc>,
+    },
 }
 
 /// Pure election step.
@@ -67,9 +78,11 @@ pub fn decide(lease: Option<&LeaseState>, me: &str, now: DateTime<Utc>) -> Leade
 /// The result of one election round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leadership {
+    /// We hold the lease: actuate.
     Leader,
-    /// `holder` is None when we lost a race (409) and have not seen the winner yet.
+    /// Someone else holds it: decide but do not actuate.
     Follower {
+        /// The leader's identity; None when we lost a race (409) and have not seen the winner yet.
         holder: Option<String>,
     },
 }
@@ -104,6 +117,8 @@ pub struct LeaderElector {
 }
 
 impl LeaderElector {
+    /// `identity`'s candidacy for the Lease `lease` in `namespace`, held for `duration` per
+    /// renewal, with `clock` for the lease times.
     pub fn new(
         client: kube::Client,
         namespace: &str,

@@ -34,7 +34,9 @@ pub enum VerticalPolicy {
 /// Requests (from the recommender's target) and, optionally, limits.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ContainerResources {
+    /// `resources.requests`: cpu and memory.
     pub requests: Resources,
+    /// `resources.limits`; None leaves the container's limits as they are.
     pub limits: Option<Resources>,
 }
 
@@ -44,11 +46,16 @@ pub struct ContainerResources {
 pub enum ResizeOutcome {
     /// Pods resized in place, and pods that already matched.
     InPlace {
+        /// Pods whose `resize` subresource was patched.
         resized: Vec<String>,
+        /// Pods that already had the resources.
         unchanged: Vec<String>,
     },
     /// The pod template was patched; `reason` says why in place was not used.
-    PodTemplate { reason: String },
+    PodTemplate {
+        /// The policy, or the in-place error that caused the fallback.
+        reason: String,
+    },
 }
 
 /// Pure: may a failed in-place resize fall back to the pod template?
@@ -56,11 +63,12 @@ pub fn fallback_to_template(policy: VerticalPolicy, err: &ActuateError) -> bool 
     policy == VerticalPolicy::InPlaceOrTemplate && matches!(err, ActuateError::Rejected { status: 404 | 422, .. })
 }
 
-/// CPU as whole millicores, rounded up; memory as whole MiB, rounded up (a request is a floor).
+/// CPU cores as whole millicores, rounded up (a request is a floor).
 pub fn cpu_quantity(cores: f64) -> String {
     format!("{}m", (cores.max(0.0) * 1000.0).ceil() as u64)
 }
 
+/// Memory bytes as whole MiB, rounded up (a request is a floor).
 pub fn memory_quantity(bytes: f64) -> String {
     format!("{}Mi", (bytes.max(0.0) / MIB).ceil() as u64)
 }
@@ -105,6 +113,7 @@ pub struct KubeResize {
 }
 
 impl KubeResize {
+    /// Container `container` of the workload `name` in `namespace`, written as `policy` allows.
     pub fn new(
         client: kube::Client,
         namespace: &str,
@@ -123,6 +132,7 @@ impl KubeResize {
         }
     }
 
+    /// A short, stable id for logs, e.g. `deployment/default/web/app`.
     pub fn describe(&self) -> String {
         format!(
             "{}/{}/{}/{}",

@@ -21,18 +21,24 @@ use crate::actuate::{ActuateError, ScaleReading, ScaleTarget};
 pub struct ScalableKind {
     /// Empty for the core group.
     pub group: String,
+    /// The API version within the group, e.g. `v1`.
     pub version: String,
+    /// The kind, e.g. `Deployment`.
     pub kind: String,
+    /// The resource's plural, the last segment of its collection path, e.g. `deployments`.
     pub plural: String,
 }
 
 impl ScalableKind {
+    /// apps/v1 Deployment.
     pub fn deployment() -> Self {
         Self::custom("apps", "v1", "Deployment", "deployments")
     }
+    /// apps/v1 StatefulSet.
     pub fn stateful_set() -> Self {
         Self::custom("apps", "v1", "StatefulSet", "statefulsets")
     }
+    /// apps/v1 ReplicaSet.
     pub fn replica_set() -> Self {
         Self::custom("apps", "v1", "ReplicaSet", "replicasets")
     }
@@ -60,6 +66,7 @@ impl ScalableKind {
         }
     }
 
+    /// `group/version`, or just the version for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
@@ -90,6 +97,7 @@ pub struct KubeScale {
 }
 
 impl KubeScale {
+    /// The object `name` of `kind` in `namespace`.
     pub fn new(client: kube::Client, namespace: &str, kind: ScalableKind, name: &str) -> Self {
         KubeScale {
             client,

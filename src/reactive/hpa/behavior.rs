@@ -12,19 +12,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaBehavior {
+    /// `scaleUp`; unset fields take the defaults of [`BehaviorConfig::from_spec`].
     #[serde(default)]
     pub scale_up: Option<HpaScalingRules>,
+    /// `scaleDown`; unset fields take the defaults of [`BehaviorConfig::from_spec`].
     #[serde(default)]
     pub scale_down: Option<HpaScalingRules>,
 }
 
+/// `HPAScalingRules`: one direction's stabilization window and rate limits, as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaScalingRules {
+    /// `stabilizationWindowSeconds`, in [0, 3600]; defaults to 0 up and 300 down.
     #[serde(default)]
     pub stabilization_window_seconds: Option<i64>,
+    /// `selectPolicy`; defaults to Max.
     #[serde(default)]
     pub select_policy: Option<SelectPolicy>,
+    /// `policies`; when set, at least one, replacing the defaults rather than adding to them.
     #[serde(default)]
     pub policies: Option<Vec<HpaScalingPolicy>>,
     /// Per-direction tolerance (Kubernetes 1.33+, alpha); the controller's default otherwise.
@@ -32,41 +38,59 @@ pub struct HpaScalingRules {
     pub tolerance: Option<Quantity>,
 }
 
+/// `selectPolicy`: which policy's limit wins when several apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SelectPolicy {
+    /// The policy allowing the largest change.
     Max,
+    /// The policy allowing the smallest change.
     Min,
+    /// No scaling in this direction.
     Disabled,
 }
 
+/// `HPAScalingPolicyType`: how a policy's `value` limits the change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PolicyType {
+    /// At most `value` pods per period.
     Pods,
+    /// At most `value` percent of the count at the period's start.
     Percent,
 }
 
+/// `HPAScalingPolicy`: a limit on the change over a sliding period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaScalingPolicy {
+    /// `type`: pods or percent.
     #[serde(rename = "type")]
     pub kind: PolicyType,
+    /// Pods or percent per period, greater than 0.
     pub value: i64,
+    /// `periodSeconds`: the sliding window the change is summed over, in [1, 1800].
     pub period_seconds: i64,
 }
 
 /// One direction's rules after API defaulting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rules {
+    /// Recommendations this many seconds back are considered (the highest for scale-down, the
+    /// lowest for scale-up).
     pub stabilization_window_seconds: i64,
+    /// Which policy's limit applies.
     pub select_policy: SelectPolicy,
+    /// The rate limits; never empty after validation.
     pub policies: Vec<HpaScalingPolicy>,
+    /// This direction's tolerance; `None` uses the controller's.
     pub tolerance: Option<f64>,
 }
 
 /// Both directions after defaulting: what the controller runs with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BehaviorConfig {
+    /// Rules when the recommendation is above the current count.
     pub scale_up: Rules,
+    /// Rules when the recommendation is below the current count.
     pub scale_down: Rules,
 }
 
@@ -159,10 +183,10 @@ fn validate_rules(path: &str, r: &Rules) -> Result<(), String> {
             ));
         }
     }
-    if let Some(t) = r.tolerance {
-        if t < 0.0 {
-            return Err(format!("{path}.tolerance: must be non-negative, got {t}"));
-        }
+    if let Some(t) = r.tolerance
+        && t < 0.0
+    {
+        return Err(format!("{path}.tolerance: must be non-negative, got {t}"));
     }
     Ok(())
 }
@@ -170,9 +194,11 @@ fn validate_rules(path: &str, r: &Rules) -> Result<(), String> {
 /// The controller's memory for one target: past recommendations and scale events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BehaviorState {
+    /// (time in seconds, recommended replicas), for the stabilization windows.
     pub recommendations: Vec<(i64, u32)>,
     /// (time, replicas added) and (time, replicas removed), both positive.
     pub up_events: Vec<(i64, u32)>,
+    /// (time, replicas removed); see `up_events`.
     pub down_events: Vec<(i64, u32)>,
     /// Whether the scale-down window has been seeded (maybeInitScaleDownStabilizationWindow).
     pub initialized: bool,
@@ -181,26 +207,39 @@ pub struct BehaviorState {
 /// Reasons, named as the HPA's conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Limit {
+    /// Nothing clamped the stabilized count.
     DesiredWithinRange,
+    /// Raised to the minimum replicas.
     TooFewReplicas,
+    /// Lowered to the maximum replicas.
     TooManyReplicas,
+    /// Held back by the scale-up policies.
     ScaleUpLimit,
+    /// Held back by the scale-down policies.
     ScaleDownLimit,
 }
 
+/// The AbleToScale reason of the stabilization step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stabilization {
     /// The recommendation passed the windows unchanged.
     ReadyForNewScale,
+    /// A lower recommendation in the scale-up window held the count down.
     ScaleUpStabilized,
+    /// A higher recommendation in the scale-down window held the count up.
     ScaleDownStabilized,
 }
 
+/// The result of [`normalize`]: the count after each step and why it changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Normalized {
+    /// The count after the stabilization windows.
     pub stabilized: u32,
+    /// Whether, and which, window changed the recommendation.
     pub stabilization: Stabilization,
+    /// The count after rate limits and min/max: what to scale to.
     pub desired: u32,
+    /// Which clamp set `desired`, if any.
     pub limit: Limit,
 }
 

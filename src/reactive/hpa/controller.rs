@@ -9,28 +9,41 @@ use crate::reactive::hpa::replica::{ControllerOptions, MetricProposal, MetricsVi
 use crate::reactive::hpa::spec::HpaSpec;
 use serde::Serialize;
 
+/// One HorizontalPodAutoscaler: its defaulted spec, controller flags and the state kept across
+/// ticks.
 #[derive(Debug, Clone)]
 pub struct HpaController {
+    /// The spec after API defaulting.
     pub spec: HpaSpec,
+    /// The spec's behavior after API defaulting.
     pub behavior: BehaviorConfig,
+    /// The kube-controller-manager flags.
     pub options: ControllerOptions,
+    /// Past recommendations and scale events.
     pub state: BehaviorState,
 }
 
+/// One reconcile's outcome, with the HPA's status conditions and the steps that led there.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HpaDecision {
+    /// The tick's time in seconds.
     pub time: i64,
+    /// The target's replica count when the tick started.
     pub current_replicas: u32,
+    /// What to scale to; `current_replicas` when nothing changes.
     pub desired_replicas: u32,
     /// The ScalingLimited reason (or ScalingDisabled / a metric failure reason).
     pub condition: String,
     /// The AbleToScale reason: ReadyForNewScale, ScaleUpStabilized or ScaleDownStabilized.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub able_to_scale: Option<Stabilization>,
+    /// The metric failure's message, when no recommendation could be made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Each metric's proposal or failure, in spec order.
     pub metrics: Vec<MetricProposal>,
+    /// The decision steps: bounds or hold, else recommendation, stabilization, rate limit.
     pub steps: Vec<Step>,
 }
 
@@ -57,6 +70,8 @@ impl HpaController {
         }
     }
 
+    /// One reconcile at `now` (seconds) with `current` replicas; records the scale event when
+    /// the count changes, as if the change were applied.
     pub fn tick(&mut self, now: i64, current: u32, view: &MetricsView) -> HpaDecision {
         let (min, max) = (self.spec.min(), self.spec.max_replicas);
         let mut d = HpaDecision {

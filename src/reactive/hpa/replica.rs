@@ -7,45 +7,65 @@ use std::collections::{BTreeMap, BTreeSet};
 
 // ---------- what the controller sees ----------
 
+/// The pod's `status.phase`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PodPhase {
+    /// Not running yet: counted as unready.
     Pending,
+    /// Running; with Ready, the only pods Object and External `Value` targets count.
     Running,
+    /// Exited with success; grouped like Running.
     Succeeded,
+    /// Exited with failure: ignored.
     Failed,
+    /// The node stopped reporting; grouped like Running.
     Unknown,
 }
 
+/// One container's requests and usage, as the pod spec and metrics-server report them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerInput {
+    /// The container's name, matched by ContainerResource metrics.
     #[serde(default)]
     pub name: Option<String>,
+    /// CPU request in millicores; a Resource metric on cpu fails without it.
     #[serde(default)]
     pub cpu_request_milli: Option<f64>,
+    /// CPU usage in millicores; `None` means the pod has no cpu metric.
     #[serde(default)]
     pub cpu_usage_milli: Option<f64>,
+    /// Memory request in bytes; a Resource metric on memory fails without it.
     #[serde(default)]
     pub memory_request_bytes: Option<f64>,
+    /// Memory usage in bytes; `None` means the pod has no memory metric.
     #[serde(default)]
     pub memory_usage_bytes: Option<f64>,
 }
 
+/// One pod the target's selector returns, with what the controller reads of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodInput {
+    /// The pod's name; metrics and pod groups are keyed by it.
     pub name: String,
+    /// `status.phase`; defaults to Running.
     #[serde(default = "running")]
     pub phase: PodPhase,
+    /// The Ready condition; defaults to true.
     #[serde(default = "yes")]
     pub ready: bool,
+    /// `status.startTime` in seconds, on the clock of the tick's `now`; `None` counts as
+    /// unready for cpu.
     #[serde(default)]
     pub start_time: Option<i64>,
     /// Last transition of the Ready condition; defaults to the start time.
     #[serde(default)]
     pub ready_time: Option<i64>,
+    /// `metadata.deletionTimestamp` is set: the pod is ignored.
     #[serde(default)]
     pub deleting: bool,
+    /// The pod's containers, for Resource and ContainerResource metrics.
     #[serde(default)]
     pub containers: Vec<ContainerInput>,
     /// Per-pod custom metrics (Pods metric sources), by name.
@@ -65,10 +85,15 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ControllerOptions {
+    /// No change while |1 − ratio| is at most this; default 0.1.
     #[serde(default = "tolerance")]
     pub tolerance: f64,
+    /// Seconds after pod start during which cpu samples may be skipped (the pod is unready, or
+    /// has been ready for less than one metric window); default 300.
     #[serde(default = "cpu_init")]
     pub cpu_initialization_period_seconds: i64,
+    /// Seconds after pod start during which readiness changes count as its initial readiness
+    /// (a pod unready since then is unready for cpu); default 30.
     #[serde(default = "readiness_delay")]
     pub initial_readiness_delay_seconds: i64,
     /// The resource metrics window (metrics-server reports its own; 30 s is usual).
@@ -102,12 +127,15 @@ impl Default for ControllerOptions {
 
 /// Tolerance per direction (the behavior's, else the controller's).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tolerance {
+pub(crate) struct Tolerance {
+    /// Applies when the ratio is above 1 (scale-up).
     pub up: f64,
+    /// Applies when the ratio is 1 or below (scale-down).
     pub down: f64,
 }
 
 impl Tolerance {
+    /// The same tolerance both ways, as the controller flag sets it.
     pub fn uniform(t: f64) -> Self {
         Tolerance { up: t, down: t }
     }
@@ -126,9 +154,12 @@ impl Tolerance {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsView {
+    /// The pods the target's selector returns, with their resource and Pods metrics.
     pub pods: Vec<PodInput>,
+    /// Object metric values by metric name.
     #[serde(default)]
     pub object_metrics: BTreeMap<String, f64>,
+    /// External metric values by metric name; the series returned are summed.
     #[serde(default)]
     pub external_metrics: BTreeMap<String, Vec<f64>>,
 }
@@ -136,7 +167,9 @@ pub struct MetricsView {
 /// A metric that could not be computed: the HPA condition reason and a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricError {
+    /// The condition reason, such as `FailedGetResourceMetric`.
     pub reason: String,
+    /// What went wrong, for people.
     pub message: String,
 }
 
@@ -275,16 +308,29 @@ fn pod_resource(p: &PodInput, resource: &str, container: Option<&str>) -> Result
     Ok((usage, request))
 }
 
+/// The Resource or ContainerResource metric being computed.
+struct ResourceMetric<'a> {
+    /// `cpu` or `memory`.
+    resource: &'a str,
+    /// The container to read, for ContainerResource; `None` sums the pod's containers.
+    container: Option<&'a str>,
+    /// Utilization (percent of the request) or AverageValue.
+    target: &'a MetricTarget,
+}
+
 fn resource_replicas(
     view: &MetricsView,
-    resource: &str,
-    container: Option<&str>,
-    target: &MetricTarget,
+    metric: ResourceMetric,
     current: u32,
     now: i64,
     opts: &ControllerOptions,
     tol: Tolerance,
 ) -> Result<u32, String> {
+    let ResourceMetric {
+        resource,
+        container,
+        target,
+    } = metric;
     if resource != "cpu" && resource != "memory" {
         return Err(format!("resource {resource:?} is not observed (cpu and memory are)"));
     }
@@ -389,7 +435,7 @@ fn per_pod_replicas(usage: f64, target: f64, current: u32, tol: Tolerance) -> u3
 }
 
 /// One metric's proposal (computeReplicasForMetric), or why it has none.
-pub fn metric_replicas(
+pub(crate) fn metric_replicas(
     spec: &MetricSpec,
     view: &MetricsView,
     current: u32,
@@ -407,7 +453,12 @@ pub fn metric_replicas(
                 .resource
                 .as_ref()
                 .ok_or_else(|| err("InvalidMetricSourceType", "resource is not set"))?;
-            resource_replicas(view, &r.name, None, &r.target, current, now, opts, tol).map_err(|m| {
+            let metric = ResourceMetric {
+                resource: &r.name,
+                container: None,
+                target: &r.target,
+            };
+            resource_replicas(view, metric, current, now, opts, tol).map_err(|m| {
                 err(
                     "FailedGetResourceMetric",
                     format!("failed to get {} utilization: {m}", r.name),
@@ -419,7 +470,12 @@ pub fn metric_replicas(
                 .container_resource
                 .as_ref()
                 .ok_or_else(|| err("InvalidMetricSourceType", "containerResource is not set"))?;
-            resource_replicas(view, &r.name, Some(&r.container), &r.target, current, now, opts, tol).map_err(|m| {
+            let metric = ResourceMetric {
+                resource: &r.name,
+                container: Some(&r.container),
+                target: &r.target,
+            };
+            resource_replicas(view, metric, current, now, opts, tol).map_err(|m| {
                 err(
                     "FailedGetContainerResourceMetric",
                     format!("failed to get {} of container {}: {m}", r.name, r.container),
@@ -505,9 +561,12 @@ pub fn metric_replicas(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricProposal {
+    /// The metric's label: `resource/cpu`, `containerResource/app/cpu`, `pods/qps`, ...
     pub metric: String,
+    /// The replicas this metric alone asks for; `None` when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<u32>,
+    /// Why the metric has no proposal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<MetricError>,
 }
@@ -535,7 +594,7 @@ fn metric_label(m: &MetricSpec) -> String {
 /// computeReplicasForMetrics: the highest proposal. If every metric failed, or some failed
 /// and the rest would scale down, there is no recommendation (the HPA never scales down on
 /// partial data).
-pub fn replicas_for_metrics(
+pub(crate) fn replicas_for_metrics(
     metrics: &[MetricSpec],
     view: &MetricsView,
     current: u32,
@@ -582,15 +641,23 @@ pub fn replicas_for_metrics(
 /// share `ready_usage`; the other `current − ready` pods are starting (Pending).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HpaUtilization {
+    /// Target utilization as a fraction of capacity (0.8 is `averageUtilization: 80`).
     pub target_utilization: f64,
+    /// The controller's tolerance, both directions; the HPA default is 0.1.
     pub tolerance: f64,
 }
 
+/// The pods of [`recommend`] in aggregate: counts and the usage the ready ones share.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PodsView {
+    /// Pods that exist now, ready or starting.
     pub current: u32,
+    /// Pods that are ready and report usage.
     pub ready: u32,
+    /// Usage summed over the ready pods, in the unit of `per_pod_capacity` (the control step
+    /// passes demand in req/s).
     pub ready_usage: f64,
+    /// What one pod handles at 100% utilization: its request, in the unit of `ready_usage`.
     pub per_pod_capacity: f64,
 }
 
@@ -695,7 +762,8 @@ mod tests {
             serde_json::json!({"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "app", "target": {"type": "Utilization", "averageUtilization": 50}}}),
         );
         // (documented rule, metric, pods, current, expected)
-        let cases: Vec<(&str, MetricSpec, Vec<PodInput>, u32, Option<u32>)> = vec![
+        type Case = (&'static str, MetricSpec, Vec<PodInput>, u32, Option<u32>);
+        let cases: Vec<Case> = vec![
             (
                 "ratio 2.0 doubles the replicas (currentMetricValue/desiredMetricValue)",
                 cpu(50),

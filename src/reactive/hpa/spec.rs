@@ -6,101 +6,146 @@ use serde::{Deserialize, Serialize};
 
 // ---------- the spec, as users write it (autoscaling/v2, camelCase) ----------
 
+/// `HorizontalPodAutoscalerSpec`: the replica bounds, the metrics to scale on and the behavior.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HpaSpec {
+    /// `scaleTargetRef`, kept as written; the replica calculation does not read it.
     #[serde(default)]
     pub scale_target_ref: Option<serde_json::Value>,
+    /// `minReplicas`; the API default is 1 (see [`HpaSpec::min`]).
     #[serde(default)]
     pub min_replicas: Option<u32>,
+    /// `maxReplicas`: the upper bound, at least 1 and at least `minReplicas`.
     pub max_replicas: u32,
+    /// `metrics`; the proposal is the maximum over them. Empty means CPU at 80% once defaulted.
     #[serde(default)]
     pub metrics: Vec<MetricSpec>,
+    /// `behavior`: scale-up and scale-down rules; `None` means the Kubernetes defaults.
     #[serde(default)]
     pub behavior: Option<HpaBehavior>,
 }
 
+/// `MetricSourceType`: which of the [`MetricSpec`] source fields is populated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetricSourceType {
+    /// A resource (cpu, memory) averaged over the target's pods.
     Resource,
+    /// A resource of one named container in each pod.
     ContainerResource,
+    /// A custom metric per pod, averaged over the pods.
     Pods,
+    /// A metric describing one Kubernetes object (an Ingress, say).
     Object,
+    /// A metric from outside the cluster (a queue length, say).
     External,
 }
 
+/// `MetricSpec`: one metric to scale on; `type` names the one source field that must be set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricSpec {
+    /// `type`: selects which of the fields below is read.
     #[serde(rename = "type")]
     pub kind: MetricSourceType,
+    /// `resource`, for `type: Resource`.
     #[serde(default)]
     pub resource: Option<ResourceSource>,
+    /// `containerResource`, for `type: ContainerResource`.
     #[serde(default)]
     pub container_resource: Option<ContainerResourceSource>,
+    /// `pods`, for `type: Pods`.
     #[serde(default)]
     pub pods: Option<MetricSource>,
+    /// `object`, for `type: Object`.
     #[serde(default)]
     pub object: Option<ObjectSource>,
+    /// `external`, for `type: External`.
     #[serde(default)]
     pub external: Option<MetricSource>,
 }
 
+/// `ResourceMetricSource`: a resource summed over each pod's containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceSource {
+    /// The resource name, `cpu` or `memory`.
     pub name: String,
+    /// Utilization (percent of the request) or AverageValue.
     pub target: MetricTarget,
 }
 
+/// `ContainerResourceMetricSource`: a resource of one container in each pod, not the pod's sum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerResourceSource {
+    /// The resource name, `cpu` or `memory`.
     pub name: String,
+    /// The container's name; pods without it have no metric.
     pub container: String,
+    /// Utilization (percent of the container's request) or AverageValue.
     pub target: MetricTarget,
 }
 
+/// `PodsMetricSource` or `ExternalMetricSource`: a named metric and its target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricSource {
+    /// The metric's name and label selector.
     pub metric: MetricIdentifier,
+    /// AverageValue for Pods; Value or AverageValue for External.
     pub target: MetricTarget,
 }
 
+/// `ObjectMetricSource`: a metric describing one object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectSource {
+    /// `describedObject`, kept as written; the metric value comes in already resolved.
     #[serde(default)]
     pub described_object: Option<serde_json::Value>,
+    /// The metric's name and label selector.
     pub metric: MetricIdentifier,
+    /// Value or AverageValue.
     pub target: MetricTarget,
 }
 
+/// `MetricIdentifier`: which metric, by name and optional label selector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricIdentifier {
+    /// The metric's name in the metrics API.
     pub name: String,
+    /// A label selector, kept as written; `None` selects by name alone.
     #[serde(default)]
     pub selector: Option<serde_json::Value>,
 }
 
+/// `MetricTargetType`: which of the [`MetricTarget`] values is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TargetType {
+    /// A percent of the pods' resource request (Resource and ContainerResource only).
     Utilization,
+    /// The metric's total, compared as is (Object and External only).
     Value,
+    /// The metric per pod (per current replica for Object and External).
     AverageValue,
 }
 
+/// `MetricTarget`: the desired value; `type` says which field must be set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricTarget {
+    /// `type`: selects the field below that is compared.
     #[serde(rename = "type")]
     pub kind: TargetType,
+    /// `averageUtilization`: percent of the request, greater than 0.
     #[serde(default)]
     pub average_utilization: Option<i64>,
+    /// `averageValue`: the per-pod target, positive.
     #[serde(default)]
     pub average_value: Option<Quantity>,
+    /// `value`: the total target, positive.
     #[serde(default)]
     pub value: Option<Quantity>,
 }
@@ -130,6 +175,7 @@ impl HpaSpec {
         self
     }
 
+    /// `minReplicas`, or its API default 1.
     pub fn min(&self) -> u32 {
         self.min_replicas.unwrap_or(1)
     }

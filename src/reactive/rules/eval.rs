@@ -17,18 +17,23 @@ pub struct Observation {
     pub seconds: i64,
     /// The rule's percentile over the window, seconds.
     pub latency: f64,
+    /// Requests (spans) in the window.
     pub requests: usize,
 }
 
 impl Observation {
+    /// Window end, unix seconds (exclusive): the window is complete from then on.
     pub fn end(&self) -> i64 {
         self.start + self.seconds
     }
 }
 
+/// What a rule's evaluation asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Action {
+    /// Above the upper bound often enough: add `step` replicas.
     Up,
+    /// Below the lower bound often enough: remove `step` replicas.
     Down,
     /// Within bounds, or a breach not yet repeated `breaches.count` times.
     Hold,
@@ -36,10 +41,12 @@ pub enum Action {
     NoData,
 }
 
+/// One rule's recommendation at one time, the governor's reactive input.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recommendation {
     /// Desired replicas before the governor; `None` without data.
     pub desired: Option<u32>,
+    /// The direction, or why there is none.
     pub action: Action,
     /// e.g. `p95 612ms > upperBound 500ms, 3 breaches in 5m`.
     pub reason: String,
@@ -211,7 +218,17 @@ mod tests {
     fn evaluation_table() {
         let three_in_5m = "  breaches: {count: 3, window: 5m}\n";
         // (case, extra spec, latencies ms, current, now, desired, action, reason)
-        let cases: Vec<(&str, &str, Vec<f64>, u32, i64, Option<u32>, Action, &str)> = vec![
+        type Case = (
+            &'static str,
+            &'static str,
+            Vec<f64>,
+            u32,
+            i64,
+            Option<u32>,
+            Action,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "above upper",
                 "",

@@ -19,7 +19,9 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// One consistent, validated set of rules and the files it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSet {
+    /// The rules, in file then document order; names and deployments unique.
     pub rules: Vec<Rule>,
+    /// The files read, sorted by name.
     pub files: Vec<PathBuf>,
     /// SHA-256 (hex) over the files' names and contents.
     pub digest: String,
@@ -78,6 +80,8 @@ pub fn load_set(path: &Path) -> Result<RuleSet> {
     build(files, digest)
 }
 
+/// Watches a rule file or directory and publishes each new valid [`RuleSet`]; see the module
+/// docs.
 pub struct Reloader {
     path: PathBuf,
     tx: watch::Sender<Arc<RuleSet>>,
@@ -106,6 +110,7 @@ impl Reloader {
         self.tx.subscribe()
     }
 
+    /// The live set: the last one that loaded.
     pub fn current(&self) -> Arc<RuleSet> {
         self.tx.borrow().clone()
     }
@@ -144,7 +149,7 @@ impl Reloader {
         }
     }
 
-    /// Polls every `interval` (at least [`MIN_INTERVAL`]) until `shutdown` resolves or every
+    /// Polls every `interval` (at least `MIN_INTERVAL`, 10 ms) until `shutdown` resolves or every
     /// receiver is dropped.
     pub async fn run(mut self, interval: Duration, shutdown: impl Future<Output = ()>) {
         let mut tick = tokio::time::interval(interval.max(MIN_INTERVAL));
@@ -271,7 +276,7 @@ spec:
             assert_eq!(r.poll(), Poll::Reloaded { rules: 1 });
             assert_eq!(uppers(&rx.borrow()), [("frontend".into(), 0.9)]);
             assert!(rx.borrow().for_deployment("cart").is_none());
-            assert_eq!(rx.borrow().files, [a.clone()]);
+            assert_eq!(rx.borrow().files, std::slice::from_ref(&a));
 
             // The whole directory gone: an error, the last good set stays; back, nothing changed.
             let gone = tmp.path().join("gone");

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// The `apiVersion` a rule document must have.
 pub const API_VERSION: &str = "scale.autoscaling/v1";
+/// The `kind` a rule document must have.
 pub const KIND: &str = "LatencyBasedAutoScaler";
 const UNITS: &str = "ns, us, µs, ms, s or m";
 
@@ -18,13 +20,17 @@ const UNITS: &str = "ns, us, µs, ms, s or m";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Percentile {
+    /// The median, `p50`.
     P50,
+    /// `p95`, the default.
     #[default]
     P95,
+    /// `p99`.
     P99,
 }
 
 impl Percentile {
+    /// As a quantile in (0, 1): 0.5, 0.95 or 0.99.
     pub fn quantile(self) -> f64 {
         match self {
             Percentile::P50 => 0.50,
@@ -47,11 +53,14 @@ impl fmt::Display for Percentile {
 /// An `spec.operations` entry: an exact operation name, or a prefix written `name*`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum OperationFilter {
+    /// Written `name`: the operation must equal it.
     Exact(String),
+    /// Written `name*` (stored without the `*`): the operation must start with it.
     Prefix(String),
 }
 
 impl OperationFilter {
+    /// Whether a span's operation name passes this filter.
     pub fn matches(&self, operation: &str) -> bool {
         match self {
             OperationFilter::Exact(e) => operation == e,
@@ -72,7 +81,9 @@ impl fmt::Display for OperationFilter {
 /// "Act after `count` breaches within `window_seconds`"; `None` window = the latest evaluation only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Breaches {
+    /// `spec.breaches.count`: breaching windows needed, at least 1; default 1.
     pub count: u32,
+    /// `spec.breaches.window` in whole seconds; required when `count` is above 1.
     pub window_seconds: Option<i64>,
 }
 
@@ -88,27 +99,36 @@ impl Default for Breaches {
 /// Where a rule came from: its file and the line its document starts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
+    /// The rule file, as given or found in the rules directory.
     pub file: PathBuf,
+    /// The 1-based line the rule's YAML document starts on.
     pub line: usize,
 }
 
 /// One validated rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rule {
+    /// `metadata.name`; unique per namespace in a set.
     pub name: String,
+    /// `metadata.namespace`; `None` when the document has none.
     pub namespace: Option<String>,
     /// Matched against the spans' service (`ServiceMinute::service`).
     pub service: String,
     /// What gets scaled.
     pub deployment: String,
+    /// `spec.latencyThreshold.upperBound` in seconds: above it, scale up.
     pub upper_seconds: f64,
     /// `None`: never scale down.
     pub lower_seconds: Option<f64>,
+    /// The window statistic compared with the bounds; default p95.
     pub percentile: Percentile,
     /// Empty: all of the service's requests (entry spans).
     pub operations: Vec<OperationFilter>,
+    /// How many breaching windows it takes to act.
     pub breaches: Breaches,
+    /// `spec.step`: replicas added or removed per action, at least 1; default 1.
     pub step: u32,
+    /// The file and line the rule was read from, for messages.
     pub source: Source,
 }
 

@@ -20,6 +20,7 @@ use crate::actuate::{ActuateError, ScaleReading, ScaleTarget};
 use crate::core::time::{SharedClock, SystemClock};
 use std::sync::Arc;
 
+/// The Auto Scaling Query API version sent as `Version`.
 pub const API_VERSION: &str = "2011-01-01";
 const SERVICE: &str = "autoscaling";
 
@@ -34,6 +35,7 @@ pub struct AutoScalingClient {
 }
 
 impl AutoScalingClient {
+    /// A client for `config.endpoint`, which must be an http(s) URL with a host and no query.
     pub fn new(config: AwsConfig) -> crate::Result<Self> {
         let url = reqwest::Url::parse(&config.endpoint)
             .map_err(|e| crate::Error::config("endpoint", format!("{:?}: {e}", config.endpoint)))?;
@@ -147,6 +149,7 @@ pub struct AwsAsg {
 }
 
 impl AwsAsg {
+    /// The group named `group` (1–255 characters, as AWS allows), reached through `client`.
     pub fn new(client: AutoScalingClient, group: impl Into<String>) -> crate::Result<Self> {
         let group = group.into();
         // AWS allows 1-255 characters here.

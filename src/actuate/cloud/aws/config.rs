@@ -16,7 +16,9 @@ use crate::{Error, Result};
 /// Everything needed to sign and send Auto Scaling requests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AwsConfig {
+    /// The access key pair (and session token) requests are signed with.
     pub credentials: Credentials,
+    /// The region named in the signature's scope and the default endpoint, e.g. `eu-west-1`.
     pub region: String,
     /// Base URL requests are POSTed to (a moto server in tests).
     pub endpoint: String,

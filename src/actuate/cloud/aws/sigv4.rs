@@ -9,8 +9,11 @@ use sha2::{Digest, Sha256};
 /// An access key pair, with the session token of temporary credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// `AWS_ACCESS_KEY_ID`: named in the signature's scope.
     pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`: the signing key's root; never sent or printed.
     pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN` of temporary credentials, sent as `x-amz-security-token`.
     pub session_token: Option<String>,
 }
 
@@ -28,6 +31,7 @@ impl std::fmt::Debug for Credentials {
 /// What gets signed.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
+    /// The HTTP method, upper case.
     pub method: &'a str,
     /// The Host header as sent: with `:port` when the port is not the scheme's default.
     pub host: &'a str,
@@ -37,14 +41,18 @@ pub struct Request<'a> {
     pub query: &'a [(String, String)],
     /// Further headers to sign and send (e.g. content-type), besides host and x-amz-*.
     pub headers: &'a [(String, String)],
+    /// The payload exactly as sent; its SHA-256 is signed.
     pub body: &'a [u8],
 }
 
 /// The result of signing, with the intermediate strings for checking against the suite.
 #[derive(Debug, Clone)]
 pub struct Signed {
+    /// Method, path, query, headers, signed header names and payload hash, newline-separated.
     pub canonical_request: String,
+    /// Algorithm, time, scope and the canonical request's hash.
     pub string_to_sign: String,
+    /// HMAC-SHA256 of the string to sign with the derived key, hex.
     pub signature: String,
     /// Headers the caller adds to the request: x-amz-date, x-amz-security-token when the
     /// credentials carry one, and authorization.
@@ -52,6 +60,7 @@ pub struct Signed {
 }
 
 impl Signed {
+    /// The `authorization` header's value; empty if absent (never, after [`sign`]).
     pub fn authorization(&self) -> &str {
         self.headers
             .iter()
@@ -134,7 +143,7 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     ring::hmac::sign(&key, data).as_ref().to_vec()
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -222,7 +231,16 @@ mod tests {
         };
         let form = q(&[("Content-Type", "application/x-www-form-urlencoded")]);
         // (name, method, query, extra headers, body, canonical request, signature)
-        let cases: Vec<(&str, &str, Vec<(String, String)>, Vec<(String, String)>, &[u8], String, &str)> = vec![
+        type Case = (
+            &'static str,
+            &'static str,
+            Vec<(String, String)>,
+            Vec<(String, String)>,
+            &'static [u8],
+            String,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "get-vanilla",
                 "GET",
