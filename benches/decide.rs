@@ -2,13 +2,14 @@
 //! and one predictive governor tick, each against the cost of cloning its input (baseline).
 //! Run: cargo bench --profile dev --bench decide
 
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use scale::govern::{GovernorConfig, GovernorInput, GovernorState};
 use scale::reactive::hpa::controller::HpaController;
 use scale::reactive::hpa::replica::{ContainerInput, ControllerOptions, MetricsView, PodInput, PodPhase};
 use scale::reactive::hpa::spec::HpaSpec;
 use scale::reactive::kpa::{self, KpaSpec, KpaState, KpaTick};
 use std::collections::BTreeMap;
+use std::hint::black_box;
 
 fn pods(n: u32) -> MetricsView {
     let pods = (0..n)
@@ -87,6 +88,7 @@ fn governor(c: &mut Criterion) {
                 reactive: Some(9 + (t % 4) as u32),
                 metric_age_seconds: Some(5),
                 predictive: Some(Ok(12)),
+                limits: None,
             };
             black_box(cfg.govern(black_box(&input), &mut st))
         })

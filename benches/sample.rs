@@ -4,10 +4,11 @@
 //! 43 operations, River's default forest (10 trees, height 8, window 250).
 //! Run: cargo bench --profile dev --bench sample
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scale::core::rng::Rng;
 use scale::sample::hst::{HalfSpaceTrees, HstParams, Point};
 use scale::sample::{Sampler, SamplerConfig};
+use std::hint::black_box;
 
 const N: usize = 10_000;
 

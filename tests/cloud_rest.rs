@@ -206,6 +206,10 @@ impl Server {
     }
 }
 
+/// An error-class case: scripted failures, the outcome of the apply, the request lines after the
+/// token.
+type Case = (Vec<(Method, u16, Value)>, Outcome, Vec<String>);
+
 fn policy() -> RetryPolicy {
     RetryPolicy {
         attempts: 3,
@@ -323,13 +327,13 @@ async fn gcp_mig_errors_by_class() {
     let get = || format!("GET {MIG}");
     let post = || format!("POST {MIG}/resize?size=5");
     // (scripted failures, outcome of apply(5) from size 2, request lines after the token)
-    let cases: Vec<(Vec<(Method, u16, Value)>, Outcome, Vec<String>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![(Method::GET, 404, gerr(404, not_found, "notFound"))],
             Outcome::Failed {
                 error: ActuateError::Rejected {
                     status: 404,
-                    message: format!("{not_found}"),
+                    message: not_found.to_string(),
                 },
                 attempts: 0,
             },
@@ -516,7 +520,7 @@ async fn azure_vmss_errors_by_class() {
     let get = || format!("GET {VMSS}?{VERSION}");
     let patch = || format!("PATCH {VMSS}?{VERSION}");
     let nf = "The Resource 'Microsoft.Compute/virtualMachineScaleSets/vmss' under resource group 'rg-1' was not found.";
-    let cases: Vec<(Vec<(Method, u16, Value)>, Outcome, Vec<String>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![(Method::GET, 404, aerr("ResourceNotFound", nf))],
             Outcome::Failed {

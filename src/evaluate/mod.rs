@@ -55,18 +55,18 @@ impl Default for EvalOptions {
 
 impl EvalOptions {
     pub fn validate(&self) -> Result<()> {
-        if let Some(c) = self.capacity_per_replica {
-            if !(c.is_finite() && c > 0.0) {
-                return Err(Error::config(
-                    "--capacity-per-replica",
-                    format!("must be a positive number, got {c}"),
-                ));
-            }
+        if let Some(c) = self.capacity_per_replica
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(Error::config(
+                "--capacity-per-replica",
+                format!("must be a positive number, got {c}"),
+            ));
         }
-        if let Some(s) = self.slo_latency {
-            if !(s.is_finite() && s > 0.0) {
-                return Err(Error::config("--slo-latency", "must be positive"));
-            }
+        if let Some(s) = self.slo_latency
+            && !(s.is_finite() && s > 0.0)
+        {
+            return Err(Error::config("--slo-latency", "must be positive"));
         }
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
             return Err(Error::config(

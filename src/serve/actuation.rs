@@ -59,9 +59,11 @@ pub fn effective_bounds(cfg_min: u32, cfg_max: u32, target_max: Option<u32>) -> 
 
 /// One service's live target and what actuation needs beside it.
 pub struct Actuation {
+    /// Where decisions are read from and written to.
     pub target: Arc<dyn ScaleTarget>,
     /// The configured target's kind, the `target` label in /metrics.
     pub kind: &'static str,
+    /// Backoff for retryable write failures (429, 5xx, transport).
     pub policy: RetryPolicy,
     /// Events for Kubernetes targets: the writer and the object.
     pub events: Option<(Arc<KubeEvents>, ObjectRef)>,
@@ -81,6 +83,8 @@ pub struct Actuation {
 pub type Reading = std::result::Result<ScaleReading, ActuateError>;
 
 impl Actuation {
+    /// `target` of `kind`, deciding in `mode` within the configured `cfg_min..=cfg_max`;
+    /// `start` is the size assumed until the first successful read.
     pub fn new(
         target: Arc<dyn ScaleTarget>,
         kind: &'static str,

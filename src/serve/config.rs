@@ -8,17 +8,22 @@ use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// The whole `scale serve` file; [`ServeConfig::load`] reads and validates it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
+    /// `[server]`: the HTTP API.
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[defaults]`: the loop's settings shared by every service.
     #[serde(default)]
     pub defaults: Defaults,
+    /// `[source.*]`: where demand is read from.
     pub source: SourceConfig,
-    /// May be empty only when ForecastScalers are watched.
+    /// `[[service]]`, one per scaled service; may be empty only when ForecastScalers are watched.
     #[serde(rename = "service", default)]
     pub services: Vec<ServiceConfig>,
+    /// `[kubernetes]`: ForecastScaler CRs run as services.
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
 }
@@ -27,19 +32,19 @@ pub struct ServeConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesConfig {
-    /// Off by default.
+    /// `watch_forecastscalers`: list the CRs and run one loop per CR (default false).
     #[serde(default)]
     pub watch_forecastscalers: bool,
-    /// Only this namespace; unset: all namespaces.
+    /// `namespace`: only this namespace (a DNS label); unset: all namespaces.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// How often the CRs are listed (default 30s).
+    /// `resync`: how often the CRs are listed, a duration (default 30s).
     #[serde(default)]
     pub resync: Option<String>,
 }
 
 impl KubernetesConfig {
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if let Some(ns) = &self.namespace {
             let ok = !ns.is_empty()
                 && ns.len() <= 63
@@ -67,6 +72,7 @@ impl KubernetesConfig {
         Ok(())
     }
 
+    /// `resync` in seconds (30 when unset).
     pub fn resync_seconds(&self) -> i64 {
         self.resync
             .as_deref()
@@ -75,9 +81,11 @@ impl KubernetesConfig {
     }
 }
 
+/// `[server]`: the HTTP API (/healthz, /readyz, /decisions, /metrics).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// `listen`: the API's socket address (default `127.0.0.1:8080`).
     #[serde(default = "default_listen")]
     pub listen: String,
 }
@@ -98,8 +106,11 @@ fn default_listen() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModeName {
+    /// `off`: decide nothing, apply nothing.
     Off,
+    /// `forecast-only`: decide and record, never apply.
     ForecastOnly,
+    /// `auto`: decide and apply.
     Auto,
 }
 
@@ -122,27 +133,34 @@ pub fn mode_label(m: Mode) -> &'static str {
     }
 }
 
+/// `[defaults]`: the loop's settings for every service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
+    /// `tick`: the control-loop interval, a duration (default 30s).
     #[serde(default = "default_tick")]
     pub tick: String,
+    /// `mode`: `off`, `forecast-only` or `auto` (default `forecast-only`); `--mode` overrides.
     #[serde(default = "default_mode")]
     pub mode: ModeName,
+    /// `models`: the artifact directory `scale train` wrote (default `models`).
     #[serde(default = "default_models")]
     pub models: PathBuf,
-    /// How far ahead capacity must be right (pod start-up plus one tick).
+    /// `lead`: how far ahead capacity must be right, pod start-up plus one tick (default 5m).
     #[serde(default = "default_lead")]
     pub lead: String,
+    /// `quantile`: the forecast quantile planned for, in (0, 1) (default 0.9).
     #[serde(default = "default_quantile")]
     pub quantile: f64,
-    /// Recent data fetched per tick.
+    /// `history`: recent data fetched per tick, a duration (default 2h).
     #[serde(default = "default_history")]
     pub history: String,
-    /// Utilization provisioned for (the HPA target).
+    /// `target_utilization`: utilization provisioned for, the reactive (HPA) target, in (0, 1]
+    /// (default 0.7).
     #[serde(default = "default_utilization")]
     pub target_utilization: f64,
-    /// Demand older than this is stale: the governor disables the forecast and scale-down.
+    /// `max_metric_age`: demand older than this is stale, the governor disables the forecast and
+    /// scale-down (default 10m).
     #[serde(default = "default_max_age")]
     pub max_metric_age: String,
 }
@@ -187,14 +205,17 @@ fn default_max_age() -> String {
     "10m".into()
 }
 
+/// `[source]`: exactly one of the sources is set (error field `source`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// Exactly one of the sources is set.
+    /// `[source.prometheus]`: demand is each service's PromQL `query`.
     #[serde(default)]
     pub prometheus: Option<PrometheusConn>,
+    /// `[source.otlp]`: serve receives OTLP traces; demand is the entry spans' request rate.
     #[serde(default)]
     pub otlp: Option<OtlpSource>,
+    /// `[source.tempo]`: demand is the request rate of the spans Grafana Tempo returns.
     #[serde(default)]
     pub tempo: Option<TempoSource>,
 }
@@ -204,23 +225,32 @@ pub struct SourceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TempoSource {
+    /// `url`: Tempo's base URL (required; may carry a path prefix).
     pub url: String,
+    /// `timeout`: per-request timeout, a duration (default 60s).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// `max_response_bytes`: larger responses fail (default 64 MiB).
     #[serde(default)]
     pub max_response_bytes: Option<usize>,
+    /// `ca_file`: a PEM bundle added to the platform roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// `insecure_skip_verify`: accept any TLS certificate (default false).
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// `[source.tempo.auth]`: bearer token or basic auth (default none).
     #[serde(default)]
     pub auth: AuthConfig,
+    /// `window`: window of the request rate, a duration (default 1m).
     #[serde(default = "default_otlp_window")]
     pub window: String,
-    /// Traces fetched per search at most.
+    /// `limit`: traces per search at most (default 5000); a search returning `limit` traces fails
+    /// the fetch, as the rate would be undercounted.
     #[serde(default = "default_tempo_limit")]
     pub limit: usize,
-    /// The search per service; `$service` becomes the service name as a TraceQL string.
+    /// `traceql`: the search per service (default `{ resource.service.name = "$service" }`);
+    /// `$service` becomes the service name as a TraceQL string.
     #[serde(default = "default_tempo_traceql")]
     pub traceql: String,
 }
@@ -245,7 +275,7 @@ impl TempoSource {
         }
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         self.connection().validate("source.tempo")?;
         parse_duration("source.tempo.window", &self.window)?;
         if self.limit == 0 {
@@ -261,6 +291,7 @@ impl TempoSource {
         Ok(())
     }
 
+    /// `window` in seconds (60 when it does not parse).
     pub fn window_seconds(&self) -> i64 {
         parse_duration("source.tempo.window", &self.window).unwrap_or(60)
     }
@@ -280,12 +311,16 @@ impl TempoSource {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpSource {
+    /// `grpc`: the OTLP/gRPC receiver's address (default `127.0.0.1:4317`; port 0 picks one).
     #[serde(default = "default_otlp_grpc")]
     pub grpc: String,
+    /// `http`: the OTLP/HTTP receiver's address (default `127.0.0.1:4318`; port 0 picks one).
     #[serde(default = "default_otlp_http")]
     pub http: String,
+    /// `window`: width of a request-rate window, a duration (default 1m); train on this step.
     #[serde(default = "default_otlp_window")]
     pub window: String,
+    /// `lateness`: a window closes once event time passes its end plus this (default 30s).
     #[serde(default = "default_otlp_lateness")]
     pub lateness: String,
     /// `[source.otlp.sample]`: score spans and stream the sampled ones (docs/sample.md).
@@ -298,23 +333,35 @@ pub struct OtlpSource {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpSample {
+    /// `n_trees`: half-space trees in the forest (default 10).
     pub n_trees: Option<usize>,
+    /// `height`: depth of each tree (default 8).
     pub height: Option<usize>,
+    /// `window_size`: spans per reference window (default 250).
     pub window_size: Option<usize>,
+    /// `seed`: the trees' random seed (default 42).
     pub seed: Option<u64>,
-    /// `dimension` or `group`.
+    /// `split_weight`: `dimension` or `group` (default `dimension`).
     pub split_weight: Option<String>,
+    /// `min_score`: sample spans whose normalised score (0 ordinary … 1 anomalous) is at least
+    /// this (default 0.9).
     pub min_score: Option<f64>,
-    /// Seconds.
+    /// `max_duration`: durations at or above this many seconds map to 1 (default 1).
     pub max_duration: Option<f64>,
-    /// `log`, `linear` or `op-log`.
+    /// `duration_scale`: `log`, `linear` or `op-log` (default `log`).
     pub duration_scale: Option<String>,
+    /// `train_size`: warm-up spans that build the vocabulary, never sampled (default 1000).
     pub train_size: Option<usize>,
+    /// `max_services`: service names in the vocabulary at most (default 256).
     pub max_services: Option<usize>,
+    /// `max_operations`: operation names in the vocabulary at most (default 1024).
     pub max_operations: Option<usize>,
+    /// `raw_operations`: use operation names as received, not normalised (default false).
     #[serde(default)]
     pub raw_operations: bool,
+    /// `queue`: sampled spans queued per subscriber before its copies are dropped (default 1024).
     pub queue: Option<usize>,
+    /// `max_subscribers`: concurrent stream subscribers at most (default 16).
     pub max_subscribers: Option<usize>,
 }
 
@@ -385,7 +432,7 @@ fn default_otlp_lateness() -> String {
 }
 
 impl OtlpSource {
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         for (f, v) in [("source.otlp.grpc", &self.grpc), ("source.otlp.http", &self.http)] {
             v.parse::<std::net::SocketAddr>()
                 .map_err(|e| Error::config(f, format!("{v:?}: {e}")))?;
@@ -403,17 +450,24 @@ impl OtlpSource {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusConn {
+    /// `url`: Prometheus's base URL (required; may carry a path prefix).
     pub url: String,
+    /// `method`: `get` or `post` (default `post`, the form body).
     #[serde(default)]
     pub method: Option<String>,
+    /// `timeout`: per-request timeout, a duration (default 60s).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// `max_response_bytes`: larger responses fail (default 64 MiB).
     #[serde(default)]
     pub max_response_bytes: Option<usize>,
+    /// `ca_file`: a PEM bundle added to the platform roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// `insecure_skip_verify`: accept any TLS certificate (default false).
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// `[source.prometheus.auth]`: bearer token or basic auth (default none).
     #[serde(default)]
     pub auth: AuthConfig,
 }
@@ -431,26 +485,34 @@ impl PrometheusConn {
         }
     }
 
+    /// The HTTP client settings; errors name `source.prometheus.<field>`.
     pub fn http_config(&self) -> Result<HttpConfig> {
         self.connection().http_config("source.prometheus")
     }
 
+    /// The Prometheus client, with the connection options checked.
     pub fn client(&self) -> Result<crate::observe::prometheus::Prometheus> {
         self.connection().client("source.prometheus")
     }
 }
 
+/// `[[service]]`: one scaled service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
+    /// `name`: unique; also the model directory under `defaults.models`.
     pub name: String,
-    /// PromQL returning one series: the service's demand (requests/s). With `[source.otlp]` or
-    /// `[source.tempo]`, the span service name to read (default: `name`).
+    /// `query`: PromQL returning one series, the service's demand (requests/s). With
+    /// `[source.otlp]` or `[source.tempo]`, the span service name to read (default: `name`).
     #[serde(default)]
     pub query: String,
+    /// `capacity_per_replica`: demand one replica serves (requests/s, > 0).
     pub capacity_per_replica: f64,
+    /// `min_replicas`: the governor's lower bound.
     pub min_replicas: u32,
+    /// `max_replicas`: the governor's upper bound (≥ 1 and ≥ `min_replicas`).
     pub max_replicas: u32,
+    /// `[service.target]`: where decisions go, tagged by `kind` (default: a dry run).
     #[serde(default)]
     pub target: Option<TargetConfig>,
 }
@@ -472,6 +534,7 @@ impl ServeConfig {
         })
     }
 
+    /// Parses and validates TOML text; errors name the field (no file path).
     pub fn parse(text: &str) -> Result<ServeConfig> {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| Error::config("toml", e.to_string().trim().replace('\n', " ")))?;
@@ -577,15 +640,19 @@ impl ServeConfig {
         Ok(())
     }
 
+    /// `defaults.tick` in seconds.
     pub fn tick_seconds(&self) -> i64 {
         parse_duration("defaults.tick", &self.defaults.tick).unwrap_or(30)
     }
+    /// `defaults.lead` in seconds.
     pub fn lead_seconds(&self) -> i64 {
         parse_duration("defaults.lead", &self.defaults.lead).unwrap_or(300)
     }
+    /// `defaults.history` in seconds.
     pub fn history_seconds(&self) -> i64 {
         parse_duration("defaults.history", &self.defaults.history).unwrap_or(7200)
     }
+    /// `defaults.max_metric_age` in seconds.
     pub fn max_metric_age_seconds(&self) -> i64 {
         parse_duration("defaults.max_metric_age", &self.defaults.max_metric_age).unwrap_or(600)
     }
@@ -595,12 +662,20 @@ impl ServeConfig {
 /// (serve::leader).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeaderElection {
+    /// `--leader-elect`: only the Lease holder actuates.
     pub enabled: bool,
+    /// `--lease-name` (default `scale-leader`).
     pub lease_name: Option<String>,
+    /// `--lease-namespace` (default `$POD_NAMESPACE`, else `default`).
     pub lease_namespace: Option<String>,
+    /// `--lease-identity` (default `$POD_NAME`, else `$HOSTNAME`); see [`super::identity`].
     pub identity: Option<String>,
+    /// `--lease-duration` in seconds (default 15).
     pub lease_duration: Option<i64>,
+    /// `--renew-deadline` in seconds (default 10): a leader acts only this long after its last
+    /// successful round.
     pub renew_deadline: Option<i64>,
+    /// `--retry-period` in seconds (default 2): how often election rounds run.
     pub retry_period: Option<i64>,
 }
 

@@ -28,11 +28,13 @@ use service::ServiceLoop;
 use std::sync::Arc;
 use tick::{TickContext, run_service};
 
+/// How [`run`] runs the configured services.
 pub struct RunOptions {
     /// Overrides `defaults.mode`.
     pub mode: Option<Mode>,
     /// Stop after this many ticks per service; None runs until shutdown.
     pub ticks: Option<u64>,
+    /// Time for ticks and leases (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -52,6 +54,7 @@ pub struct ActuateOptions {
     /// The Kubernetes client; None: in-cluster or kubeconfig (`kube::Client::try_default`) when a
     /// target or leader election needs one.
     pub kube: Option<kube::Client>,
+    /// `--leader-elect` and the lease flags; disabled: this instance always actuates.
     pub leader: config::LeaderElection,
 }
 

@@ -18,8 +18,11 @@ pub const DECISIONS_KEPT: usize = 1000;
 /// A decision with the service it was for and the model version used.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceDecision {
+    /// The service's name (`NAMESPACE.NAME` for a ForecastScaler).
     pub service: String,
+    /// The artifact version that forecast; None without a loaded model.
     pub model_version: Option<String>,
+    /// The decision itself, flattened into the JSON object.
     #[serde(flatten)]
     pub record: DecisionRecord,
     /// What the target did: `{target, outcome, message, attempts}` (docs/serve.md).
@@ -27,21 +30,28 @@ pub struct ServiceDecision {
     pub actuation: Option<ActuationRecord>,
 }
 
+/// One service's readiness: /readyz waits for a loaded model and one tick.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServiceStatus {
+    /// The loaded artifact version; None until a model loads.
     pub model_version: Option<String>,
+    /// Ticks completed.
     pub ticks: u64,
+    /// The last model-load failure; cleared when a version loads.
     pub last_error: Option<String>,
 }
 
 /// What the HTTP server reads.
 pub struct Shared {
+    /// The most recent decisions of every service, oldest first, at most [`DECISIONS_KEPT`].
     pub decisions: Mutex<VecDeque<ServiceDecision>>,
+    /// Per service, keyed by name.
     pub status: Mutex<BTreeMap<String, ServiceStatus>>,
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
 }
 
 impl Shared {
+    /// Empty state with a not-yet-ready status for each of `services`.
     pub fn new(services: &[String]) -> Self {
         Shared {
             decisions: Mutex::new(VecDeque::new()),
@@ -114,6 +124,7 @@ impl Shared {
 /// The numbers a tick produced beside its record (for /metrics).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TickOutput {
+    /// The decision, as /decisions shows it.
     pub record: DecisionRecord,
     /// Point forecast at now + lead.
     pub forecast_at_lead: Option<f64>,

@@ -38,11 +38,15 @@ pub fn control_config(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode) -> Contr
 
 /// One service's loop state.
 pub struct ServiceLoop {
+    /// The service's name: its model directory and its label in /decisions and /metrics.
     pub name: String,
+    /// What is fetched for demand: PromQL, or the span service name.
     pub query: String,
-    pub registry: Registry,
-    pub forecaster: Forecaster,
+    pub(crate) registry: Registry,
+    pub(crate) forecaster: Forecaster,
+    /// Plan and governor, with their state across ticks.
     pub controller: Controller,
+    /// The service's target.
     pub actuation: Actuation,
 }
 

@@ -12,8 +12,11 @@ use std::sync::Arc;
 /// What every tick of a service needs beside the service itself.
 #[derive(Clone)]
 pub struct TickContext {
+    /// Where demand is fetched from.
     pub source: Arc<dyn MetricSource>,
+    /// Where decisions are published (the HTTP API's state).
     pub shared: Arc<Shared>,
+    /// The tick's `now`.
     pub clock: Arc<dyn Clock>,
     /// Seconds of recent demand fetched per tick.
     pub history: i64,
@@ -25,6 +28,7 @@ pub struct TickContext {
 /// (a ForecastScaler's status writer).
 #[async_trait::async_trait]
 pub trait AfterDecision: Send + Sync {
+    /// `record` was decided (and actuated) with the artifact `model_version`.
     async fn decided(&self, record: &DecisionRecord, model_version: Option<String>);
 }
 

@@ -144,7 +144,8 @@ mod tests {
     #[test]
     fn commits_all_but_the_newest_point_on_the_model_grid() {
         // (recent values, last_time, expected forecast of 3 steps, expected origin, committed_end)
-        let cases: &[(&[f64], i64, [f64; 3], i64, i64)] = &[
+        type Case<'a> = (&'a [f64], i64, [f64; 3], i64, i64);
+        let cases: &[Case] = &[
             // No recent data: the stored state, from the end of history.
             (&[], 0, [1.0, 2.0, 3.0], 600, 600),
             // Slots 6 and 7 (times 600, 700, sampled 20 s late): 6 committed, 7 pending.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 /// Hex ids become their bytes; anything else its UTF-8 bytes (consistently, so parents still match).
 pub fn id_bytes(s: &str) -> Vec<u8> {
-    if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::reactive::hpa::behavior::HpaBehavior;
 use crate::{Error, Result};
 
+/// The spec of a ForecastScaler: one workload, its bounds, metrics, forecast and mode.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "scale.dev",
@@ -38,6 +39,7 @@ pub struct ForecastScalerSpec {
     #[serde(default = "default_min_replicas")]
     #[schemars(range(min = 0))]
     pub min_replicas: i32,
+    /// Upper bound on replicas (at least 1 and at least minReplicas).
     #[schemars(range(min = 1))]
     pub max_replicas: i32,
     /// Scale-up/scale-down rules, the autoscaling/v2 HorizontalPodAutoscalerBehavior shape.
@@ -47,8 +49,11 @@ pub struct ForecastScalerSpec {
     /// Demand signals; the first one drives the forecast.
     #[schemars(length(min = 1))]
     pub metrics: Vec<MetricSpec>,
+    /// Horizon, quantile and model of the forecast.
     #[serde(default)]
     pub forecast: ForecastSettings,
+    /// Mirrors the governor's modes. Default ForecastOnly: a new ForecastScaler records decisions
+    /// (status, Events) and changes nothing until someone sets `Auto`.
     #[serde(default)]
     pub mode: ScalerMode,
     /// Container requests/limits; absent means replicas only.
@@ -60,12 +65,15 @@ fn default_min_replicas() -> i32 {
     1
 }
 
+/// The scaled object, in the ForecastScaler's namespace (the autoscaling/v2 scaleTargetRef).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleTargetRef {
     /// e.g. `apps/v1` or `serving.knative.dev/v1`.
     pub api_version: String,
+    /// e.g. `Deployment`, `StatefulSet` or `Service` (Knative).
     pub kind: String,
+    /// The object's name.
     pub name: String,
 }
 
@@ -74,20 +82,27 @@ pub struct ScaleTargetRef {
 #[x_kube(validation = Rule::new("self.type == 'Prometheus' ? has(self.prometheus) : has(self.traces)").message("the member named by type must be set"))]
 #[serde(rename_all = "camelCase")]
 pub struct MetricSpec {
+    /// `Prometheus` or `Traces`: which member below is set.
     #[serde(rename = "type")]
     pub kind: MetricType,
+    /// A PromQL series; set when `type` is `Prometheus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusMetric>,
+    /// A series derived from OpenTelemetry spans received by SCALE; set when `type` is `Traces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traces: Option<TraceMetric>,
 }
 
+/// Which kind of demand signal a [`MetricSpec`] is.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum MetricType {
+    /// A PromQL query ([`PrometheusMetric`]).
     Prometheus,
+    /// A rate derived from received spans ([`TraceMetric`]).
     Traces,
 }
 
+/// A demand series read from Prometheus.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusMetric {
@@ -106,10 +121,12 @@ pub struct TraceMetric {
     /// `service.name` of the spans.
     #[schemars(length(min = 1))]
     pub service: String,
+    /// What is counted: `Requests` (default) or `BusySeconds`.
     #[serde(default)]
     pub signal: TraceSignal,
 }
 
+/// The series a [`TraceMetric`] derives from the spans.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum TraceSignal {
     /// Server spans per second.
@@ -119,10 +136,11 @@ pub enum TraceSignal {
     BusySeconds,
 }
 
+/// How the demand is forecast.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ForecastSettings {
-    /// How far ahead to plan, e.g. `15m`, `1h`.
+    /// How far ahead to plan, e.g. `15m`, `1h` (default `1h`).
     #[serde(default = "default_horizon")]
     pub horizon: String,
     /// Demand quantile planned for (default 0.9 = p90).
@@ -158,9 +176,12 @@ fn default_model() -> String {
 /// (status, Events) and changes nothing until someone sets `Auto`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum ScalerMode {
+    /// Decide nothing, apply nothing.
     Off,
+    /// Decide and record (status, Events), never apply.
     #[default]
     ForecastOnly,
+    /// Decide and apply.
     Auto,
 }
 
@@ -174,15 +195,19 @@ impl From<ScalerMode> for crate::govern::Mode {
     }
 }
 
+/// Vertical scaling: one container's requests/limits.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerticalSettings {
     /// Container whose requests/limits SCALE sets.
     pub container: String,
+    /// How a new size reaches the pods (default `InPlaceOrTemplate`).
     #[serde(default)]
     pub update_policy: VerticalUpdatePolicy,
+    /// Smallest resources SCALE sets, as Kubernetes quantities (e.g. `cpu: 250m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_allowed: Option<ResourceAmounts>,
+    /// Largest resources SCALE sets, as Kubernetes quantities (e.g. `memory: 512Mi`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_allowed: Option<ResourceAmounts>,
     /// Largest relative change per step, e.g. 0.5 = ±50%.
@@ -191,11 +216,15 @@ pub struct VerticalSettings {
     pub max_step_fraction: Option<f64>,
 }
 
+/// How vertical changes are applied.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum VerticalUpdatePolicy {
+    /// Resize running pods; fail when the cluster refuses.
     InPlaceOnly,
+    /// Resize running pods; patch the pod template when the cluster cannot.
     #[default]
     InPlaceOrTemplate,
+    /// Always patch the pod template (new pods, rolling restart).
     PodTemplate,
 }
 
@@ -213,48 +242,65 @@ impl From<VerticalUpdatePolicy> for crate::actuate::kube::resize::VerticalPolicy
 /// Kubernetes quantities, e.g. `cpu: 250m`, `memory: 512Mi`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct ResourceAmounts {
+    /// CPU quantity, e.g. `250m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
+    /// Memory quantity, e.g. `512Mi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
 }
 
+/// What serve last decided and forecast for this ForecastScaler (written on change only).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ForecastScalerStatus {
+    /// The metadata.generation the status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The most recent decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<LastDecision>,
+    /// The forecast behind the last decision, when one was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast: Option<ForecastSummary>,
+    /// `Ready`, `Active` and `Error`.
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }
 
+/// One control-loop decision, as the status shows it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastDecision {
     /// RFC 3339.
     pub time: String,
+    /// Replicas the target had when the decision was made.
     pub current_replicas: i32,
+    /// Replicas decided on.
     pub desired_replicas: i32,
+    /// Whether the decision was written to the target.
     pub applied: bool,
     /// The governor step that decided, e.g. `PredictiveAboveReactive`, `ForecastOnly`.
     pub reason: String,
+    /// `step=value` for every governor step.
     pub message: String,
 }
 
+/// The forecast a decision used.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ForecastSummary {
     /// RFC 3339 time the forecast was made.
     pub generated_at: String,
+    /// spec.forecast.horizon.
     pub horizon: String,
+    /// The demand quantile planned for.
     pub quantile: f64,
     /// Peak demand at `quantile` over the horizon.
     pub peak: f64,
+    /// spec.forecast.model.
     pub model: String,
+    /// The artifact version that forecast.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
 }
@@ -263,15 +309,19 @@ pub struct ForecastSummary {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
+    /// `Ready`, `Active` or `Error`.
     #[serde(rename = "type")]
     pub kind: String,
     /// `True`, `False` or `Unknown`.
     pub status: String,
+    /// The metadata.generation the condition was set for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// RFC 3339.
+    /// RFC 3339; changes only when `status` flips.
     pub last_transition_time: String,
+    /// CamelCase cause, e.g. `Decided`, `NoDemand`, `ActuationFailed`.
     pub reason: String,
+    /// Human-readable detail (the failure message for `Error`).
     pub message: String,
 }
 

@@ -30,15 +30,21 @@ pub const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// What every CR loop shares with the file services.
 pub struct Deps {
+    /// The serve config: tick, history, models directory, defaults.
     pub cfg: Arc<ServeConfig>,
     /// `--mode`: a ceiling on each CR's own mode (see [`effective_mode`]).
     pub mode_ceiling: Option<Mode>,
+    /// The demand source (Prometheus: a CR's demand is its PromQL query).
     pub source: Arc<dyn MetricSource>,
+    /// Where the CR loops publish, beside the file services.
     pub shared: Arc<Shared>,
+    /// The ticks' and resyncs' time.
     pub clock: Arc<dyn Clock>,
+    /// The one client for the CRs, their targets, Events and status.
     pub kube: kube::Client,
     /// This instance's name in Events.
     pub identity: String,
+    /// Leader election; None: this instance always actuates.
     pub gate: Option<LeaderGate>,
     /// `--ticks`/`--once`: one list, then each loop runs this many ticks.
     pub ticks: Option<u64>,
@@ -84,12 +90,13 @@ impl AfterDecision for StatusHook {
 
 /// The CR-backed service loops.
 pub struct CrLoops {
-    pub reconciler: Reconciler,
+    pub(crate) reconciler: Reconciler,
     deps: Deps,
     loops: BTreeMap<String, Running>,
 }
 
 impl CrLoops {
+    /// No loops yet; `namespace` limits the list, `file_services` are the names CRs may not take.
     pub fn new(deps: Deps, namespace: Option<String>, file_services: BTreeSet<String>) -> Self {
         CrLoops {
             reconciler: Reconciler::new(deps.kube.clone(), namespace, file_services),
