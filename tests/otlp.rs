@@ -85,10 +85,10 @@ fn local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-fn collector() -> (
-    Arc<Mutex<Vec<ServiceMinute>>>,
-    impl FnMut(Vec<ServiceMinute>) + Send + 'static,
-) {
+/// Closed windows as the receivers hand them over.
+type Collected = Arc<Mutex<Vec<ServiceMinute>>>;
+
+fn collector() -> (Collected, impl FnMut(Vec<ServiceMinute>) + Send + 'static) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = got.clone();
     (got, move |w: Vec<ServiceMinute>| sink.lock().unwrap().extend(w))
@@ -248,7 +248,8 @@ async fn malformed_input_is_rejected_and_the_receivers_keep_serving() {
     let bomb = bomb.finish().unwrap();
 
     // (content type, extra headers, body, status, body contains) — each followed by a valid request.
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             pb,
             vec![],
@@ -368,7 +369,13 @@ async fn a_full_queue_is_retryable_not_buffered() {
     let wait = |mut s: tokio::sync::watch::Receiver<bool>| async move {
         let _ = s.wait_for(|v| *v).await;
     };
-    let gs = tokio::spawn(grpc::serve(g, ingest.clone(), 1 << 20, wait(stopped.clone())));
+    let gs = tokio::spawn(grpc::serve_with(
+        g,
+        ingest.clone(),
+        1 << 20,
+        None,
+        wait(stopped.clone()),
+    ));
     let hs = tokio::spawn(http::serve(h, ingest, 1 << 20, wait(stopped)));
 
     let c = client();

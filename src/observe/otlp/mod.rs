@@ -5,7 +5,7 @@
 //! as retryable (gRPC `UNAVAILABLE`, HTTP 503) instead of buffering. See docs/otlp.md.
 
 pub mod convert;
-pub(crate) mod grpc;
+pub mod grpc;
 pub mod http;
 pub mod window;
 
