@@ -294,6 +294,7 @@ impl SampleStream {
             taps: vec![self.tap()],
             grpc: Some(tonic::service::Routes::new(self.server())),
             on_shutdown: vec![Box::new(move || hub.close())],
+            ..Plugins::default()
         }
     }
 }

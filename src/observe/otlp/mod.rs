@@ -9,13 +9,14 @@ pub mod grpc;
 pub mod http;
 pub mod window;
 
+use crate::core::time::{SharedClock, SystemClock};
 use crate::observe::spans::{ServiceMinute, Span};
 use crate::{Error, Result};
 use convert::Converted;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -120,8 +121,8 @@ impl Default for ReceiverConfig {
 
 /// What the caller plugs into the receivers, so that they never name their consumers: taps that
 /// see every accepted request, more gRPC services on the OTLP gRPC port, and hooks run first on
-/// shutdown (the span sampler and its `scale.sample.v1.SampledSpans` stream plug in here).
-#[derive(Default)]
+/// shutdown (the span sampler and its `scale.sample.v1.SampledSpans` stream plug in here), and
+/// the clock that closes idle windows.
 pub struct Plugins {
     /// Shown every accepted request.
     pub taps: Vec<Arc<dyn Tap>>,
@@ -130,6 +131,19 @@ pub struct Plugins {
     /// Run when shutdown starts, e.g. to end open server streams, which would otherwise hold the
     /// gRPC server's graceful shutdown forever.
     pub on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+    /// The receiver's clock: with `close_on_clock`, windows close by its time.
+    pub clock: SharedClock,
+}
+
+impl Default for Plugins {
+    fn default() -> Self {
+        Plugins {
+            taps: Vec::new(),
+            grpc: None,
+            on_shutdown: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 /// Running receivers. [`Receivers::shutdown`] stops them and flushes every open window.
@@ -193,7 +207,8 @@ impl Receivers {
             servers.push(tokio::spawn(fut));
         }
         drop(ingest);
-        let aggregator = tokio::spawn(aggregate(rx, cfg.window, cfg.close_on_clock, sink));
+        let clock = cfg.close_on_clock.then_some(plugins.clock);
+        let aggregator = tokio::spawn(aggregate(rx, cfg.window, clock, sink));
         Ok(Receivers {
             grpc_addr,
             http_addr,
@@ -226,7 +241,12 @@ async fn wait(mut stopped: watch::Receiver<bool>) {
 }
 
 /// Runs until every sender is gone (both servers stopped), then flushes.
-async fn aggregate<F>(mut rx: mpsc::Receiver<Vec<Span>>, cfg: WindowConfig, clock: bool, mut sink: F) -> WindowStats
+async fn aggregate<F>(
+    mut rx: mpsc::Receiver<Vec<Span>>,
+    cfg: WindowConfig,
+    clock: Option<SharedClock>,
+    mut sink: F,
+) -> WindowStats
 where
     F: FnMut(Vec<ServiceMinute>),
 {
@@ -243,17 +263,14 @@ where
                 Some(spans) => emit(agg.observe(spans)),
                 None => break,
             },
-            _ = tick.tick(), if clock => emit(agg.advance(unix_now_ns())),
+            _ = tick.tick(), if clock.is_some() => {
+                let now_ns = clock.as_ref().map_or(0, |c| c.now().saturating_mul(1_000_000_000));
+                emit(agg.advance(now_ns))
+            }
         }
     }
     emit(agg.flush());
     agg.stats()
-}
-
-fn unix_now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// `google.rpc.Status`, the error body OTLP/HTTP returns (details omitted).
