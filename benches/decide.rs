@@ -89,6 +89,8 @@ fn governor(c: &mut Criterion) {
                 metric_age_seconds: Some(5),
                 predictive: Some(Ok(12)),
                 limits: None,
+                safety_floor: None,
+                burst: None,
             };
             black_box(cfg.govern(black_box(&input), &mut st))
         })

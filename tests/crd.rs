@@ -128,7 +128,11 @@ fn defaults_apply_when_fields_are_omitted() {
             fs.spec.forecast.quantile,
             fs.spec.forecast.model.as_str()
         ),
-        ("1h", 0.9, "auto")
+        ("1h", 0.5, "auto")
+    );
+    assert_eq!(
+        fs.spec.scale_in,
+        scale::serve::forecastscaler::crd::ScaleInMode::Reactive
     );
 }
 

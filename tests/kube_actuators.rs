@@ -583,6 +583,8 @@ fn record(
             Step::new("behavior", 5, Reason::DesiredWithinRange),
             Step::new("mode", desired, reason),
         ],
+        safety_floor: None,
+        burst: None,
         desired_replicas: desired,
         applied,
         actuation_error: None,

@@ -5,12 +5,15 @@ use crate::Result;
 use crate::core::time::format_duration;
 use crate::evaluate::report::{EvalReport, Policies};
 use crate::evaluate::{EvalOptions, evaluate_file};
+use crate::govern::ScaleIn;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Demand series to replay: CSV or Parquet, `timestamp,value` or long `timestamp,service,value`.
     #[arg(long)]
     input: PathBuf,
+    /// Directory for report.json, report.html, timeline.csv and decisions.jsonl.
     #[arg(long)]
     output: PathBuf,
     /// Requests per second one replica serves at 100% utilization (default: derived).
@@ -25,6 +28,20 @@ pub struct Args {
     /// p95 latency objective, e.g. 250ms (default: modelled p95 at 90% utilization).
     #[arg(long)]
     slo_latency: Option<String>,
+    /// Forecast quantile the predictive policy plans for, in (0, 1).
+    #[arg(long, default_value_t = crate::evaluate::DEFAULT_QUANTILE)]
+    quantile: f64,
+    /// How far the forecast may scale in: `reactive` (never below the HPA) or `forecast`
+    /// (down to a safety floor at the SLO-derived load per replica).
+    #[arg(long, default_value = "reactive")]
+    scale_in: ScaleIn,
+    /// Lower bound on replicas for every policy; 0 replays scale-to-zero.
+    #[arg(long, default_value_t = 1)]
+    min_replicas: u32,
+    /// Also replay the cost–SLO frontier: the HPA at targets 0.5–0.9 and the predictive policy
+    /// at quantiles 0.5–0.99 in both scale-in modes.
+    #[arg(long)]
+    frontier: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -33,6 +50,10 @@ pub fn run(a: Args) -> Result<()> {
         startup: duration_secs("--startup", a.startup)?,
         tick: duration_secs("--tick", a.tick)?,
         slo_latency: latency_secs("--slo-latency", a.slo_latency)?,
+        quantile: a.quantile,
+        scale_in: a.scale_in,
+        min_replicas: a.min_replicas,
+        frontier: a.frontier,
         ..EvalOptions::default()
     };
     let report = evaluate_file(&a.input, &a.output, &opts)?;

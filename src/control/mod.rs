@@ -4,8 +4,8 @@
 //! One path: `evaluate` drives this exact code against the simulated cluster.
 
 use crate::core::reason::Step;
-use crate::govern::{GovernorConfig, GovernorInput, GovernorState, Limits, Mode};
-use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan};
+use crate::govern::{GovernorConfig, GovernorInput, GovernorState, Limits, Mode, ScaleIn};
+use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan, upper_95_at};
 use crate::reactive::hpa::replica::{HpaUtilization, PodsView, recommend};
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +90,13 @@ pub struct DecisionRecord {
     pub forecast_skipped: Option<NoPlan>,
     /// The governor's steps, in order.
     pub steps: Vec<Step>,
+    /// Forecast scale-in mode: the replicas observed demand needs at the planned load per
+    /// replica, below which the forecast may not scale in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_floor: Option<u32>,
+    /// The burst guard's count, when observed demand left the forecast band with pods short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
     /// The governed replica count.
     pub desired_replicas: u32,
     /// Whether the caller should actuate (Auto mode and a change).
@@ -104,6 +111,11 @@ pub struct Controller {
     /// The settings; a tick's [`Inputs`] override bounds, mode and capacity without writing here.
     pub config: ControlConfig,
     state: GovernorState,
+    /// The previous observed demand, for the short-term trend.
+    last_demand: Option<(i64, f64)>,
+    /// The predictive policy's reactive floor: a standalone HPA on the same demand (its own
+    /// count and behavior state), so the floor is what the HPA alone would run.
+    shadow: Option<(u32, GovernorState)>,
 }
 
 impl Controller {
@@ -112,6 +124,8 @@ impl Controller {
         Controller {
             config,
             state: GovernorState::default(),
+            last_demand: None,
+            shadow: None,
         }
     }
 
@@ -130,34 +144,53 @@ impl Controller {
         forecast: Option<ForecastWindow<'_>>,
         inputs: &Inputs,
     ) -> DecisionRecord {
-        let c = &self.config;
         let plan_cfg = PlanConfig {
             load_per_replica_at_slo: inputs.load_per_replica_at_slo,
-            ..c.plan
+            ..self.config.plan
         };
-        let reactive = obs.demand.and_then(|d| {
-            let view = PodsView {
-                current: obs.current_replicas,
-                ready: obs.ready_replicas,
-                ready_usage: d,
-                per_pod_capacity: plan_cfg.capacity_per_replica,
-            };
-            recommend(&c.hpa, &view)
-        });
+        let age = obs.demand.map(|_| obs.metric_age_seconds);
+        let reactive = match self.config.policy {
+            PolicyKind::Reactive => obs
+                .demand
+                .and_then(|d| hpa_recommend(&self.config, &plan_cfg, obs.current_replicas, obs.ready_replicas, d)),
+            PolicyKind::Predictive => self.shadow_hpa(&obs, &plan_cfg, inputs.limits),
+        };
+        let trend = self.trend(&obs);
+        let c = &self.config;
+        let mut burst = None;
+        let mut safety_floor = None;
         let planned = match c.policy {
             PolicyKind::Predictive => Some(match forecast {
-                Some(w) => plan(obs.now, c.lead_seconds, w, &plan_cfg),
+                Some(w) => plan(obs.now, c.lead_seconds, w, &plan_cfg).map(|mut p| {
+                    // Demand climbing faster than the forecast: plan for where the trend
+                    // reaches when the pods requested now are ready.
+                    if let Some(t) = trend.filter(|t| *t > p.peak_demand) {
+                        p.replicas = p.replicas.max(plan_cfg.replicas_for(t));
+                    }
+                    if let (Some(d), Some(top)) = (obs.demand, upper_95_at(w, obs.now)) {
+                        let need = plan_cfg.replicas_for(d);
+                        if d > top && need > obs.current_replicas {
+                            burst = Some(need);
+                        }
+                    }
+                    p
+                }),
                 None => Err(NoPlan::ForecastExpired),
             }),
             PolicyKind::Reactive => None,
         };
+        if c.governor.scale_in == ScaleIn::Forecast && planned.is_some() {
+            safety_floor = obs.demand.map(|d| plan_cfg.replicas_for(d));
+        }
         let input = GovernorInput {
             now: obs.now,
             current: obs.current_replicas,
             reactive,
-            metric_age_seconds: obs.demand.map(|_| obs.metric_age_seconds),
+            metric_age_seconds: age,
             predictive: planned.clone().map(|p| p.map(|p| p.replicas)),
             limits: Some(inputs.limits),
+            safety_floor,
+            burst,
         };
         let g = c.governor.govern(&input, &mut self.state);
         DecisionRecord {
@@ -174,16 +207,78 @@ impl Controller {
             forecast_quantile: plan_cfg.quantile,
             forecast_skipped: planned.and_then(|p| p.err()),
             steps: g.steps,
+            safety_floor,
+            burst,
             desired_replicas: g.desired,
             applied: g.apply,
             actuation_error: None,
         }
     }
 
+    /// The standalone HPA's count on this demand: its own recommendation (all its pods ready),
+    /// through the same behavior and bounds. None without demand.
+    fn shadow_hpa(&mut self, obs: &Observation, plan_cfg: &PlanConfig, limits: Limits) -> Option<u32> {
+        let c = &self.config;
+        let d = obs.demand?;
+        let (count, state) = self
+            .shadow
+            .get_or_insert_with(|| (obs.current_replicas, GovernorState::default()));
+        let rec = hpa_recommend(c, plan_cfg, *count, *count, d);
+        let input = GovernorInput {
+            now: obs.now,
+            current: *count,
+            reactive: rec,
+            metric_age_seconds: Some(obs.metric_age_seconds),
+            predictive: None,
+            limits: Some(Limits {
+                mode: Mode::Auto,
+                ..limits
+            }),
+            safety_floor: None,
+            burst: None,
+        };
+        let hpa = GovernorConfig {
+            scale_in: ScaleIn::Reactive,
+            budget: None,
+            ..c.governor.clone()
+        };
+        *count = hpa.govern(&input, state).desired;
+        Some(*count)
+    }
+
+    /// Observed demand extrapolated by its rising slope to when pods requested now are ready.
+    fn trend(&mut self, obs: &Observation) -> Option<f64> {
+        let d = obs.demand?;
+        let prev = self.last_demand.replace((obs.now, d));
+        let (t0, d0) = prev?;
+        (obs.now > t0).then(|| {
+            let slope = ((d - d0) / (obs.now - t0) as f64).max(0.0);
+            d + slope * self.config.lead_seconds as f64
+        })
+    }
+
     /// Reports what the target did with an applied decision (failures start the cooldown).
     pub fn record_actuation(&mut self, now: i64, ok: bool) {
         self.state.record_actuation(now, ok);
     }
+}
+
+/// The HPA's recommendation on aggregate numbers. From zero pods it answers as an activator
+/// would: the count the demand needs at the target utilization (zero for no demand).
+fn hpa_recommend(c: &ControlConfig, plan_cfg: &PlanConfig, current: u32, ready: u32, d: f64) -> Option<u32> {
+    if current == 0 {
+        let per = plan_cfg.capacity_per_replica * c.hpa.target_utilization;
+        return (d.is_finite() && per > 0.0).then(|| (d.max(0.0) / per).ceil() as u32);
+    }
+    recommend(
+        &c.hpa,
+        &PodsView {
+            current,
+            ready,
+            ready_usage: d,
+            per_pod_capacity: plan_cfg.capacity_per_replica,
+        },
+    )
 }
 
 #[cfg(test)]

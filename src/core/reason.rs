@@ -40,6 +40,12 @@ pub enum Reason {
     ReactiveFloor,
     /// Forecast-driven scale-in (opt-in) took capacity below the reactive recommendation.
     ForecastScaleIn,
+    /// Forecast scale-in stopped at the safety floor: observed demand at the SLO-derived load
+    /// per replica.
+    SafetyFloor,
+    /// Observed demand left the forecast band while pods were short: raised at once to what the
+    /// observed demand needs (KPA's panic mode on the predictive path); never scales in.
+    BurstGuard,
     /// Only a forecast: it may raise capacity but not lower it.
     ForecastOnlyRaises,
     /// The replica-hour budget for the window is spent: forecast-driven growth stops at the

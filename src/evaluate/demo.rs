@@ -63,7 +63,11 @@ pub fn run(out: &Path, opts: &DemoOptions) -> Result<EvalReport> {
         let t = train_series(s, &cfg, &models, crate::train::Retention::default())?;
         tracing::info!(service = %t.service, selected = %t.report.selected, dir = %t.dir.display(), "trained");
     }
-    let (report, timelines) = evaluate_all(&data, &loaded, &EvalOptions::default())?;
+    let eval = EvalOptions {
+        frontier: true,
+        ..EvalOptions::default()
+    };
+    let (report, timelines) = evaluate_all(&data, &loaded, &eval)?;
     write_outputs(out, &report, &timelines)?;
     Ok(report)
 }

@@ -8,23 +8,28 @@ pub(crate) mod report;
 
 use crate::capacity::fit::CapacityModel;
 use crate::capacity::queue::QueueModel;
+use crate::control::DecisionRecord;
 use crate::control::{ControlConfig, Controller, PolicyKind};
 use crate::core::series::{Cleaned, GapPolicy, Series};
 use crate::forecast::{Forecast, ModelSpec};
-use crate::govern::GovernorConfig;
+use crate::govern::{GovernorConfig, ScaleIn};
 use crate::observe::load_series;
 use crate::plan::horizontal::{ForecastWindow, PlanConfig};
 use crate::reactive::hpa::replica::HpaUtilization;
 use crate::sim::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
 use crate::train::backtest::{BacktestConfig, backtest};
 use crate::{Error, Result};
-use report::{EvalReport, EvalSettings, FittedCapacity, Policies, ServiceReport, Timeline};
+use report::{EvalReport, EvalSettings, FittedCapacity, FrontierPoint, Policies, ServiceReport, Timeline};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 /// Workers per replica in the M/M/c latency model.
 pub const WORKERS_PER_REPLICA: u32 = 4;
+/// The forecast quantile planned for by default: the median. With the reactive floor and the
+/// burst guard under it, a higher quantile bought few violation minutes for its cost (see the
+/// frontier in docs/evaluate.md).
+pub const DEFAULT_QUANTILE: f64 = 0.5;
 /// Longest replay window: the last 20% of history, at most two weeks.
 const MAX_REPLAY_SECONDS: i64 = 14 * 86_400;
 
@@ -37,6 +42,12 @@ pub struct EvalOptions {
     pub quantile: f64,
     pub target_utilization: f64,
     pub gap_policy: GapPolicy,
+    /// How far the predictive policy's forecast may scale in.
+    pub scale_in: ScaleIn,
+    /// The lower bound for every policy; 0 replays scale-to-zero.
+    pub min_replicas: u32,
+    /// Also replay the cost–SLO frontier.
+    pub frontier: bool,
 }
 
 impl Default for EvalOptions {
@@ -46,9 +57,12 @@ impl Default for EvalOptions {
             startup: None,
             tick: None,
             slo_latency: None,
-            quantile: 0.9,
+            quantile: DEFAULT_QUANTILE,
             target_utilization: 0.8,
             gap_policy: GapPolicy::default(),
+            scale_in: ScaleIn::Reactive,
+            min_replicas: 1,
+            frontier: false,
         }
     }
 }
@@ -70,8 +84,17 @@ impl EvalOptions {
         }
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
             return Err(Error::config(
-                "quantile",
+                "--quantile",
                 format!("must be in (0, 1), got {}", self.quantile),
+            ));
+        }
+        if self.min_replicas > 1000 {
+            return Err(Error::config(
+                "--min-replicas",
+                format!(
+                    "must be at most 1000 (the replay's maxReplicas), got {}",
+                    self.min_replicas
+                ),
             ));
         }
         if !(self.target_utilization > 0.0 && self.target_utilization <= 1.0) {
@@ -121,8 +144,9 @@ pub fn settings_for(series: &Series, train_end: usize, opts: &EvalOptions) -> Ev
         quantile: opts.quantile,
         // re-forecast every hour (or every step, if coarser), as a serving loop would
         reforecast_seconds: (step.max(3600) + step - 1) / step * step,
-        min_replicas: 1,
+        min_replicas: opts.min_replicas,
         max_replicas: 1000,
+        scale_in: opts.scale_in,
         derived,
     }
 }
@@ -140,7 +164,10 @@ fn control_config(policy: PolicyKind, s: &EvalSettings, at_slo: Option<f64>) -> 
             target_utilization: s.target_utilization,
             tolerance: 0.1,
         },
-        governor: GovernorConfig::hpa_default(s.min_replicas, s.max_replicas),
+        governor: GovernorConfig {
+            scale_in: s.scale_in,
+            ..GovernorConfig::hpa_default(s.min_replicas, s.max_replicas)
+        },
         lead_seconds: s.startup_seconds + s.tick_seconds,
     }
 }
@@ -333,42 +360,19 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         current: None,
         failures: 0,
     };
-    let mut timeline = Timeline::default();
-    let mut decisions = Vec::new();
+    let track = ForecastTrack::record(&sim, &mut refc);
     let capacity = fit_capacity(series, train_end, s, &sim);
     let at_slo = capacity.as_ref().and_then(|c| c.load_per_replica_at_slo);
     let latency_model = capacity.as_ref().map(|c| c.model.clone());
-    let mut predictive = Controller::new(control_config(PolicyKind::Predictive, s, at_slo));
-    let pred = run(&sim, demand, |obs| {
-        let w = refc.at(obs.now);
-        let fv = forecast_at(w, obs.now);
-        timeline.time.push(obs.now);
-        timeline.demand.push(obs.demand.unwrap_or(f64::NAN));
-        timeline.forecast.push(fv[0]);
-        timeline.forecast_lower_80.push(fv[1]);
-        timeline.forecast_upper_80.push(fv[2]);
-        timeline.forecast_lower_95.push(fv[3]);
-        timeline.forecast_upper_95.push(fv[4]);
-        // The latency forecast: the fitted curve at forecast demand over the planned replicas.
-        timeline.predicted_p95.push(match &latency_model {
-            Some(m) if fv[0].is_finite() && obs.current_replicas > 0 => {
-                Some(m.p95_at(fv[0].max(0.0) / obs.current_replicas as f64)).filter(|v| v.is_finite())
-            }
-            _ => None,
-        });
-        let inputs = predictive.configured();
-        let rec = predictive.decide(obs, w, &inputs);
-        let n = applied(&rec);
-        if rec.applied {
-            tracing::debug!(service = %series.name, time = rec.time, from = rec.current_replicas, to = n, "scaled");
-            decisions.push(rec);
-        }
-        n
-    });
-    let mut reactive = Controller::new(control_config(PolicyKind::Reactive, s, None));
-    let reac = run(&sim, demand, |obs| {
-        applied(&reactive.decide(obs, None, &reactive.configured()))
-    });
+    let replay = Replay {
+        sim: &sim,
+        demand,
+        track: &track,
+        settings: s,
+        at_slo,
+    };
+    let (pred, decisions) = replay.play(&control_config(PolicyKind::Predictive, s, at_slo));
+    let (reac, _) = replay.play(&control_config(PolicyKind::Reactive, s, None));
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
     let oracle_sim = SimConfig {
         initial_replicas: sched.first().copied().unwrap_or(initial),
@@ -377,7 +381,27 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     let orac = run(&oracle_sim, demand, |obs| {
         sched[((obs.now - sim.start) / sim.tick) as usize]
     });
+    let frontier = if opts.frontier { replay.frontier() } else { Vec::new() };
 
+    let mut timeline = Timeline::default();
+    for (k, t) in sim.ticks().enumerate() {
+        let fv = forecast_at(track.window(k), t);
+        timeline.time.push(t);
+        timeline.demand.push(demand.at(t));
+        timeline.forecast.push(fv[0]);
+        timeline.forecast_lower_80.push(fv[1]);
+        timeline.forecast_upper_80.push(fv[2]);
+        timeline.forecast_lower_95.push(fv[3]);
+        timeline.forecast_upper_95.push(fv[4]);
+        // The latency forecast: the fitted curve at forecast demand over the planned replicas.
+        let current = pred.replicas.get(k).copied().unwrap_or(0);
+        timeline.predicted_p95.push(match &latency_model {
+            Some(m) if fv[0].is_finite() && current > 0 => {
+                Some(m.p95_at(fv[0].max(0.0) / current as f64)).filter(|v| v.is_finite())
+            }
+            _ => None,
+        });
+    }
     for (name, r) in [("predictive", &pred), ("reactive_hpa", &reac), ("oracle", &orac)] {
         add_run(&mut timeline, name, r);
     }
@@ -394,11 +418,115 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         replay_end: series.end(),
         training_points: train_end,
         data_issues: cleaned.issues.clone(),
+        frontier,
         timeline: Timeline::default(),
         decisions,
     };
     Ok((report, timeline))
 }
+
+/// The forecast each tick of the replay planned with, recorded once so that every policy and
+/// frontier point replays the same forecasts.
+struct ForecastTrack {
+    step: i64,
+    forecasts: Vec<(i64, Forecast)>,
+    at_tick: Vec<Option<usize>>,
+}
+
+impl ForecastTrack {
+    fn record(sim: &SimConfig, refc: &mut Reforecaster<'_>) -> Self {
+        let mut track = ForecastTrack {
+            step: refc.series.step,
+            forecasts: Vec::new(),
+            at_tick: Vec::new(),
+        };
+        for t in sim.ticks() {
+            let idx = refc.at(t).map(|w| {
+                if track.forecasts.last().is_none_or(|(o, _)| *o != w.origin) {
+                    track.forecasts.push((w.origin, w.forecast.clone()));
+                }
+                track.forecasts.len() - 1
+            });
+            track.at_tick.push(idx);
+        }
+        track
+    }
+
+    fn window(&self, tick: usize) -> Option<ForecastWindow<'_>> {
+        let (origin, f) = &self.forecasts[(*self.at_tick.get(tick)?)?];
+        Some(ForecastWindow {
+            forecast: f,
+            origin: *origin,
+            step: self.step,
+        })
+    }
+}
+
+/// One service's replay: the simulated cluster, its demand and the recorded forecasts.
+struct Replay<'a> {
+    sim: &'a SimConfig,
+    demand: DemandCurve<'a>,
+    track: &'a ForecastTrack,
+    settings: &'a EvalSettings,
+    at_slo: Option<f64>,
+}
+
+impl Replay<'_> {
+    /// Replays one control config through the shared control step; returns the run and the
+    /// applied decisions.
+    fn play(&self, cfg: &ControlConfig) -> (SimRun, Vec<DecisionRecord>) {
+        let mut ctl = Controller::new(cfg.clone());
+        let inputs = ctl.configured();
+        let mut decisions = Vec::new();
+        let mut k = 0;
+        let r = run(self.sim, self.demand, |obs| {
+            let w = match cfg.policy {
+                PolicyKind::Predictive => self.track.window(k),
+                PolicyKind::Reactive => None,
+            };
+            k += 1;
+            let rec = ctl.decide(obs, w, &inputs);
+            let n = applied(&rec);
+            if rec.applied {
+                decisions.push(rec);
+            }
+            n
+        });
+        (r, decisions)
+    }
+
+    /// The cost–SLO frontier: the HPA at five targets, the predictive policy at five quantiles in
+    /// each scale-in mode.
+    fn frontier(&self) -> Vec<FrontierPoint> {
+        let s = self.settings;
+        let mut points = Vec::new();
+        for target in FRONTIER_TARGETS {
+            let at = EvalSettings {
+                target_utilization: target,
+                ..s.clone()
+            };
+            let (r, _) = self.play(&control_config(PolicyKind::Reactive, &at, None));
+            points.push(FrontierPoint::hpa(target, &r.summary));
+        }
+        for scale_in in [ScaleIn::Reactive, ScaleIn::Forecast] {
+            for quantile in FRONTIER_QUANTILES {
+                let at = EvalSettings {
+                    quantile,
+                    scale_in,
+                    ..s.clone()
+                };
+                let (r, _) = self.play(&control_config(PolicyKind::Predictive, &at, self.at_slo));
+                points.push(FrontierPoint::predictive(scale_in, quantile, &r.summary));
+            }
+        }
+        points
+    }
+}
+
+/// The HPA's target utilizations on the frontier.
+pub const FRONTIER_TARGETS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
+/// The predictive policy's quantiles on the frontier.
+pub const FRONTIER_QUANTILES: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
 
 /// The count the cluster ends up with: the decision if applied, else unchanged.
 fn applied(r: &crate::control::DecisionRecord) -> u32 {
@@ -460,8 +588,10 @@ pub fn evaluate_all(
         }
     }
     let mut totals = Policies::default();
+    let mut frontier: Vec<FrontierPoint> = Vec::new();
     for s in services.values() {
         totals = totals.merge(&s.policies);
+        frontier = report::merge_frontier(&frontier, &s.frontier);
     }
     let first = services
         .values()
@@ -471,6 +601,7 @@ pub fn evaluate_all(
         schema_version: REPORT_SCHEMA_VERSION,
         input: input.display().to_string(),
         policies: totals,
+        frontier,
         forecast: first.forecast.clone(),
         services,
     };

@@ -2,6 +2,7 @@
 //! Field names are a public interface: add fields, never rename or remove them.
 
 use crate::core::series::DataIssue;
+use crate::govern::ScaleIn;
 use crate::sim::PolicySummary;
 use crate::train::backtest::BacktestReport;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,9 @@ pub struct EvalSettings {
     pub reforecast_seconds: i64,
     pub min_replicas: u32,
     pub max_replicas: u32,
+    /// How far the predictive policy's forecast may scale in.
+    #[serde(default)]
+    pub scale_in: crate::govern::ScaleIn,
     /// Which settings were derived from the data rather than given.
     pub derived: Vec<String>,
 }
@@ -78,6 +82,69 @@ pub struct Timeline {
     pub predicted_p95: Vec<Option<f64>>,
 }
 
+/// One point of the cost–SLO frontier (`scale evaluate --frontier`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontierPoint {
+    /// `reactive_hpa` or `predictive`.
+    pub policy: String,
+    /// The predictive policy's scale-in mode; null for the HPA.
+    pub scale_in: Option<ScaleIn>,
+    /// The HPA's target utilization (HPA points only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_utilization: Option<f64>,
+    /// The predictive policy's quantile (predictive points only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
+    pub slo_violation_minutes: f64,
+    pub replica_hours: f64,
+}
+
+impl FrontierPoint {
+    /// The HPA alone at `target` utilization.
+    pub fn hpa(target: f64, s: &PolicySummary) -> Self {
+        FrontierPoint {
+            policy: "reactive_hpa".into(),
+            scale_in: None,
+            target_utilization: Some(target),
+            quantile: None,
+            slo_violation_minutes: s.slo_violation_minutes,
+            replica_hours: s.replica_hours,
+        }
+    }
+
+    /// The predictive policy at `quantile` in `scale_in` mode.
+    pub fn predictive(scale_in: ScaleIn, quantile: f64, s: &PolicySummary) -> Self {
+        FrontierPoint {
+            policy: "predictive".into(),
+            scale_in: Some(scale_in),
+            target_utilization: None,
+            quantile: Some(quantile),
+            slo_violation_minutes: s.slo_violation_minutes,
+            replica_hours: s.replica_hours,
+        }
+    }
+
+    fn same_setting(&self, o: &FrontierPoint) -> bool {
+        (&self.policy, self.scale_in, self.target_utilization, self.quantile)
+            == (&o.policy, o.scale_in, o.target_utilization, o.quantile)
+    }
+}
+
+/// Sums two services' frontiers point by point (a point missing on one side is kept as is).
+pub fn merge_frontier(a: &[FrontierPoint], b: &[FrontierPoint]) -> Vec<FrontierPoint> {
+    let mut out = a.to_vec();
+    for p in b {
+        match out.iter_mut().find(|q| q.same_setting(p)) {
+            Some(q) => {
+                q.slo_violation_minutes += p.slo_violation_minutes;
+                q.replica_hours += p.replica_hours;
+            }
+            None => out.push(p.clone()),
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceReport {
     pub policies: Policies,
@@ -91,6 +158,9 @@ pub struct ServiceReport {
     pub replay_end: i64,
     pub training_points: usize,
     pub data_issues: Vec<DataIssue>,
+    /// The cost–SLO frontier (empty without `--frontier`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frontier: Vec<FrontierPoint>,
     #[serde(skip)]
     pub timeline: Timeline,
     /// The predictive policy's applied decisions (written to decisions.jsonl).
@@ -104,6 +174,9 @@ pub struct EvalReport {
     pub input: String,
     /// Totals over all services.
     pub policies: Policies,
+    /// The cost–SLO frontier summed over services (empty without `--frontier`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frontier: Vec<FrontierPoint>,
     /// The first service's backtest (the only one for a single-series file); all are under `services`.
     pub forecast: BacktestReport,
     pub services: BTreeMap<String, ServiceReport>,

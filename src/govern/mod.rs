@@ -1,7 +1,8 @@
 //! The governor: an ordered chain of clamps between recommendations and the actuator.
 //! Every step records (value, reason); together they are the decision record.
 //!
-//! Chain: staleness → forecast sanity → combine max(predictive, reactive) → HPA behavior
+//! Chain: staleness → forecast sanity → combine (max(predictive, reactive), or in forecast
+//! scale-in mode the forecast above a safety floor) → burst guard → HPA behavior
 //! (stabilization, rate limits, min/max; exact, see [`crate::reactive::hpa::behavior`]) → budget → cooldown after
 //! failed actuations → mode (Off, ForecastOnly, Auto). Pure: time and state come in.
 
@@ -10,7 +11,7 @@ pub mod vertical;
 
 use crate::core::reason::{Reason, Step};
 use crate::plan::horizontal::NoPlan;
-use crate::reactive::hpa::behavior::{BehaviorConfig, BehaviorState, normalize, normalized_steps};
+use crate::reactive::hpa::behavior::{BehaviorConfig, BehaviorState, normalize_holding, normalized_steps};
 use serde::{Deserialize, Serialize};
 
 /// What the governor may do with its decision; the last step of the chain.
@@ -23,6 +24,38 @@ pub enum Mode {
     /// Decide and apply.
     #[default]
     Auto,
+}
+
+/// How far a forecast may take capacity down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleIn {
+    /// Never below the reactive (HPA) recommendation; the default.
+    #[default]
+    Reactive,
+    /// The forecast drives scale-in, under a safety floor at the SLO-derived load per replica.
+    Forecast,
+}
+
+impl ScaleIn {
+    /// The name in configs, flags and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScaleIn::Reactive => "reactive",
+            ScaleIn::Forecast => "forecast",
+        }
+    }
+}
+
+impl std::str::FromStr for ScaleIn {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "reactive" => Ok(ScaleIn::Reactive),
+            "forecast" => Ok(ScaleIn::Forecast),
+            _ => Err(format!("expected \"reactive\" or \"forecast\", got {s:?}")),
+        }
+    }
 }
 
 /// A cap on provisioned capacity per window (replica-hours; multiply by a price for cost).
@@ -48,8 +81,9 @@ pub struct GovernorConfig {
     pub mode: Mode,
     /// Metrics older than this disable the predictive path and any scale-down.
     pub max_metric_age_seconds: i64,
-    /// Opt-in: let a forecast take capacity below the reactive recommendation.
-    pub forecast_scale_in: bool,
+    /// Whether a forecast may take capacity below the reactive recommendation.
+    #[serde(default)]
+    pub scale_in: ScaleIn,
     /// A cap on replica-hours; `None` means no cap.
     pub budget: Option<Budget>,
     /// After a failed actuation, hold for this long.
@@ -86,7 +120,7 @@ impl GovernorConfig {
             behavior: BehaviorConfig::default(),
             mode: Mode::Auto,
             max_metric_age_seconds: 120,
-            forecast_scale_in: false,
+            scale_in: ScaleIn::Reactive,
             budget: None,
             failure_cooldown_seconds: 60,
         }
@@ -151,6 +185,12 @@ pub struct GovernorInput {
     pub predictive: Option<Result<u32, NoPlan>>,
     /// The bounds and mode in force for this decision; None: the configured ones.
     pub limits: Option<Limits>,
+    /// Forecast scale-in mode: replicas the observed demand needs at the SLO-derived load per
+    /// replica. Forecast scale-in never goes below min(this, reactive); None: the reactive count.
+    pub safety_floor: Option<u32>,
+    /// Replicas the observed demand needs when it left the forecast band while pods are short;
+    /// raises at once, never lowers.
+    pub burst: Option<u32>,
 }
 
 /// The governor's decision.
@@ -178,9 +218,25 @@ impl GovernorConfig {
         } else {
             (input.reactive, self.sane_forecast(input, &mut steps))
         };
-        let combined = self.combine(current, reactive, predictive, &mut steps);
+        let floor = if stale { None } else { input.safety_floor };
+        let combined = self.combine(current, reactive, predictive, floor, &mut steps).map(|v| {
+            match input.burst.filter(|b| !stale && *b > v && *b > current) {
+                Some(b) => {
+                    steps.push(Step::new("burst_guard", b, Reason::BurstGuard));
+                    b
+                }
+                None => v,
+            }
+        });
+        // What the scale-down stabilization window remembers: the reactive count (a forecast
+        // peak that passed is not held for five minutes); in forecast mode nothing.
+        let held = match (self.scale_in, predictive) {
+            (_, None) => None,
+            (ScaleIn::Reactive, Some(_)) => Some(reactive.unwrap_or(0)),
+            (ScaleIn::Forecast, Some(_)) => Some(0),
+        };
         let mut desired = match combined {
-            Some(rec) => self.behave(input.now, current, rec, lim, state, &mut steps),
+            Some(rec) => self.behave(input.now, current, (rec, held), lim, state, &mut steps),
             None => {
                 steps.push(Step::new("hold", current, Reason::NoRecommendation));
                 current
@@ -245,10 +301,18 @@ impl GovernorConfig {
         current: u32,
         reactive: Option<u32>,
         predictive: Option<u32>,
+        floor: Option<u32>,
         steps: &mut Vec<Step>,
     ) -> Option<u32> {
         let (v, reason) = match (reactive, predictive) {
-            (Some(r), Some(p)) if self.forecast_scale_in && p < r => (p, Reason::ForecastScaleIn),
+            (Some(r), Some(p)) if self.scale_in == ScaleIn::Forecast && p < r => {
+                let floor = floor.map_or(r, |f| f.min(r));
+                if p >= floor {
+                    (p, Reason::ForecastScaleIn)
+                } else {
+                    (floor, Reason::SafetyFloor)
+                }
+            }
             (Some(r), Some(p)) if p > r => (p, Reason::PredictiveAboveReactive),
             (Some(r), Some(_)) => (r, Reason::ReactiveFloor),
             (None, Some(p)) => (p.max(current), Reason::ForecastOnlyRaises),
@@ -265,7 +329,7 @@ impl GovernorConfig {
         &self,
         now: i64,
         current: u32,
-        rec: u32,
+        (rec, held): (u32, Option<u32>),
         lim: Limits,
         state: &mut GovernorState,
         steps: &mut Vec<Step>,
@@ -278,14 +342,14 @@ impl GovernorConfig {
             steps.push(Step::new("bounds", lim.min_replicas, Reason::TooFewReplicas));
             return lim.min_replicas;
         }
-        let n = normalize(
+        let n = normalize_holding(
             &self.behavior,
             &mut state.behavior,
             now,
-            lim.min_replicas,
-            lim.max_replicas,
+            (lim.min_replicas, lim.max_replicas),
             current,
             rec,
+            held.unwrap_or(rec),
         );
         steps.extend(normalized_steps(&n));
         n.desired
@@ -340,6 +404,8 @@ mod tests {
             metric_age_seconds: age,
             predictive,
             limits: None,
+            safety_floor: None,
+            burst: None,
         }
     }
 
@@ -376,9 +442,75 @@ mod tests {
             ),
             (
                 "forecast-driven scale-in is opt-in",
-                cfg(&|c| c.forecast_scale_in = true),
+                cfg(&|c| c.scale_in = ScaleIn::Forecast),
                 input(0, 5, Some(5), Some(0), Some(Ok(3))),
                 3,
+                true,
+                Reason::ForecastScaleIn,
+            ),
+            (
+                "forecast mode: scale-in stops at the safety floor",
+                cfg(&|c| c.scale_in = ScaleIn::Forecast),
+                GovernorInput {
+                    safety_floor: Some(5),
+                    ..input(0, 8, Some(8), Some(0), Some(Ok(3)))
+                },
+                5,
+                true,
+                Reason::SafetyFloor,
+            ),
+            (
+                "forecast mode: the safety floor is never above the reactive count",
+                cfg(&|c| c.scale_in = ScaleIn::Forecast),
+                GovernorInput {
+                    safety_floor: Some(9),
+                    ..input(0, 8, Some(6), Some(0), Some(Ok(3)))
+                },
+                6,
+                true,
+                Reason::SafetyFloor,
+            ),
+            (
+                "forecast mode: a forecast above the floor scales in to the forecast",
+                cfg(&|c| c.scale_in = ScaleIn::Forecast),
+                GovernorInput {
+                    safety_floor: Some(2),
+                    ..input(0, 8, Some(6), Some(0), Some(Ok(3)))
+                },
+                3,
+                true,
+                Reason::ForecastScaleIn,
+            ),
+            (
+                "reactive mode ignores the safety floor",
+                cfg(&|_| {}),
+                GovernorInput {
+                    safety_floor: Some(2),
+                    ..input(0, 8, Some(6), Some(0), Some(Ok(3)))
+                },
+                6,
+                true,
+                Reason::ReactiveFloor,
+            ),
+            (
+                "the burst guard raises at once to what observed demand needs",
+                cfg(&|_| {}),
+                GovernorInput {
+                    burst: Some(9),
+                    ..input(0, 5, Some(6), Some(0), Some(Ok(5)))
+                },
+                9,
+                true,
+                Reason::BurstGuard,
+            ),
+            (
+                "the burst guard never scales in",
+                cfg(&|c| c.scale_in = ScaleIn::Forecast),
+                GovernorInput {
+                    burst: Some(4),
+                    ..input(0, 8, Some(2), Some(0), Some(Ok(2)))
+                },
+                2,
                 true,
                 Reason::ForecastScaleIn,
             ),
@@ -552,6 +684,45 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(proptest_cases()))]
 
+        /// Both scale-in modes keep their floors at every tick: reactive mode never scales in
+        /// below the reactive count, forecast mode never below min(safety floor, reactive), and
+        /// the burst guard never scales in.
+        #[test]
+        fn scale_in_modes_keep_their_floors(
+            min in 0u32..4, span in 1u32..60, behavior in behavior_strategy(), forecast in any::<bool>(),
+            ticks in proptest::collection::vec(
+                (1i64..90, proptest::option::weighted(0.9, 0u32..80), proptest::option::weighted(0.9, 0u32..80),
+                 proptest::option::of(0u32..80), proptest::option::of(0u32..80)),
+                1..16,
+            ),
+        ) {
+            let mut c = GovernorConfig::hpa_default(min, min + span);
+            c.behavior = behavior;
+            c.scale_in = if forecast { ScaleIn::Forecast } else { ScaleIn::Reactive };
+            let mut st = GovernorState::default();
+            let (mut current, mut now) = (min, 0);
+            for (dt, reactive, predictive, floor, burst) in ticks {
+                now += dt;
+                let inp = GovernorInput {
+                    safety_floor: floor,
+                    burst,
+                    ..input(now, current, reactive, Some(0), predictive.map(Ok))
+                };
+                let g = c.govern(&inp, &mut st);
+                let cap = |x: u32| x.min(current).min(c.max_replicas);
+                if let Some(r) = reactive {
+                    let f = if forecast && predictive.is_some() { floor.map_or(r, |f| f.min(r)) } else { r };
+                    prop_assert!(g.desired >= cap(f), "below its floor {f}: {:?}", g.steps);
+                }
+                if g.steps.iter().any(|s| s.reason == Reason::BurstGuard) {
+                    prop_assert!(g.desired >= current.min(c.max_replicas), "burst scaled in: {:?}", g.steps);
+                }
+                if g.apply {
+                    current = g.desired;
+                }
+            }
+        }
+
         /// Invariants of the governor chain, checked at every tick of a random sequence:
         /// within [min, max]; no step beyond the selected rate policy; no scale-down inside the
         /// stabilization window; no scale-down on stale or missing data.
@@ -562,7 +733,7 @@ mod tests {
         ) {
             let mut c = GovernorConfig::hpa_default(min, min + span);
             c.behavior = behavior;
-            c.forecast_scale_in = scale_in;
+            c.scale_in = if scale_in { ScaleIn::Forecast } else { ScaleIn::Reactive };
             let mut st = GovernorState::default();
             let mut current = min;
             let mut now = 0;

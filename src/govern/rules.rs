@@ -20,6 +20,8 @@ pub fn governor_input(
         metric_age_seconds: rec.metric_age_seconds,
         predictive,
         limits: None,
+        safety_floor: None,
+        burst: None,
     }
 }
 

@@ -25,6 +25,16 @@ impl PlanConfig {
             .filter(|l| l.is_finite() && *l > 0.0)
             .unwrap_or(self.capacity_per_replica * self.target_utilization)
     }
+
+    /// Replicas that carry `demand` at [`Self::per_replica`]; 0 for no demand.
+    pub fn replicas_for(&self, demand: f64) -> u32 {
+        let n = (demand.max(0.0) / self.per_replica()).ceil();
+        if n.is_finite() {
+            n.min(u32::MAX as f64) as u32
+        } else {
+            u32::MAX
+        }
+    }
 }
 
 /// A forecast anchored in time: `forecast.point[i]` is the demand at `origin + i * step`.
@@ -51,40 +61,72 @@ pub enum NoPlan {
     ForecastInsane(String),
 }
 
-/// Replicas for the peak `quantile` of forecast demand over `[now, now + lead]`.
+/// Replicas for the peak `quantile` of forecast demand over `[now, now + lead]`. Demand between
+/// forecast points is linear, so the window's ends are interpolated rather than rounded out to
+/// whole steps (rounding out planned a step's worth of the next peak too early).
 pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Result<Plan, NoPlan> {
     let f = w.forecast;
-    let idx = |t: i64| (t - w.origin).div_euclid(w.step);
-    let (from, to) = (idx(now).max(0), idx(now + lead) + 1);
-    if to as usize >= f.len() || to <= 0 {
+    let pos = |t: i64| (t - w.origin) as f64 / w.step as f64;
+    let (a, b) = (pos(now).max(0.0), pos(now + lead));
+    if b < 0.0 || b.ceil() as usize >= f.len() {
         return Err(NoPlan::ForecastExpired);
     }
-    let mut peak: f64 = 0.0;
-    // include the point after the window end: demand between samples is interpolated
-    for i in from as usize..=to as usize {
-        let q = f.quantile(i, cfg.quantile);
-        let width = f.upper_95[i] - f.lower_95[i];
-        if !q.is_finite() || !f.point[i].is_finite() || !width.is_finite() {
-            return Err(NoPlan::ForecastInsane(format!("non-finite value at step {i}")));
-        }
-        if f.point[i] < -1e-9 * f.point[i].abs().max(1.0) && f.upper_95[i] < 0.0 {
-            return Err(NoPlan::ForecastInsane(format!(
-                "negative forecast {} at step {i}",
-                f.point[i]
-            )));
-        }
-        if width > 10.0 * f.point[i].abs().max(1e-9) && width > 1.0 {
-            return Err(NoPlan::ForecastInsane(format!(
-                "95% interval {width:.3} wider than 10x the point at step {i}"
-            )));
-        }
-        peak = peak.max(q);
+    let (from, to) = (a.floor() as usize, b.ceil() as usize);
+    for i in from..=to {
+        check_point(f, i)?;
     }
-    let per = cfg.per_replica();
+    let q = |i: usize| f.quantile(i, cfg.quantile);
+    let at = |x: f64| {
+        let i = x.floor() as usize;
+        let frac = x - i as f64;
+        if frac <= 0.0 {
+            q(i)
+        } else {
+            q(i) * (1.0 - frac) + q(i + 1) * frac
+        }
+    };
+    let inner = (from + 1..to).chain((b.fract() == 0.0).then_some(to)).map(q);
+    let peak = inner.fold(at(a).max(at(b)), f64::max);
     Ok(Plan {
-        replicas: (peak.max(0.0) / per).ceil() as u32,
+        replicas: cfg.replicas_for(peak),
         peak_demand: peak,
     })
+}
+
+/// The forecast's 95% band top at `t`, interpolated; None outside the forecast.
+pub fn upper_95_at(w: ForecastWindow<'_>, t: i64) -> Option<f64> {
+    let x = (t - w.origin) as f64 / w.step as f64;
+    let f = w.forecast;
+    if x < 0.0 || x.ceil() as usize >= f.len() {
+        return None;
+    }
+    let i = x.floor() as usize;
+    let frac = x - i as f64;
+    let v = if frac <= 0.0 {
+        f.upper_95[i]
+    } else {
+        f.upper_95[i] * (1.0 - frac) + f.upper_95[i + 1] * frac
+    };
+    v.is_finite().then_some(v)
+}
+
+fn check_point(f: &Forecast, i: usize) -> Result<(), NoPlan> {
+    let width = f.upper_95[i] - f.lower_95[i];
+    if !f.point[i].is_finite() || !width.is_finite() || !f.upper_95[i].is_finite() {
+        return Err(NoPlan::ForecastInsane(format!("non-finite value at step {i}")));
+    }
+    if f.point[i] < -1e-9 * f.point[i].abs().max(1.0) && f.upper_95[i] < 0.0 {
+        return Err(NoPlan::ForecastInsane(format!(
+            "negative forecast {} at step {i}",
+            f.point[i]
+        )));
+    }
+    if width > 10.0 * f.point[i].abs().max(1e-9) && width > 1.0 {
+        return Err(NoPlan::ForecastInsane(format!(
+            "95% interval {width:.3} wider than 10x the point at step {i}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -108,8 +150,17 @@ mod tests {
             load_per_replica_at_slo: None,
         };
         let f = Forecast::from_sigma(vec![10.0, 20.0, 40.0, 30.0, 10.0, 10.0], &[1.0; 6]);
-        // (now, lead, expected replicas): 5 rps per replica at 50% of 10
-        let cases = [(0, 0, 4), (0, 60, 8), (60, 60, 8), (180, 60, 6), (240, 0, 2)];
+        // (now, lead, expected replicas): 5 rps per replica at 50% of 10; the window's ends are
+        // interpolated (90 s is half way from 20 to 40)
+        let cases = [
+            (0, 0, 2),
+            (0, 60, 4),
+            (0, 90, 6),
+            (60, 60, 8),
+            (180, 60, 6),
+            (240, 0, 2),
+            (30, 0, 3),
+        ];
         for (now, lead, want) in cases {
             assert_eq!(
                 plan(now, lead, window(&f), &cfg).unwrap().replicas,
@@ -118,19 +169,20 @@ mod tests {
             );
         }
         assert_eq!(plan(300, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
+        assert_eq!(plan(270, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
         // A fitted capacity replaces capacity × utilization: 8 rps per replica at the SLO.
         let fitted = PlanConfig {
             load_per_replica_at_slo: Some(8.0),
             ..cfg
         };
-        assert_eq!(plan(0, 60, window(&f), &fitted).unwrap().replicas, 5);
+        assert_eq!(plan(0, 120, window(&f), &fitted).unwrap().replicas, 5);
         // A useless fit (0, NaN) falls back to the fixed capacity.
         for bad in [0.0, f64::NAN] {
             let c = PlanConfig {
                 load_per_replica_at_slo: Some(bad),
                 ..cfg
             };
-            assert_eq!(plan(0, 60, window(&f), &c).unwrap().replicas, 8);
+            assert_eq!(plan(0, 120, window(&f), &c).unwrap().replicas, 8);
         }
     }
 

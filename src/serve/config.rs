@@ -2,7 +2,7 @@
 //! Errors name the field (`service[1].max_replicas`), never half-apply.
 
 use crate::core::time::parse_duration;
-use crate::govern::Mode;
+use crate::govern::{Mode, ScaleIn};
 use crate::observe::http::{AuthConfig, HttpConfig};
 use crate::{Error, Result};
 use serde::Deserialize;
@@ -149,7 +149,7 @@ pub struct Defaults {
     /// `lead`: how far ahead capacity must be right, pod start-up plus one tick (default 5m).
     #[serde(default = "default_lead")]
     pub lead: String,
-    /// `quantile`: the forecast quantile planned for, in (0, 1) (default 0.9).
+    /// `quantile`: the forecast quantile planned for, in (0, 1) (default 0.5).
     #[serde(default = "default_quantile")]
     pub quantile: f64,
     /// `history`: recent data fetched per tick, a duration (default 2h).
@@ -163,6 +163,10 @@ pub struct Defaults {
     /// scale-down (default 10m).
     #[serde(default = "default_max_age")]
     pub max_metric_age: String,
+    /// `scale_in`: `reactive` (never below the HPA's recommendation, the default) or `forecast`
+    /// (forecast-driven scale-in under a safety floor); a service's own `scale_in` wins.
+    #[serde(default)]
+    pub scale_in: ScaleIn,
 }
 
 impl Default for Defaults {
@@ -176,6 +180,7 @@ impl Default for Defaults {
             history: default_history(),
             target_utilization: default_utilization(),
             max_metric_age: default_max_age(),
+            scale_in: ScaleIn::default(),
         }
     }
 }
@@ -193,7 +198,7 @@ fn default_lead() -> String {
     "5m".into()
 }
 fn default_quantile() -> f64 {
-    0.9
+    0.5
 }
 fn default_history() -> String {
     "2h".into()
@@ -515,6 +520,9 @@ pub struct ServiceConfig {
     /// `[service.target]`: where decisions go, tagged by `kind` (default: a dry run).
     #[serde(default)]
     pub target: Option<TargetConfig>,
+    /// `scale_in`: this service's scale-in mode; default: `[defaults] scale_in`.
+    #[serde(default)]
+    pub scale_in: Option<ScaleIn>,
 }
 
 /// Where decisions go (dry run, Kubernetes, Knative, AWS/GCP/Azure groups).
@@ -741,6 +749,35 @@ target = { kind = "dry-run", replicas = 3 }
         );
         assert_eq!(c.tick_seconds(), 30);
         assert_eq!(c.history_seconds(), 7200);
+    }
+
+    #[test]
+    fn scale_in_defaults_and_overrides() {
+        use crate::serve::service::control_config;
+        // ([defaults] line, [[service]] line, the mode the service's governor gets)
+        let cases = [
+            ("", "", ScaleIn::Reactive),
+            ("scale_in = \"forecast\"\n", "", ScaleIn::Forecast),
+            (
+                "scale_in = \"forecast\"\n",
+                "scale_in = \"reactive\"\n",
+                ScaleIn::Reactive,
+            ),
+            ("", "scale_in = \"forecast\"\n", ScaleIn::Forecast),
+        ];
+        for (defaults, service, want) in cases {
+            let text = GOOD
+                .replace("mode = \"auto\"\n", &format!("mode = \"auto\"\n{defaults}"))
+                .replace("max_replicas = 10\n", &format!("max_replicas = 10\n{service}"));
+            let c = ServeConfig::parse(&text).unwrap();
+            let ctl = control_config(&c, &c.services[0], Mode::Auto);
+            assert_eq!(ctl.governor.scale_in, want, "{defaults:?} {service:?}");
+            assert_eq!(ctl.plan.quantile, 0.5, "default quantile");
+        }
+        let e = ServeConfig::parse(&GOOD.replace("mode = \"auto\"\n", "mode = \"auto\"\nscale_in = \"down\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("defaults.scale_in"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub fn control_config(cfg: &ServeConfig, s: &ServiceConfig, mode: Mode) -> Contr
     let mut governor = GovernorConfig::hpa_default(s.min_replicas, s.max_replicas);
     governor.mode = mode;
     governor.max_metric_age_seconds = cfg.max_metric_age_seconds();
+    governor.scale_in = s.scale_in.unwrap_or(cfg.defaults.scale_in);
     ControlConfig {
         policy: PolicyKind::Predictive,
         plan: PlanConfig {

@@ -22,6 +22,9 @@ pub struct PolicySummary {
     pub scaling_actions: u64,
     /// Mean of demand / ready capacity over ticks, capped at 1.
     pub mean_utilization: f64,
+    /// Minutes with demand and no ready pod (a cold start, when the policy scales to zero).
+    #[serde(default)]
+    pub cold_start_minutes: f64,
 }
 
 impl PolicySummary {
@@ -38,6 +41,7 @@ impl PolicySummary {
             replica_hours: rh,
             scaling_actions: self.scaling_actions + other.scaling_actions,
             mean_utilization: util,
+            cold_start_minutes: self.cold_start_minutes + other.cold_start_minutes,
         }
     }
 }
@@ -175,6 +179,9 @@ pub fn run(cfg: &SimConfig, demand: DemandCurve<'_>, mut policy: impl FnMut(Obse
         let minutes = cfg.tick as f64 / 60.0;
         if violated {
             out.summary.slo_violation_minutes += minutes;
+        }
+        if ready == 0 && d > 0.0 {
+            out.summary.cold_start_minutes += minutes;
         }
         out.summary.replica_hours += cluster.provisioned() as f64 * minutes / 60.0;
         out.replicas.push(cluster.provisioned());

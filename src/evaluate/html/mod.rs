@@ -19,6 +19,7 @@ use std::ops::Range;
 use std::sync::Once;
 
 mod charts;
+mod frontier;
 use charts::*;
 
 /// Buckets drawn per chart: more than a chart is wide in pixels, so downsampling loses nothing visible.
@@ -110,6 +111,9 @@ fn write_head(h: &mut String, r: &EvalReport) -> fmt::Result {
     )?;
     writeln!(h, "<section id=\"summary\">\n<h2>Totals over all services</h2>")?;
     policy_table(h, &r.policies)?;
+    if r.services.len() > 1 {
+        frontier::write_frontier(h, &r.frontier)?;
+    }
     writeln!(h, "<nav><h3>Services</h3><ul>")?;
     for (i, (name, svc)) in r.services.iter().enumerate() {
         let minutes = num(svc.policies.predictive.slo_violation_minutes, 1);
@@ -202,6 +206,7 @@ fn write_service(
     backtest_table(h, &svc.forecast)?;
     issues(h, &svc.data_issues)?;
     write_figures(h, s, charts)?;
+    frontier::write_frontier(h, &svc.frontier)?;
     writeln!(h, "</section>")
 }
 
@@ -552,6 +557,33 @@ mod tests {
 
     fn render_ok(names: &[&str], ticks: usize) -> String {
         render(&report(names, ticks), &timelines(names, ticks)).expect("report renders")
+    }
+
+    #[test]
+    fn frontier_is_drawn_per_service_and_in_total() {
+        use crate::evaluate::report::FrontierPoint;
+        use crate::govern::ScaleIn;
+        let mut r = report(&["api", "worker"], 300);
+        let s = |v: f64, rh: f64| serde_json::from_value(summary(v, rh, 1)).unwrap();
+        let mut points: Vec<FrontierPoint> = [0.5, 0.6, 0.7, 0.8, 0.9]
+            .iter()
+            .map(|&t| FrontierPoint::hpa(t, &s(100.0 * t, 20.0 - 10.0 * t)))
+            .collect();
+        for m in [ScaleIn::Reactive, ScaleIn::Forecast] {
+            for q in [0.5, 0.8, 0.9, 0.95, 0.99] {
+                points.push(FrontierPoint::predictive(m, q, &s(10.0 * (1.0 - q), 10.0 + q)));
+            }
+        }
+        for svc in r.services.values_mut() {
+            svc.frontier = points.clone();
+        }
+        r.frontier = points;
+        let html = render(&r, &timelines(&["api", "worker"], 300)).unwrap();
+        // three charts per service, one frontier per service and one for the totals
+        assert_eq!(html.matches("<svg").count(), 9);
+        assert_eq!(html.matches("<circle class=\"point\"").count(), 45);
+        assert!(html.contains("predictive forecast scale-in, quantile 0.95"));
+        assert!(html.contains("reactive_hpa target 0.8"));
     }
 
     #[test]

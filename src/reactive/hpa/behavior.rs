@@ -286,8 +286,23 @@ pub fn normalize(
     current: u32,
     desired: u32,
 ) -> Normalized {
+    normalize_holding(cfg, state, now, (min, max), current, desired, desired)
+}
+
+/// [`normalize`], but the stabilization windows remember `held` instead of `desired`: the
+/// predictive path stabilizes on its reactive floor, so a forecast peak that passed is not held.
+/// With `held == desired` this is exactly the HPA's normalization.
+pub fn normalize_holding(
+    cfg: &BehaviorConfig,
+    state: &mut BehaviorState,
+    now: i64,
+    (min, max): (u32, u32),
+    current: u32,
+    desired: u32,
+    held: u32,
+) -> Normalized {
     state.maybe_init(cfg, now, current);
-    let (stabilized, stabilization) = stabilize(cfg, state, now, current, desired);
+    let (stabilized, stabilization) = stabilize(cfg, state, now, current, desired, held);
     state.prune(cfg, now);
     let (limited, limit) = rate_limit(cfg, state, now, min, max, current, stabilized);
     Normalized {
@@ -304,6 +319,7 @@ fn stabilize(
     now: i64,
     current: u32,
     desired: u32,
+    held: u32,
 ) -> (u32, Stabilization) {
     let up_cut = now - cfg.scale_up.stabilization_window_seconds;
     let down_cut = now - cfg.scale_down.stabilization_window_seconds;
@@ -317,7 +333,7 @@ fn stabilize(
         }
     }
     let stabilized = current.max(up_rec).min(down_rec);
-    state.recommendations.push((now, desired));
+    state.recommendations.push((now, held));
     let reason = if stabilized == desired {
         Stabilization::ReadyForNewScale
     } else if desired >= current {

@@ -56,6 +56,10 @@ pub struct ForecastScalerSpec {
     /// (status, Events) and changes nothing until someone sets `Auto`.
     #[serde(default)]
     pub mode: ScalerMode,
+    /// How far a forecast may scale in: `Reactive` (never below the HPA's recommendation, the
+    /// default) or `Forecast` (forecast-driven, under a safety floor at the SLO-derived load).
+    #[serde(default)]
+    pub scale_in: ScaleInMode,
     /// Container requests/limits; absent means replicas only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vertical: Option<VerticalSettings>,
@@ -143,7 +147,8 @@ pub struct ForecastSettings {
     /// How far ahead to plan, e.g. `15m`, `1h` (default `1h`).
     #[serde(default = "default_horizon")]
     pub horizon: String,
-    /// Demand quantile planned for (default 0.9 = p90).
+    /// Demand quantile planned for (default 0.5, the median; the reactive floor and the burst
+    /// guard sit under it).
     #[serde(default = "default_quantile")]
     #[schemars(range(min = 0.5, max = 0.999))]
     pub quantile: f64,
@@ -166,7 +171,26 @@ fn default_horizon() -> String {
     "1h".into()
 }
 fn default_quantile() -> f64 {
-    0.9
+    0.5
+}
+
+/// `spec.scaleIn`: the governor's scale-in mode, CamelCase as Kubernetes spells enums.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ScaleInMode {
+    /// Never below the reactive (HPA) recommendation.
+    #[default]
+    Reactive,
+    /// Forecast-driven scale-in under a safety floor.
+    Forecast,
+}
+
+impl From<ScaleInMode> for crate::govern::ScaleIn {
+    fn from(m: ScaleInMode) -> Self {
+        match m {
+            ScaleInMode::Reactive => crate::govern::ScaleIn::Reactive,
+            ScaleInMode::Forecast => crate::govern::ScaleIn::Forecast,
+        }
+    }
 }
 fn default_model() -> String {
     "auto".into()

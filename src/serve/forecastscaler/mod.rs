@@ -530,6 +530,8 @@ mod tests {
         assert_eq!(s.service.capacity_per_replica, 50.0);
         assert_eq!((s.service.min_replicas, s.service.max_replicas), (2, 20));
         assert_eq!((s.mode, s.quantile, s.horizon_seconds), (Mode::ForecastOnly, 0.9, 3600));
+        // spec.scaleIn reaches the governor of the loop built from it.
+        assert_eq!(s.service.scale_in, Some(crate::govern::ScaleIn::Forecast));
         assert_eq!(s.service.target.as_ref().unwrap().label(), "kubernetes");
         // Its behavior is honoured by the loop CrLoops builds.
         BehaviorConfig::from_spec(s.spec.behavior.as_ref()).unwrap();
