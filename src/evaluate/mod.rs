@@ -2,6 +2,7 @@
 //! window through the predictive and reactive policies (the shared [`crate::control`] path)
 //! and the perfect-foresight oracle, against the simulated cluster.
 
+pub(crate) mod attribution;
 pub(crate) mod demo;
 pub(crate) mod html;
 pub(crate) mod report;
@@ -19,6 +20,7 @@ use crate::reactive::hpa::replica::HpaUtilization;
 use crate::sim::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
 use crate::train::backtest::{BacktestConfig, backtest};
 use crate::{Error, Result};
+use attribution::TickNote;
 use report::{EvalReport, EvalSettings, FittedCapacity, FrontierPoint, Policies, ServiceReport, Timeline};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -371,16 +373,42 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         settings: s,
         at_slo,
     };
-    let (pred, decisions) = replay.play(&control_config(PolicyKind::Predictive, s, at_slo));
-    let (reac, _) = replay.play(&control_config(PolicyKind::Reactive, s, None));
+    let pred_cfg = control_config(PolicyKind::Predictive, s, at_slo);
+    let (mut pred, decisions, pred_notes) = replay.play(&pred_cfg);
+    let reac_cfg = control_config(PolicyKind::Reactive, s, None);
+    let (mut reac, _, reac_notes) = replay.play(&reac_cfg);
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
     let oracle_sim = SimConfig {
         initial_replicas: sched.first().copied().unwrap_or(initial),
         ..sim
     };
-    let orac = run(&oracle_sim, demand, |obs| {
+    let mut orac = run(&oracle_sim, demand, |obs| {
         sched[((obs.now - sim.start) / sim.tick) as usize]
     });
+    let oracle_replicas = orac.replicas.clone();
+    let causes = [
+        replay.attribute(
+            &mut pred,
+            &pred_notes,
+            true,
+            pred_cfg.plan.per_replica(),
+            &oracle_replicas,
+        ),
+        replay.attribute(
+            &mut reac,
+            &reac_notes,
+            false,
+            reac_cfg.plan.per_replica(),
+            &oracle_replicas,
+        ),
+        replay.attribute(
+            &mut orac,
+            &[],
+            false,
+            sim.queue.max_load_at_slo(sim.slo_latency),
+            &oracle_replicas,
+        ),
+    ];
     let frontier = if opts.frontier { replay.frontier() } else { Vec::new() };
 
     let mut timeline = Timeline::default();
@@ -402,8 +430,12 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
             _ => None,
         });
     }
-    for (name, r) in [("predictive", &pred), ("reactive_hpa", &reac), ("oracle", &orac)] {
+    for ((name, r), cause) in [("predictive", &pred), ("reactive_hpa", &reac), ("oracle", &orac)]
+        .into_iter()
+        .zip(causes)
+    {
         add_run(&mut timeline, name, r);
+        timeline.cause.insert(name.into(), cause);
     }
     let report = ServiceReport {
         policies: Policies {
@@ -427,10 +459,10 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
 
 /// The forecast each tick of the replay planned with, recorded once so that every policy and
 /// frontier point replays the same forecasts.
-struct ForecastTrack {
-    step: i64,
-    forecasts: Vec<(i64, Forecast)>,
-    at_tick: Vec<Option<usize>>,
+pub(crate) struct ForecastTrack {
+    pub(crate) step: i64,
+    pub(crate) forecasts: Vec<(i64, Forecast)>,
+    pub(crate) at_tick: Vec<Option<usize>>,
 }
 
 impl ForecastTrack {
@@ -474,10 +506,11 @@ struct Replay<'a> {
 impl Replay<'_> {
     /// Replays one control config through the shared control step; returns the run and the
     /// applied decisions.
-    fn play(&self, cfg: &ControlConfig) -> (SimRun, Vec<DecisionRecord>) {
+    fn play(&self, cfg: &ControlConfig) -> (SimRun, Vec<DecisionRecord>, Vec<TickNote>) {
         let mut ctl = Controller::new(cfg.clone());
         let inputs = ctl.configured();
         let mut decisions = Vec::new();
+        let mut notes = Vec::new();
         let mut k = 0;
         let r = run(self.sim, self.demand, |obs| {
             let w = match cfg.policy {
@@ -486,13 +519,46 @@ impl Replay<'_> {
             };
             k += 1;
             let rec = ctl.decide(obs, w, &inputs);
+            notes.push(TickNote::of(&rec));
             let n = applied(&rec);
             if rec.applied {
                 decisions.push(rec);
             }
             n
         });
-        (r, decisions)
+        (r, decisions, notes)
+    }
+
+    /// Attributes a finished run and writes the causes into its summary; returns each tick's
+    /// cause label ("" without a violation) for the timeline.
+    fn attribute(
+        &self,
+        r: &mut SimRun,
+        notes: &[TickNote],
+        forecast: bool,
+        per_replica: f64,
+        oracle: &[u32],
+    ) -> Vec<String> {
+        let times: Vec<i64> = self.sim.ticks().collect();
+        let demand: Vec<f64> = times.iter().map(|&t| self.demand.at(t)).collect();
+        let cx = attribution::Context {
+            demand: &demand,
+            forecasts: forecast.then_some(self.track),
+            times: &times,
+            tick: self.sim.tick,
+            lead_ticks: ((self.sim.startup + self.sim.tick) as f64 / self.sim.tick as f64).ceil() as usize,
+            per_replica,
+            oracle,
+            min_replicas: self.settings.min_replicas,
+        };
+        let a = attribution::attribute(r, notes, &cx);
+        r.summary.violations_by_cause = a.violations;
+        r.summary.late_by_step = a.late_by_step;
+        r.summary.excess_replica_hours_by_cause = a.excess;
+        a.per_tick
+            .iter()
+            .map(|c| c.map_or(String::new(), |c| c.label().to_string()))
+            .collect()
     }
 
     /// The cost–SLO frontier: the HPA at five targets, the predictive policy at five quantiles in
@@ -505,7 +571,7 @@ impl Replay<'_> {
                 target_utilization: target,
                 ..s.clone()
             };
-            let (r, _) = self.play(&control_config(PolicyKind::Reactive, &at, None));
+            let (r, _, _) = self.play(&control_config(PolicyKind::Reactive, &at, None));
             points.push(FrontierPoint::hpa(target, &r.summary));
         }
         for scale_in in [ScaleIn::Reactive, ScaleIn::Forecast] {
@@ -515,7 +581,7 @@ impl Replay<'_> {
                     scale_in,
                     ..s.clone()
                 };
-                let (r, _) = self.play(&control_config(PolicyKind::Predictive, &at, self.at_slo));
+                let (r, _, _) = self.play(&control_config(PolicyKind::Predictive, &at, self.at_slo));
                 points.push(FrontierPoint::predictive(scale_in, quantile, &r.summary));
             }
         }
@@ -643,7 +709,11 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
     for p in POLICIES {
         out.push_str(&format!(",{p}_replicas,{p}_ready,{p}_violation,{p}_p95_seconds"));
     }
-    out.push_str(",predicted_p95_seconds\n");
+    out.push_str(",predicted_p95_seconds");
+    for p in POLICIES {
+        out.push_str(&format!(",{p}_cause"));
+    }
+    out.push('\n');
     let num = |x: f64| {
         if x.is_finite() {
             format!("{x:.6}")
@@ -687,7 +757,12 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
                 out.push_str(&format!(",{},{},{viol},{lat}", get(&t.replicas), get(&t.ready)));
             }
             let predicted = t.predicted_p95.get(i).copied().flatten().map(num).unwrap_or_default();
-            out.push_str(&format!(",{predicted}\n"));
+            out.push_str(&format!(",{predicted}"));
+            for p in POLICIES {
+                out.push(',');
+                out.push_str(t.cause.get(p).and_then(|v| v.get(i)).map_or("", String::as_str));
+            }
+            out.push('\n');
         }
     }
     out

@@ -80,6 +80,9 @@ pub struct Timeline {
     /// provisioned replicas (null without a forecast or fitted model).
     #[serde(default)]
     pub predicted_p95: Vec<Option<f64>>,
+    /// Each violation tick's cause per policy (empty string: no violation).
+    #[serde(default)]
+    pub cause: BTreeMap<String, Vec<String>>,
 }
 
 /// One point of the cost–SLO frontier (`scale evaluate --frontier`).

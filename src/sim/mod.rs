@@ -10,6 +10,7 @@ use crate::capacity::queue::QueueModel;
 use crate::control::Observation;
 use crate::core::series::Series;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Outcome of one policy over the replay window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,23 @@ pub struct PolicySummary {
     /// Minutes with demand and no ready pod (a cold start, when the policy scales to zero).
     #[serde(default)]
     pub cold_start_minutes: f64,
+    /// `slo_violation_minutes` by cause (`scale evaluate` fills it; the values sum to the total).
+    #[serde(default)]
+    pub violations_by_cause: BTreeMap<String, f64>,
+    /// The `late` minutes by the governor step that held the scale-up.
+    #[serde(default)]
+    pub late_by_step: BTreeMap<String, f64>,
+    /// Replica-hours above the oracle's, by cause (they sum to the positive part of the excess).
+    #[serde(default)]
+    pub excess_replica_hours_by_cause: BTreeMap<String, f64>,
+}
+
+fn add_maps(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    let mut out = a.clone();
+    for (k, v) in b {
+        *out.entry(k.clone()).or_default() += v;
+    }
+    out
 }
 
 impl PolicySummary {
@@ -42,6 +60,12 @@ impl PolicySummary {
             scaling_actions: self.scaling_actions + other.scaling_actions,
             mean_utilization: util,
             cold_start_minutes: self.cold_start_minutes + other.cold_start_minutes,
+            violations_by_cause: add_maps(&self.violations_by_cause, &other.violations_by_cause),
+            late_by_step: add_maps(&self.late_by_step, &other.late_by_step),
+            excess_replica_hours_by_cause: add_maps(
+                &self.excess_replica_hours_by_cause,
+                &other.excess_replica_hours_by_cause,
+            ),
         }
     }
 }
