@@ -441,12 +441,12 @@ mod tests {
                 Reason::ReactiveFloor,
             ),
             (
-                "forecast-driven scale-in is opt-in",
+                "forecast mode without a safety floor stays at the reactive count",
                 cfg(&|c| c.scale_in = ScaleIn::Forecast),
                 input(0, 5, Some(5), Some(0), Some(Ok(3))),
-                3,
-                true,
-                Reason::ForecastScaleIn,
+                5,
+                false,
+                Reason::SafetyFloor,
             ),
             (
                 "forecast mode: scale-in stops at the safety floor",
@@ -512,7 +512,7 @@ mod tests {
                 },
                 2,
                 true,
-                Reason::ForecastScaleIn,
+                Reason::ReactiveFloor,
             ),
             (
                 "stale metrics disable the predictive path and hold",
