@@ -67,8 +67,10 @@ pub enum NoPlan {
 pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Result<Plan, NoPlan> {
     let f = w.forecast;
     let pos = |t: i64| (t - w.origin) as f64 / w.step as f64;
-    let (a, b) = (pos(now).max(0.0), pos(now + lead));
-    if b < 0.0 || b.ceil() as usize >= f.len() {
+    // A window that ends before the first forecast point (the next unobserved one) plans for
+    // that point: demand rises towards it from the last observation.
+    let (a, b) = (pos(now).max(0.0), pos(now + lead).max(0.0));
+    if b.ceil() as usize >= f.len() {
         return Err(NoPlan::ForecastExpired);
     }
     let (from, to) = (a.floor() as usize, b.ceil() as usize);
@@ -170,6 +172,9 @@ mod tests {
         }
         assert_eq!(plan(300, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
         assert_eq!(plan(270, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
+        // Before the forecast's origin, the first forecast point is planned for.
+        let later = ForecastWindow { origin: 600, ..window(&f) };
+        assert_eq!(plan(0, 60, later, &cfg).unwrap().replicas, 2);
         // A fitted capacity replaces capacity × utilization: 8 rps per replica at the SLO.
         let fitted = PlanConfig {
             load_per_replica_at_slo: Some(8.0),
