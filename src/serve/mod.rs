@@ -229,6 +229,7 @@ pub async fn run_with(
             Ok(stats) => tracing::info!(
                 late_spans = stats.late_spans,
                 forced_closes = stats.forced_closes,
+                future_spans = stats.future_spans,
                 "OTLP receivers stopped"
             ),
             Err(e) => tracing::error!("OTLP receivers: {e}"),
