@@ -474,7 +474,8 @@ mod tests {
     fn outlying_timestamps_refused_before_allocating() {
         let p = Path::new("f.csv");
         // (rows, the line named, part of the message)
-        let cases: Vec<(Vec<(i64, Option<f64>)>, usize, &str)> = vec![
+        type Case = (Vec<(i64, Option<f64>)>, usize, &'static str);
+        let cases: Vec<Case> = vec![
             // one timestamp at 10^12: outside years 1..9999
             (
                 vec![

@@ -189,7 +189,8 @@ pub(crate) mod tests {
     fn an_invalid_version_is_refused_and_the_last_good_keeps_serving() {
         // (what, edit, the reason). On main step 0 divided by zero in the tick and
         // history_start near i64::MAX overflowed: the service's loop died.
-        let cases: [(&str, fn(&mut State), &str); 4] = [
+        type Case = (&'static str, fn(&mut State), &'static str);
+        let cases: [Case; 4] = [
             ("step 0", |s| s.step = 0, "invalid state: step 0"),
             (
                 "history_start",
