@@ -106,6 +106,15 @@ impl Error {
         }
     }
 
+    /// A series-level [`Error::TooShort`] as an [`Error::Data`] naming the input file, so the
+    /// CLI's one line says which file; other errors already name what they concern.
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Error::TooShort(message) => Error::data(path, None, message),
+            e => e,
+        }
+    }
+
     /// An [`Error::Artifact`] for the artifact at `path`.
     pub fn artifact(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Artifact {

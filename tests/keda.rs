@@ -85,10 +85,8 @@ fn keda_external_scaler_serves_the_forecast() {
     };
     let models: PathBuf = support::repo().join("models");
     let service = "hourly_sf_traffic";
-    // The server's own models dir is empty: ScaledObjects that set modelsDir still work,
-    // ones that do not get FAILED_PRECONDITION naming the missing artifact.
-    let empty = tempfile::tempdir().unwrap();
-    let server = start(empty.path());
+    // The scaler serves its --models directory only; a ScaledObject cannot name another.
+    let server = start(&models);
 
     // (lead, quantile, forecast series, `scale forecast --horizon`)
     let cases = [
@@ -102,7 +100,6 @@ fn keda_external_scaler_serves_the_forecast() {
         let mut md = json!({
             "scalerAddress": server.1,
             "service": service,
-            "modelsDir": models,
             "capacityPerReplica": "250.5",
         });
         if let Some(l) = lead {
@@ -131,30 +128,44 @@ fn keda_external_scaler_serves_the_forecast() {
         assert_eq!(got["streamMetricSpec"], "UNIMPLEMENTED");
     }
 
-    // Bad or missing settings: a clear status naming the field or file.
+    // Bad or missing settings: a clear status naming the field or file, never panic text.
+    let empty = tempfile::tempdir().unwrap();
     let bad = [
+        (json!({}), "INVALID_ARGUMENT", "scalerMetadata.service"),
         (
-            json!({"modelsDir": models}),
-            "INVALID_ARGUMENT",
-            "scalerMetadata.service",
-        ),
-        (
-            json!({"service": service, "modelsDir": models, "quantile": "0.7"}),
+            json!({"service": service, "quantile": "0.7"}),
             "INVALID_ARGUMENT",
             "scalerMetadata.quantile",
         ),
         (
-            json!({"service": service, "modelsDir": models, "lead": "soon"}),
+            json!({"service": service, "lead": "soon"}),
+            "INVALID_ARGUMENT",
+            "scalerMetadata.lead",
+        ),
+        // saturated to i64::MAX on main, then overflowed in the forecast task (panic text sent back)
+        (
+            json!({"service": service, "lead": "1e30", "capacityPerReplica": "1"}),
+            "INVALID_ARGUMENT",
+            "scalerMetadata.lead: duration \"1e30\" is longer than the maximum",
+        ),
+        (
+            json!({"service": service, "lead": "3650d", "anchor": "now", "capacityPerReplica": "1"}),
             "INVALID_ARGUMENT",
             "scalerMetadata.lead",
         ),
         (
-            json!({"service": service, "modelsDir": models}),
+            json!({"service": service}),
             "INVALID_ARGUMENT",
             "scalerMetadata.capacityPerReplica",
         ),
+        // a request cannot point the scaler at another directory (it used to be followed)
         (
-            json!({"service": service, "capacityPerReplica": "1"}),
+            json!({"service": service, "modelsDir": empty.path(), "capacityPerReplica": "1"}),
+            "INVALID_ARGUMENT",
+            "scalerMetadata.modelsDir: not accepted",
+        ),
+        (
+            json!({"service": "absent", "capacityPerReplica": "1"}),
             "FAILED_PRECONDITION",
             "no ACTIVE version",
         ),
@@ -163,6 +174,8 @@ fn keda_external_scaler_serves_the_forecast() {
         let got = client(&py, &server.1, &md, 1);
         let err = &got["error"];
         assert_eq!(err["code"], code, "{md}: {got}");
-        assert!(err["details"].as_str().unwrap().contains(text), "{md}: {got}");
+        let details = err["details"].as_str().unwrap();
+        assert!(details.contains(text), "{md}: {got}");
+        assert!(!details.contains("panic"), "{md}: {got}");
     }
 }

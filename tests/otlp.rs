@@ -183,6 +183,74 @@ async fn real_sdk_spans_over_http_and_grpc_become_per_service_windows() {
     }
 }
 
+/// One span dated in the year 2200, unauthenticated: on main it moved the aggregator's clock, so
+/// every window closed at once and the real traffic after it was dropped as late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_future_dated_span_is_dropped_and_does_not_move_the_clock() {
+    let now = base_ns() / 1_000_000_000 + 600;
+    let clock = Arc::new(scale::core::time::ManualClock::new(now));
+    let (got, sink) = collector();
+    let cfg = ReceiverConfig {
+        close_on_clock: true,
+        window: WindowConfig {
+            window_seconds: 60,
+            lateness_seconds: 30,
+            ..Default::default()
+        },
+        ..config(1 << 20)
+    };
+    let plugins = scale::observe::otlp::Plugins {
+        clock: clock.clone(),
+        ..Default::default()
+    };
+    let rx = Receivers::start_with(cfg, sink, plugins).await.unwrap();
+    let mut c = TraceServiceClient::connect(format!("http://{}", rx.grpc_addr.unwrap()))
+        .await
+        .unwrap();
+    let at = |id: u8, secs: i64| OtlpSpan {
+        start_time_unix_nano: (secs * 1_000_000_000) as u64,
+        end_time_unix_nano: (secs * 1_000_000_000 + 5_000_000) as u64,
+        ..span(id)
+    };
+    c.export(request(vec![at(1, now - 20)])).await.unwrap();
+    c.export(request(vec![at(2, 7_258_118_400)])).await.unwrap(); // 2200-01-01
+    c.export(request(vec![at(3, now - 10), at(4, now - 5)])).await.unwrap();
+    let stats = rx.shutdown().await.unwrap();
+    assert_eq!((stats.future_spans, stats.late_spans), (1, 0), "{stats:?}");
+    let got = got.lock().unwrap().clone();
+    let requests: usize = got.iter().map(|m| m.requests).sum();
+    assert_eq!(requests, 3, "{got:?}");
+    assert!(got.iter().all(|m| m.minute < now), "{got:?}");
+}
+
+/// The SDK's gRPC exporter with gzip on (the Collector's default): every span arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_sdk_grpc_exporter_with_gzip_is_accepted() {
+    let Some(py) = python() else { return };
+    let (got, sink) = collector();
+    let rx = Receivers::start(config(4 << 20), sink).await.unwrap();
+    let args = vec![
+        format!("--http=http://{}", rx.http_addr.unwrap()),
+        format!("--grpc={}", rx.grpc_addr.unwrap()),
+        format!("--base={}", base_ns()),
+        "--grpc-compression=gzip".into(),
+    ];
+    // The script asserts each export succeeded; before gzip was accepted it failed here.
+    let out = run_script(py, args).await;
+    rx.shutdown().await.unwrap();
+    let got = got.lock().unwrap().clone();
+    let grpc_sent = out["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["service"] == "cart" || s["service"] == "db")
+        .count();
+    assert!(grpc_sent > 0);
+    for svc in ["cart", "db"] {
+        assert!(got.iter().any(|m| m.service == svc && m.requests > 0), "{svc}: {got:?}");
+    }
+}
+
 fn request(spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
     let name = KeyValue {
         key: "service.name".into(),
@@ -345,11 +413,14 @@ async fn malformed_input_is_rejected_and_the_receivers_keep_serving() {
         );
         assert_eq!(out["oversized"], "RESOURCE_EXHAUSTED", "{out}");
         assert_eq!(out["valid"], "OK", "{out}");
-        grpc_ok = 1;
+        // gzip is accepted (UNIMPLEMENTED before), and the limit holds after inflating
+        assert_eq!(out["gzip_valid"], "OK", "{out}");
+        assert_eq!(out["gzip_bomb"], "RESOURCE_EXHAUSTED", "{out}");
+        grpc_ok = 2;
     }
     rx.shutdown().await.unwrap();
     // One valid span after each of the 8 cases, the gzipped one, one from each partial request,
-    // and the valid gRPC one: nothing from the rejected requests.
+    // and the valid gRPC ones (plain and gzip): nothing from the rejected requests.
     let got = got.lock().unwrap().clone();
     let requests: usize = got.iter().map(|m| m.requests).sum();
     assert!(got.iter().all(|m| m.service == "web"), "{got:?}");

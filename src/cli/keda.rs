@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Address to listen on; port 0 picks a free port (the bound address is printed).
-    #[arg(long, default_value = "0.0.0.0:9090")]
+    /// Address to listen on; port 0 picks a free port (the bound address is printed). Loopback
+    /// by default: exposing it is a choice (docs/security.md).
+    #[arg(long, default_value = "127.0.0.1:9090")]
     listen: String,
-    /// Models directory used when a ScaledObject sets no modelsDir.
+    /// The models directory served; a ScaledObject cannot name another (docs/security.md).
     #[arg(long, default_value = "models")]
     models: PathBuf,
     /// How often StreamIsActive pushes the current state.

@@ -11,6 +11,7 @@
 //!
 //! Non-numeric values are an error at the loader, never a gap: a typo is not missing data.
 
+use crate::core::time::timestamp_in_range;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -150,6 +151,11 @@ pub enum IssueKind {
     GapFilled,
 }
 
+/// The most points one regular series may have (about 9.5 years at one-minute steps). The grid
+/// is sized by the timestamp span, so without this bound one outlying timestamp in a small file
+/// would ask for terabytes.
+pub const MAX_POINTS: usize = 5_000_000;
+
 /// How many missing steps the loader may fill; default 12.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct GapPolicy {
@@ -185,6 +191,17 @@ pub fn regularize(path: &Path, name: &str, mut rows: Vec<RawPoint>, policy: GapP
             format!("series {name:?}: every value is NaN or empty"),
         ));
     }
+    // Range-check before any arithmetic on times: differences below must not overflow.
+    if let Some(r) = rows.iter().find(|r| !timestamp_in_range(r.time)) {
+        return Err(Error::data(
+            path,
+            Some(r.line),
+            format!(
+                "series {name:?}: timestamp {} is outside the supported range (years 1 to 9999)",
+                r.time
+            ),
+        ));
+    }
     for w in rows.windows(2) {
         if w[1].time < w[0].time {
             issues.push(DataIssue {
@@ -204,6 +221,7 @@ pub fn regularize(path: &Path, name: &str, mut rows: Vec<RawPoint>, policy: GapP
         )
     })?;
     let start = rows[0].time;
+    check_grid_size(path, name, &rows, step)?;
 
     // Grid index → (sum, count, first line); duplicates and off-grid rows average into one point.
     let mut grid: BTreeMap<i64, (f64, usize, usize)> = BTreeMap::new();
@@ -308,6 +326,35 @@ pub fn regularize(path: &Path, name: &str, mut rows: Vec<RawPoint>, policy: GapP
         series: Series::new(name, start + first_ok as i64 * step, step, out),
         issues,
     })
+}
+
+/// Refuses a series whose grid (timestamp span / step) would exceed [`MAX_POINTS`], naming the
+/// outlying row: the one beside the widest spacing, on the side with fewer rows. `rows` is sorted.
+fn check_grid_size(path: &Path, name: &str, rows: &[RawPoint], step: i64) -> Result<()> {
+    let (first, last) = (rows[0].time, rows[rows.len() - 1].time);
+    // In range, so the span fits in i64; the step is positive.
+    let points = (last - first) / step + 1;
+    if points <= MAX_POINTS as i64 {
+        return Ok(());
+    }
+    let widest = rows
+        .windows(2)
+        .enumerate()
+        .max_by_key(|(_, w)| w[1].time - w[0].time)
+        .map_or(0, |(i, _)| i);
+    let outlier = if widest + 1 < rows.len() - widest - 1 {
+        &rows[widest]
+    } else {
+        &rows[widest + 1]
+    };
+    Err(Error::data(
+        path,
+        Some(outlier.line),
+        format!(
+            "series {name:?}: timestamp {} makes the {step}s grid {points} points long, over the maximum of {MAX_POINTS}",
+            crate::core::time::format_timestamp(outlier.time)
+        ),
+    ))
 }
 
 /// The most common positive spacing between consecutive distinct timestamps.
@@ -421,6 +468,61 @@ mod tests {
         assert!(err.contains("f.csv:4"), "{err}");
         assert!(err.contains("gap of 8 missing steps"), "{err}");
         assert!(err.contains("between lines 3 and 4"), "{err}");
+    }
+
+    #[test]
+    fn outlying_timestamps_refused_before_allocating() {
+        let p = Path::new("f.csv");
+        // (rows, the line named, part of the message)
+        type Case = (Vec<(i64, Option<f64>)>, usize, &'static str);
+        let cases: Vec<Case> = vec![
+            // one timestamp at 10^12: outside years 1..9999
+            (
+                vec![
+                    (0, Some(1.0)),
+                    (60, Some(1.0)),
+                    (120, Some(1.0)),
+                    (1_000_000_000_000, Some(1.0)),
+                ],
+                5,
+                "outside the supported range",
+            ),
+            (
+                vec![(i64::MIN, Some(1.0)), (i64::MAX, Some(1.0))],
+                2,
+                "outside the supported range",
+            ),
+            // in range, but the grid would be ~1.7e9 points: the outlier is named, first or last
+            (
+                vec![
+                    (0, Some(1.0)),
+                    (60, Some(1.0)),
+                    (120, Some(1.0)),
+                    (100_000_000_000, Some(1.0)),
+                ],
+                5,
+                "over the maximum of 5000000",
+            ),
+            (
+                vec![
+                    (-50_000_000_000, Some(1.0)),
+                    (0, Some(1.0)),
+                    (60, Some(1.0)),
+                    (120, Some(1.0)),
+                ],
+                2,
+                "over the maximum of 5000000",
+            ),
+        ];
+        for (input, line, want) in cases {
+            let err = regularize(p, "s", rows(&input), GapPolicy::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("f.csv:{line}:")) && err.contains(want),
+                "{input:?}: {err}"
+            );
+        }
     }
 
     #[test]

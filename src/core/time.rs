@@ -59,22 +59,55 @@ impl Clock for ManualClock {
     }
 }
 
+/// The longest duration any field or flag accepts: 10 years. Everything downstream multiplies
+/// durations (by steps, by nanoseconds), so the bound keeps that arithmetic far from overflow.
+pub const MAX_DURATION_SECONDS: i64 = 10 * 366 * 86_400;
+
+/// The earliest timestamp accepted from outside: 0001-01-01T00:00:00Z.
+pub const MIN_TIMESTAMP: i64 = -62_135_596_800;
+/// The latest timestamp accepted from outside: 9999-12-31T23:59:59Z. Seconds this size plus
+/// [`MAX_DURATION_SECONDS`] are far from `i64` overflow (nanosecond paths saturate instead).
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+
 /// Parses "90s", "5m", "1h 30m" (humantime) into whole seconds; a bare number is seconds.
+/// Accepts 1s to [`MAX_DURATION_SECONDS`]; anything else is an error naming `field`.
 pub fn parse_duration(field: &str, text: &str) -> Result<i64> {
     let t = text.trim();
+    let too_long = || {
+        Error::config(
+            field,
+            format!("duration {text:?} is longer than the maximum of 10 years ({MAX_DURATION_SECONDS}s)"),
+        )
+    };
     if let Ok(secs) = t.parse::<f64>()
         && secs.is_finite()
         && secs > 0.0
     {
+        // Compare as f64 before converting: `1e30 as i64` would saturate silently.
+        if secs.round() > MAX_DURATION_SECONDS as f64 {
+            return Err(too_long());
+        }
+        if secs.round() < 1.0 {
+            return Err(Error::config(field, format!("duration {text:?} must be at least 1s")));
+        }
         return Ok(secs.round() as i64);
     }
     let d = humantime::parse_duration(t)
         .map_err(|e| Error::config(field, format!("cannot parse duration {text:?}: {e}")))?;
+    if d.as_secs() > MAX_DURATION_SECONDS as u64 {
+        return Err(too_long());
+    }
     let secs = d.as_secs() as i64;
     if secs <= 0 {
         return Err(Error::config(field, format!("duration {text:?} must be at least 1s")));
     }
     Ok(secs)
+}
+
+/// Checks that a timestamp from outside lies in [`MIN_TIMESTAMP`, `MAX_TIMESTAMP`] (years
+/// 1–9999), so arithmetic on it (steps, spans, durations) cannot overflow.
+pub fn timestamp_in_range(secs: i64) -> bool {
+    (MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&secs)
 }
 
 /// Formats seconds compactly: 90 → "1m30s".
@@ -85,8 +118,13 @@ pub fn format_duration(secs: i64) -> String {
 }
 
 /// Parses a timestamp into Unix seconds (UTC). Accepts RFC 3339, "YYYY-MM-DD HH:MM:SS",
-/// "YYYY-MM-DDTHH:MM:SS", a bare date, or integer Unix seconds.
+/// "YYYY-MM-DDTHH:MM:SS", a bare date, or integer Unix seconds; None outside years 1–9999
+/// ([`timestamp_in_range`]).
 pub fn parse_timestamp(text: &str) -> Option<i64> {
+    parse_timestamp_unchecked(text).filter(|&t| timestamp_in_range(t))
+}
+
+fn parse_timestamp_unchecked(text: &str) -> Option<i64> {
     let t = text.trim();
     if t.is_empty() {
         return None;
@@ -130,9 +168,22 @@ mod tests {
         for (text, want) in [("90s", 90), ("5m", 300), ("1h 30m", 5400), ("45", 45), ("2min", 120)] {
             assert_eq!(parse_duration("f", text).unwrap(), want, "{text}");
         }
-        for bad in ["", "-5", "0s", "soon"] {
+        assert_eq!(parse_duration("f", "3650d").unwrap(), 3650 * 86_400);
+        // (text, part of the error)
+        for (bad, why) in [
+            ("", "cannot parse"),
+            ("-5", "cannot parse"),
+            ("0s", "at least 1s"),
+            ("0.2", "at least 1s"),
+            ("soon", "cannot parse"),
+            ("1e30", "maximum"),
+            ("9223372036854775807", "maximum"),
+            ("4000d", "maximum"),
+            ("100000000years", "maximum"),
+            ("inf", "cannot parse"),
+        ] {
             let err = parse_duration("tick", bad).unwrap_err().to_string();
-            assert!(err.contains("tick"), "{err}");
+            assert!(err.contains("tick") && err.contains(why), "{bad}: {err}");
         }
     }
 
@@ -149,6 +200,9 @@ mod tests {
             assert_eq!(parse_timestamp(text), Some(base), "{text}");
         }
         assert_eq!(parse_timestamp("yesterday"), None);
+        for out_of_range in ["1000000000000", "-9223372036854775808", "9223372036854775807"] {
+            assert_eq!(parse_timestamp(out_of_range), None, "{out_of_range}");
+        }
         assert_eq!(format_timestamp(base), "2014-07-01 00:00:00");
     }
 }

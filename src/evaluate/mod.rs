@@ -772,7 +772,7 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
 pub fn evaluate_file(input: &Path, out: &Path, opts: &EvalOptions) -> Result<EvalReport> {
     opts.validate()?;
     let loaded = load_series(input, opts.gap_policy)?;
-    let (report, timelines) = evaluate_all(input, &loaded, opts)?;
+    let (report, timelines) = evaluate_all(input, &loaded, opts).map_err(|e| e.in_file(input))?;
     write_outputs(out, &report, &timelines)?;
     Ok(report)
 }

@@ -244,6 +244,69 @@ impl ModelSpec {
         }
     }
 
+    /// Parameters an artifact may not carry: zero periods, lags or windows (divisions and
+    /// indexing by them), and sizes that would take hours to fit. Used when loading one.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        // Far above anything training writes; a hand-edited `epochs: 1e12` would hang a reload.
+        const MAX_SIZE: usize = 100_000;
+        let sized = |what: &str, v: usize| {
+            if (1..=MAX_SIZE).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{}: {what} {v} must be 1 to {MAX_SIZE}", self.name()))
+            }
+        };
+        match self {
+            ModelSpec::SeasonalNaive { period } => sized("period", *period),
+            ModelSpec::Ets { window, .. } => window.map_or(Ok(()), |w| sized("window", w)),
+            ModelSpec::Mstl {
+                periods, trend_window, ..
+            } => {
+                periods.iter().try_for_each(|p| sized("period", *p))?;
+                trend_window.map_or(Ok(()), |w| sized("trend_window", w))
+            }
+            ModelSpec::Linear {
+                lags,
+                periods,
+                fourier_terms,
+                alpha,
+                l1_ratio,
+            } => {
+                lags.iter().try_for_each(|l| sized("lag", *l))?;
+                periods.iter().try_for_each(|p| sized("period", *p))?;
+                if *fourier_terms > 1_000 || !alpha.is_finite() || !l1_ratio.is_finite() {
+                    return Err("linear: fourier_terms, alpha or l1_ratio out of range".into());
+                }
+                Ok(())
+            }
+            ModelSpec::Mlp {
+                window, hidden, epochs, ..
+            } => {
+                sized("window", *window)?;
+                sized("epochs", *epochs)?;
+                // hidden² weights per layer: 4096 is already 16M of them.
+                if !(1..=4096).contains(hidden) {
+                    return Err(format!("mlp: hidden {hidden} must be 1 to 4096"));
+                }
+                Ok(())
+            }
+            ModelSpec::Ensemble { members } => {
+                if members.is_empty() {
+                    return Err("ensemble: no members".into());
+                }
+                members.iter().try_for_each(|m| {
+                    if !m.weight.is_finite() || m.weight < 0.0 {
+                        return Err(format!(
+                            "ensemble: member weight {} must be finite and non-negative",
+                            m.weight
+                        ));
+                    }
+                    m.spec.validate()
+                })
+            }
+        }
+    }
+
     /// Rebuilds a fitted model from stored weights where the family has them (the MLP),
     /// conditioning on `y`; other families refit on `y`.
     pub fn restore(&self, y: &[f64], weights: Option<&[u8]>) -> Result<Box<dyn Fitted>> {

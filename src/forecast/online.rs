@@ -34,6 +34,79 @@ impl Online {
         }
     }
 
+    /// Consistency an artifact's serving state must have before it is continued: finite
+    /// numbers and lengths that agree with each other (the lags read inside the tail, one
+    /// coefficient per feature, no zero period), so a forecast cannot index out of bounds.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let finite = |what: &str, xs: &mut dyn Iterator<Item = f64>| {
+            for x in xs {
+                if !x.is_finite() {
+                    return Err(format!("online state: {what} must be finite"));
+                }
+            }
+            Ok(())
+        };
+        let ets = |e: &super::ets::EtsState| {
+            finite(
+                "ets parameters",
+                &mut [e.alpha, e.beta, e.phi, e.level, e.slope, e.sigma2].into_iter(),
+            )
+        };
+        match self {
+            Online::SeasonalNaive(s) => finite("seasonal naive values", &mut s.last.iter().copied().chain([s.sigma])),
+            Online::Ets(e) => ets(e),
+            Online::Mstl(m) => {
+                finite("mstl profiles", &mut m.profiles.iter().flatten().copied())?;
+                ets(&m.trend)
+            }
+            Online::Linear(l) => {
+                let max_lag = l.lags.iter().copied().max().unwrap_or(0);
+                let features = l
+                    .periods
+                    .len()
+                    .checked_mul(l.fourier_terms)
+                    .and_then(|n| n.checked_mul(2))
+                    .and_then(|n| n.checked_add(l.lags.len()));
+                if l.lags.contains(&0) || l.periods.contains(&0) {
+                    return Err("online state: linear lags and periods must be at least 1".into());
+                }
+                if max_lag > l.tail.len() {
+                    return Err(format!(
+                        "online state: linear lag {max_lag} reads past a tail of {}",
+                        l.tail.len()
+                    ));
+                }
+                if features != Some(l.coef.len()) {
+                    return Err(format!(
+                        "online state: linear has {} coefficients for {} lags and {} Fourier features",
+                        l.coef.len(),
+                        l.lags.len(),
+                        2 * l.periods.len() * l.fourier_terms
+                    ));
+                }
+                // k·t is reduced modulo each period; keep it far from overflow.
+                if l.t > 1 << 40 || l.fourier_terms > 1_000 {
+                    return Err("online state: linear time index or fourier_terms out of range".into());
+                }
+                finite(
+                    "linear coefficients",
+                    &mut l.coef.iter().chain(&l.tail).copied().chain([l.intercept, l.sigma]),
+                )
+            }
+            Online::Ensemble(e) => {
+                if e.members.is_empty() {
+                    return Err("online state: ensemble without members".into());
+                }
+                e.members.iter().try_for_each(|m| {
+                    if !m.weight.is_finite() || m.weight < 0.0 {
+                        return Err("online state: ensemble weights must be finite and non-negative".into());
+                    }
+                    m.state.validate()
+                })
+            }
+        }
+    }
+
     /// As [`Self::predict`], after feeding `pending` to a copy: for a newest point that the
     /// next fetch may still revise, so it is not committed to the state yet.
     pub fn predict_after(&self, pending: &[f64], horizon: usize) -> Result<Forecast> {

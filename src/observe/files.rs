@@ -5,7 +5,9 @@
 //! - long format: `service,timestamp,value`, one series per service.
 //!
 //! CSV and Parquet (by extension `.parquet`) both work. Cells are parsed here, not by
-//! polars, so that a bad cell is reported with its line.
+//! polars, so that a bad cell is reported with its line. Values are demand: negative or infinite
+//! is an error naming the line; timestamps must lie in years 1–9999 and the regular grid within
+//! [`crate::core::series::MAX_POINTS`].
 
 use crate::core::series::{Cleaned, GapPolicy, RawPoint, regularize};
 use crate::core::time::parse_timestamp;
@@ -150,7 +152,12 @@ fn time_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> R
                 .enumerate()
                 .map(|(i, v)| {
                     let v = v.unwrap_or("");
-                    parse_timestamp(v).ok_or_else(|| bad(i, format!("cannot parse timestamp {v:?}")))
+                    parse_timestamp(v).ok_or_else(|| {
+                        bad(
+                            i,
+                            format!("cannot parse timestamp {v:?} (a date or Unix seconds, years 1 to 9999)"),
+                        )
+                    })
                 })
                 .collect()
         }
@@ -164,6 +171,9 @@ fn value_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> 
         match v {
             Some(x) if x.is_nan() => Ok(None),
             Some(x) if x.is_infinite() => Err(bad(i, "infinite value".into())),
+            // Every file this loader reads is demand; a negative rate is a broken export, and
+            // replaying it would report negative utilization as if it were real.
+            Some(x) if x < 0.0 => Err(bad(i, format!("negative demand {x}: demand must be non-negative"))),
             other => Ok(other),
         }
     };
@@ -254,6 +264,22 @@ mod tests {
             (
                 "timestamp,value\n0,1\n60,inf\n",
                 "bad.csv:3: column value: infinite value",
+            ),
+            (
+                "timestamp,value\n0,1\n60,-50\n120,2\n",
+                "bad.csv:3: column value: negative demand -50",
+            ),
+            (
+                "timestamp,value\n0,1\n60,1e309\n",
+                "bad.csv:3: column value: infinite value",
+            ),
+            (
+                "timestamp,value\n0,1\n60,1\n120,1\n1000000000000,1\n",
+                "bad.csv:5: column timestamp: cannot parse timestamp",
+            ),
+            (
+                "timestamp,value\n0,1\n60,1\n120,1\n100000000000,1\n",
+                "bad.csv:5: series \"bad\": timestamp 5138-11-16 09:46:40 makes the 60s grid",
             ),
         ];
         for (body, want) in cases {

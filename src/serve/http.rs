@@ -16,11 +16,24 @@ pub struct DecisionsQuery {
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/decisions", get(decisions))
         .route("/metrics", get(metrics))
         .with_state(shared)
+}
+
+/// The service loops' state: 200 while every loop is up, 503 while one is restarting after a
+/// panic (so a loop that panics on every tick ends in a pod restart, not silence).
+async fn healthz(State(s): State<Arc<Shared>>) -> Response {
+    let (ok, loops) = s.loops();
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let status = if ok { "ok" } else { "degraded" };
+    (code, axum::Json(serde_json::json!({"status": status, "loops": loops}))).into_response()
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> Response {

@@ -131,7 +131,6 @@ pub enum Anchor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScalerMetadata {
     pub service: String,
-    pub models_dir: Option<PathBuf>,
     /// Seconds ahead; `None` = one model step.
     pub lead: Option<i64>,
     pub quantile: Quantile,
@@ -145,10 +144,18 @@ impl ScalerMetadata {
     /// field, `scalerAddress` included.
     pub fn parse(md: &HashMap<String, String>) -> Result<Self> {
         let get = |k: &str| md.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
+        // A client must not choose which directory the scaler reads: that would let anyone
+        // who reaches the port probe the scaler's filesystem. The scaler serves `--models`.
+        if md.contains_key("modelsDir") {
+            return Err(Error::config(
+                "scalerMetadata.modelsDir",
+                "not accepted: the scaler serves only its own --models directory",
+            ));
+        }
         let service = get("service")
             .ok_or_else(|| Error::config("scalerMetadata.service", "missing (the SCALE service to forecast)"))?
             .to_string();
-        if service.contains('/') || service.contains("..") {
+        if service.contains(['/', '\\']) || service.starts_with('.') || service.len() > 253 {
             return Err(Error::config(
                 "scalerMetadata.service",
                 format!("{service:?} is not a service name"),
@@ -178,7 +185,6 @@ impl ScalerMetadata {
         };
         Ok(Self {
             service,
-            models_dir: get("modelsDir").map(PathBuf::from),
             lead,
             quantile: Quantile::parse(get("quantile").unwrap_or(""))?,
             anchor,
@@ -198,18 +204,32 @@ impl ScalerMetadata {
 pub const MAX_STEPS: usize = 10_000;
 
 /// Steps ahead of the artifact's origin for this lead (at least 1: the first forecast point).
+/// Checked throughout: `lead` comes from the client and `origin` from an artifact.
 pub fn steps_for(anchor: Anchor, lead: Option<i64>, origin: i64, step: i64, now: i64) -> Result<usize> {
-    let lead = lead.unwrap_or(step);
-    let ahead = match anchor {
-        Anchor::Origin => lead,
-        Anchor::Now => now + lead - origin,
-    };
-    let steps = ((ahead + step - 1).div_euclid(step)).max(1);
-    if steps as usize > MAX_STEPS {
-        return Err(Error::config(
+    let too_far = |steps: String| {
+        Error::config(
             "scalerMetadata.lead",
             format!("{steps} steps past the artifact's history end exceeds {MAX_STEPS} (retrain, or shorten the lead)"),
+        )
+    };
+    if step <= 0 {
+        return Err(Error::config(
+            "scalerMetadata.lead",
+            format!("the artifact's step {step} is not positive"),
         ));
+    }
+    let lead = lead.unwrap_or(step);
+    let ahead = match anchor {
+        Anchor::Origin => Some(lead),
+        Anchor::Now => now.checked_add(lead).and_then(|t| t.checked_sub(origin)),
+    }
+    .ok_or_else(|| too_far("too many".into()))?;
+    let steps = ahead
+        .checked_add(step - 1)
+        .map(|a| a.div_euclid(step).max(1))
+        .ok_or_else(|| too_far("too many".into()))?;
+    if steps as u64 > MAX_STEPS as u64 {
+        return Err(too_far(steps.to_string()));
     }
     Ok(steps as usize)
 }
@@ -228,7 +248,7 @@ struct Cached {
 pub struct ForecastSource {
     models_dir: PathBuf,
     clock: SharedClock,
-    cache: Mutex<HashMap<(PathBuf, String), Cached>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl ForecastSource {
@@ -246,10 +266,10 @@ impl ForecastSource {
 
     /// The metric value: the forecast demand at the lead, at the quantile, floored at 0.
     pub fn value(&self, md: &ScalerMetadata) -> Result<f64> {
-        let dir = md.models_dir.clone().unwrap_or_else(|| self.models_dir.clone());
-        let version = artifact::active_version(&dir, &md.service)?
+        let dir = &self.models_dir;
+        let version = artifact::active_version(dir, &md.service)?
             .ok_or_else(|| Error::artifact(dir.join(&md.service), "no ACTIVE version (train the service first)"))?;
-        let key = (dir.clone(), md.service.clone());
+        let key = md.service.clone();
         let art = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache
@@ -260,7 +280,7 @@ impl ForecastSource {
         let art = match art {
             Some(a) => a,
             None => {
-                let a = Arc::new(artifact::load_active(&dir, &md.service)?);
+                let a = Arc::new(artifact::load_active(dir, &md.service)?);
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 cache.insert(
                     key.clone(),
@@ -274,7 +294,8 @@ impl ForecastSource {
             }
         };
         let step = art.state.step;
-        let origin = art.state.history_start + art.state.history.len() as i64 * step;
+        // Validated at load: in range, so this cannot overflow.
+        let origin = art.history_end();
         let steps = steps_for(md.anchor, md.lead, origin, step, self.clock.now())?;
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -336,7 +357,11 @@ impl Scaler {
         let md2 = md.clone();
         let v = tokio::task::spawn_blocking(move || me.source.value(&md2))
             .await
-            .map_err(|e| Status::internal(format!("forecast task failed: {e}")))?
+            .map_err(|e| {
+                // The panic message stays in the log: it may hold paths and internals.
+                tracing::error!(service = %md.service, "forecast task failed: {e}");
+                Status::internal("internal error while forecasting (details in the scaler's log)")
+            })?
             .map_err(status)?;
         Ok((md, v))
     }
@@ -552,6 +577,14 @@ mod tests {
                 "scalerMetadata.capacityPerReplica",
             ),
             (&[("service", "a"), ("anchor", "later")], "scalerMetadata.anchor"),
+            (&[("service", "a"), ("lead", "1e30")], "scalerMetadata.lead"),
+            (
+                &[("service", "a"), ("lead", "9223372036854775807s")],
+                "scalerMetadata.lead",
+            ),
+            (&[("service", "a"), ("modelsDir", "/etc")], "scalerMetadata.modelsDir"),
+            (&[("service", "a"), ("modelsDir", "")], "scalerMetadata.modelsDir"),
+            (&[("service", ".hidden")], "scalerMetadata.service"),
         ];
         for (pairs, field) in cases {
             let e = ScalerMetadata::parse(&md(pairs)).unwrap_err().to_string();
@@ -578,8 +611,16 @@ mod tests {
                 "{anchor:?} {lead:?} {now}"
             );
         }
-        let e = steps_for(Anchor::Now, Some(60), 0, 60, 60 * 20_000).unwrap_err();
-        assert!(e.to_string().contains("scalerMetadata.lead"), "{e}");
+        // Too far, or arithmetic that would overflow: an error, never a panic.
+        for (anchor, lead, origin, now) in [
+            (Anchor::Now, Some(60), 0, 60 * 20_000),
+            (Anchor::Origin, Some(i64::MAX), 0, 0),
+            (Anchor::Now, Some(i64::MAX), 0, i64::MAX),
+            (Anchor::Now, Some(60), i64::MIN, i64::MAX),
+        ] {
+            let e = steps_for(anchor, lead, origin, 60, now).unwrap_err();
+            assert!(e.to_string().contains("scalerMetadata.lead"), "{e}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub abs_error: Family<Labels, FGauge>,
     pub tick_seconds: Histogram,
     pub actuations: Family<Labels, Counter>,
+    pub loop_restarts: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -42,6 +43,7 @@ impl Metrics {
             // 1 ms .. ~33 s
             tick_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             actuations: Family::default(),
+            loop_restarts: Family::default(),
             registry: Registry::default(),
         };
         // Counters get their `_total` suffix from the encoder.
@@ -80,6 +82,11 @@ impl Metrics {
             "scale_actuations",
             "Decisions at the target by target kind and outcome (applied, retried, unchanged, refused, failed, held)",
             m.actuations.clone(),
+        );
+        registry.register(
+            "scale_loop_restarts",
+            "Service loop ticks that panicked; each was caught and the loop restarted",
+            m.loop_restarts.clone(),
         );
         Metrics { registry, ..m }
     }

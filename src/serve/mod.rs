@@ -209,10 +209,17 @@ pub async fn run_with(
         tracing::info!("shutting down");
         let _ = stop.send(true);
     });
+    let mut failed = None;
+    let spawned = tasks.len();
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r {
             tracing::error!("service task failed: {e}");
+            failed = Some(format!("a service task failed: {e}"));
         }
+    }
+    // Without --ticks the loops end only on shutdown: anything else must not exit 0.
+    if failed.is_none() && spawned > 0 && opts.ticks.is_none() && !*stop_rx.borrow() {
+        failed = Some("every service loop ended while serving".into());
     }
     let _ = stop_tx.send(true);
     if let Some((r, sampling)) = receivers {
@@ -229,10 +236,15 @@ pub async fn run_with(
             Ok(stats) => tracing::info!(
                 late_spans = stats.late_spans,
                 forced_closes = stats.forced_closes,
+                future_spans = stats.future_spans,
                 "OTLP receivers stopped"
             ),
             Err(e) => tracing::error!("OTLP receivers: {e}"),
         }
+    }
+    if let Some(why) = failed {
+        let _ = server.await;
+        return Err(Error::Task(why));
     }
     match server.await {
         Ok(Ok(())) => Ok(()),

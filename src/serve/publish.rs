@@ -39,6 +39,11 @@ pub struct ServiceStatus {
     pub ticks: u64,
     /// The last model-load failure; cleared when a version loads.
     pub last_error: Option<String>,
+    /// Ticks that panicked (each caught and the loop restarted).
+    pub loop_restarts: u64,
+    /// Set while the loop is backing off after a panic: the service is down (not ready) until
+    /// a tick completes again.
+    pub loop_panic: Option<String>,
 }
 
 /// What the HTTP server reads.
@@ -66,6 +71,10 @@ impl Shared {
         let waiting: Vec<String> = st
             .iter()
             .filter_map(|(name, s)| match (&s.model_version, s.ticks) {
+                _ if s.loop_panic.is_some() => Some(format!(
+                    "{name}: loop restarting after a panic ({})",
+                    s.loop_panic.as_deref().unwrap_or_default()
+                )),
                 (None, _) => Some(format!(
                     "{name}: no model loaded{}",
                     s.last_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
@@ -75,6 +84,49 @@ impl Shared {
             })
             .collect();
         (!waiting.is_empty()).then(|| waiting.join("; "))
+    }
+
+    /// A tick of `name` panicked: counted in /metrics, not ready, reported by /healthz.
+    pub fn loop_panicked(&self, name: &str, why: &str) {
+        self.metrics
+            .loop_restarts
+            .get_or_create(&vec![("service".to_string(), name.to_string())])
+            .inc();
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let e = st.entry(name.to_string()).or_default();
+        e.loop_restarts += 1;
+        e.loop_panic = Some(why.to_string());
+    }
+
+    /// A tick of `name` completed: its loop is up.
+    pub fn loop_running(&self, name: &str) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = st.get_mut(name) {
+            e.loop_panic = None;
+        }
+    }
+
+    /// Each loop's state for /healthz, and whether every loop is up.
+    pub fn loops(&self) -> (bool, serde_json::Value) {
+        let st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let loops: serde_json::Map<String, serde_json::Value> = st
+            .iter()
+            .map(|(name, s)| {
+                let state = if s.loop_panic.is_some() {
+                    "restarting"
+                } else {
+                    "running"
+                };
+                let v = serde_json::json!({
+                    "state": state,
+                    "ticks": s.ticks,
+                    "restarts": s.loop_restarts,
+                    "last_panic": s.loop_panic,
+                });
+                (name.clone(), v)
+            })
+            .collect();
+        (st.values().all(|s| s.loop_panic.is_none()), loops.into())
     }
 
     /// Records what a poll of the service's model registry did in its status.

@@ -128,6 +128,7 @@ pub(crate) mod tests {
             backtest: bt,
             state_file: String::new(),
             state_sha256: String::new(),
+            manifest_sha256: None,
             promotion: None,
         };
         let state = State {
@@ -170,5 +171,72 @@ pub(crate) mod tests {
         // Rolling ACTIVE back to v1 loads it again.
         artifact::set_active(d.path(), "web", &v1).unwrap();
         assert_eq!(r.poll(), Reload::Loaded(v1));
+    }
+
+    /// A version with valid checksums whose content cannot serve, written as a real one is.
+    fn write_invalid(models: &Path, edit: fn(&mut State)) -> String {
+        let v = write_version(models, "web", false);
+        let dir = models.join("web").join(&v);
+        let a = artifact::load(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mut state = a.state.clone();
+        edit(&mut state);
+        let dir = artifact::write_version(models, "web", a.manifest, &state, None, true).unwrap();
+        dir.file_name().unwrap().to_string_lossy().to_string()
+    }
+
+    #[test]
+    fn an_invalid_version_is_refused_and_the_last_good_keeps_serving() {
+        // (what, edit, the reason). On main step 0 divided by zero in the tick and
+        // history_start near i64::MAX overflowed: the service's loop died.
+        type Case = (&'static str, fn(&mut State), &'static str);
+        let cases: [Case; 4] = [
+            ("step 0", |s| s.step = 0, "invalid state: step 0"),
+            (
+                "history_start",
+                |s| s.history_start = i64::MAX - 100,
+                "outside years 1 to 9999",
+            ),
+            ("empty history", |s| s.history.clear(), "history has 0 points"),
+            (
+                "zero period",
+                |s| s.spec = ModelSpec::SeasonalNaive { period: 0 },
+                "period 0",
+            ),
+        ];
+        for (what, edit, want) in cases {
+            let d = tempfile::tempdir().unwrap();
+            let mut r = Registry::new(d.path(), "web");
+            let v1 = write_version(d.path(), "web", true);
+            assert_eq!(r.poll(), Reload::Loaded(v1.clone()));
+            write_invalid(d.path(), edit);
+            match r.poll() {
+                Reload::Failed(m) => assert!(m.contains(want), "{what}: {m}"),
+                other => panic!("{what}: {other:?}"),
+            }
+            assert_eq!(r.current().unwrap().manifest.version, v1, "{what}");
+            assert_eq!(r.poll(), Reload::Unchanged, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_naming_another_version_is_refused_once_not_reloaded_every_tick() {
+        let d = tempfile::tempdir().unwrap();
+        let mut r = Registry::new(d.path(), "web");
+        let v1 = write_version(d.path(), "web", true);
+        assert_eq!(r.poll(), Reload::Loaded(v1.clone()));
+        // v0002's directory renamed to v0003: its manifest still says v0002.
+        let v2 = write_version(d.path(), "web", false);
+        let svc = d.path().join("web");
+        std::fs::rename(svc.join(&v2), svc.join("v0003")).unwrap();
+        artifact::set_active(d.path(), "web", "v0003").unwrap();
+        match r.poll() {
+            Reload::Failed(m) => assert!(m.contains("does not match its directory"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        for _ in 0..3 {
+            assert_eq!(r.poll(), Reload::Unchanged);
+        }
+        assert_eq!(r.current().unwrap().manifest.version, v1);
     }
 }

@@ -109,6 +109,7 @@ pub async fn run_service(
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut done = 0u64;
+    let mut backoff = RESTART_BACKOFF_MIN;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -117,12 +118,57 @@ pub async fn run_service(
         if *shutdown.borrow() {
             break;
         }
-        tick(&mut svc, &ctx).await;
+        // A panic in one tick must not end the service's loop for good (issue 17): it is
+        // caught, logged with the service, counted, and the loop goes on after a backoff.
+        match CatchUnwind(Box::pin(tick(&mut svc, &ctx))).await {
+            Ok(_) => {
+                ctx.shared.loop_running(&svc.name);
+                backoff = RESTART_BACKOFF_MIN;
+            }
+            Err(payload) => {
+                let why = panic_message(payload.as_ref());
+                tracing::error!(service = %svc.name, "service loop panicked: {why}; restarting in {backoff:?}");
+                ctx.shared.loop_panicked(&svc.name, &why);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => break,
+                }
+                backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+            }
+        }
         done += 1;
         if ticks.is_some_and(|n| done >= n) {
             break;
         }
     }
+}
+
+/// Backoff after a panicking tick: doubling from the minimum, capped.
+const RESTART_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+const RESTART_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A boxed future's panic as an `Err`, so the loop around it survives.
+struct CatchUnwind<F>(F);
+
+impl<F: std::future::Future + Unpin> std::future::Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| std::pin::Pin::new(inner).poll(cx))) {
+            Ok(p) => p.map(Ok),
+            Err(payload) => std::task::Poll::Ready(Err(payload)),
+        }
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), for the log and /healthz.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 #[cfg(test)]
@@ -177,6 +223,58 @@ pub(crate) mod tests {
         let target = Arc::new(DryRunTarget::new(2, None));
         let a = Actuation::new(target.clone(), "dry-run", mode, 1, 20, 2);
         (ServiceLoop::new(&c, &c.services[0], mode, a), target)
+    }
+
+    /// A status hook that panics on its first `n` calls, as a buggy one would.
+    struct PanicsFirst(std::sync::atomic::AtomicU32);
+
+    #[async_trait::async_trait]
+    impl AfterDecision for PanicsFirst {
+        async fn decided(&self, _: &DecisionRecord, _: Option<String>) {
+            let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                panic!("status writer bug #{left}");
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_tick_is_caught_counted_and_the_loop_restarts() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let (s, _) = service(d.path(), "forecast-only");
+        let mut ctx = context("up", hourly(&[30.0, 31.0, 32.0], NOW, 60), NOW);
+        ctx.shared = Arc::new(Shared::new(&["web".to_string()]));
+        ctx.after = Some(Arc::new(PanicsFirst(2.into())));
+        let shared = ctx.shared.clone();
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        // On main the first panic ended the loop: no tick ever completed.
+        let run = tokio::spawn(run_service(
+            s,
+            ctx,
+            std::time::Duration::from_secs(30),
+            Some(4),
+            stopped,
+        ));
+        // Paused time: the backoffs (1 s, 2 s) and ticks elapse at once.
+        tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+        let (up, loops) = shared.loops();
+        assert!(!up, "{loops}");
+        assert_eq!(loops["web"]["state"], "restarting", "{loops}");
+        assert!(
+            shared
+                .not_ready()
+                .unwrap()
+                .contains("web: loop restarting after a panic (status writer bug")
+        );
+        run.await.unwrap();
+        let (up, loops) = shared.loops();
+        assert!(up, "{loops}");
+        assert_eq!(loops["web"]["restarts"], 2, "{loops}");
+        assert_eq!(loops["web"]["ticks"], 2, "two of four ticks completed: {loops}");
+        let text = shared.metrics.encode();
+        assert!(text.contains("scale_loop_restarts_total{service=\"web\"} 2"), "{text}");
     }
 
     /// Hourly samples, the newest `age` seconds before `now`.

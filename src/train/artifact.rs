@@ -1,7 +1,10 @@
 //! Versioned model artifacts: `models/<service>/<version>/{manifest.json,state.json}`.
 //!
 //! The state is what forecasting needs: the frozen model spec and the recent history it
-//! refits on. The manifest carries its SHA-256; loading verifies that and the schema version.
+//! refits on. The manifest carries the state's SHA-256 and its own (schema 2); loading verifies
+//! both, the schema version, that every path stays inside the version directory, that the
+//! manifest's `version` is its directory's name, and what the state means (step, lengths,
+//! finite numbers): an artifact that loads but could not serve is refused like a corrupt one.
 //! A version directory is written under a temporary name, fsynced and renamed, so a crash
 //! never leaves a half-written version that loads. `ACTIVE` names the version in use.
 
@@ -15,8 +18,15 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The manifest layout this build writes and reads; others are refused on load.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The manifest layout this build writes. 2 added `manifest_sha256`; schema 1 (no manifest
+/// checksum) is still read, everything else is refused on load.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest manifest layout this build reads.
+const OLDEST_READABLE_SCHEMA: u32 = 1;
+/// The manifest checksum is computed with this in place of its own value.
+const MANIFEST_SHA_PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The most history points a state may hold (the loader's grid bound).
+const MAX_HISTORY: usize = crate::core::series::MAX_POINTS;
 const MANIFEST: &str = "manifest.json";
 const STATE: &str = "state.json";
 const ACTIVE: &str = "ACTIVE";
@@ -61,6 +71,10 @@ pub struct Manifest {
     pub state_file: String,
     /// SHA-256 (hex) of the state file, verified on load.
     pub state_sha256: String,
+    /// SHA-256 (hex) of this file as written, with this value replaced by 64 zeros; verified
+    /// on load (schema 2; schema 1 manifests have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
     /// Whether this version was made active, and why (absent in versions written before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<Promotion>,
@@ -185,6 +199,73 @@ fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
+/// The bytes of `"manifest_sha256": "<hex>"` as serde_json's pretty printer writes the field.
+/// As a key it is unescaped, so it cannot be mistaken for text inside another string.
+fn manifest_sha_field(hex: &str) -> Vec<u8> {
+    format!("\"manifest_sha256\": \"{hex}\"").into_bytes()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Writes the checksum of `bytes` (serialized with the placeholder) over the placeholder.
+fn seal_manifest(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let field = manifest_sha_field(MANIFEST_SHA_PLACEHOLDER);
+    let at = find(&bytes, &field).ok_or_else(|| Error::Encode("manifest without its checksum field".into()))?;
+    let sealed = manifest_sha_field(&sha256_hex(&bytes));
+    bytes[at..at + field.len()].copy_from_slice(&sealed);
+    Ok(bytes)
+}
+
+/// Verifies a schema-2 manifest's own checksum against its raw bytes.
+fn verify_manifest(path: &Path, bytes: &[u8], claimed: Option<&str>) -> Result<()> {
+    let claimed = claimed.ok_or_else(|| Error::artifact(path, "missing field manifest_sha256"))?;
+    let field = manifest_sha_field(claimed);
+    let at = find(bytes, &field).ok_or_else(|| {
+        Error::artifact(
+            path,
+            "checksum mismatch: manifest_sha256 is not written as this build writes it",
+        )
+    })?;
+    let mut unsealed = bytes.to_vec();
+    unsealed[at..at + field.len()].copy_from_slice(&manifest_sha_field(MANIFEST_SHA_PLACEHOLDER));
+    let got = sha256_hex(&unsealed);
+    if got != claimed {
+        return Err(Error::artifact(
+            path,
+            format!("checksum mismatch: manifest says sha256 {claimed}, manifest has {got}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `name` as a file directly inside `dir`: one plain component (no `/`, `..`, root or
+/// prefix), and, once symlinks are resolved, still inside `dir`.
+fn inside(dir: &Path, name: &str, field: &str, named_in: &Path) -> Result<PathBuf> {
+    let mut parts = Path::new(name).components();
+    let plain = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    if !plain || name.contains(['/', '\\']) {
+        return Err(Error::artifact(
+            named_in,
+            format!("{field} {name:?} must name a file inside the version directory"),
+        ));
+    }
+    let path = dir.join(name);
+    if let (Ok(real), Ok(root)) = (fs::canonicalize(&path), fs::canonicalize(dir))
+        && !real.starts_with(&root)
+    {
+        return Err(Error::artifact(
+            named_in,
+            format!("{field} {name:?} resolves outside the version directory"),
+        ));
+    }
+    Ok(path)
+}
+
 fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = fs::File::create(path).map_err(|e| Error::io(path, e))?;
     f.write_all(bytes).map_err(|e| Error::io(path, e))?;
@@ -195,6 +276,11 @@ fn sync_dir(path: &Path) -> Result<()> {
     fs::File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(path, e))
+}
+
+/// `v` and digits: the only names `ACTIVE` may hold.
+fn is_version_name(s: &str) -> bool {
+    s.len() > 1 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Existing version names of a service, oldest first (`v0001`, `v0002`, ...).
@@ -257,10 +343,12 @@ pub fn write_version(
         service: service.to_string(),
         state_file: STATE.into(),
         state_sha256: sha256_hex(&state_bytes),
+        manifest_sha256: Some(MANIFEST_SHA_PLACEHOLDER.into()),
         schema_version: SCHEMA_VERSION,
         ..manifest_base
     };
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Encode(e.to_string()))?;
+    let manifest_bytes =
+        seal_manifest(serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Encode(e.to_string()))?)?;
     let tmp = svc_dir.join(format!(".tmp-{version}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -279,6 +367,35 @@ pub fn write_version(
     Ok(dest)
 }
 
+/// An exclusive lock on a models directory, held by `scale train` while it writes: two runs
+/// would otherwise number the same version and race on `ACTIVE`. Released on drop (and by the
+/// kernel if the process dies, so a crash leaves no stale lock).
+#[derive(Debug)]
+pub struct ModelsLock {
+    _file: fs::File,
+}
+
+/// Takes [`ModelsLock`] on `models_dir` (created if missing) without waiting: a second
+/// `scale train` on the same directory fails at once, naming the lock file.
+pub fn lock_models_dir(models_dir: &Path) -> Result<ModelsLock> {
+    fs::create_dir_all(models_dir).map_err(|e| Error::io(models_dir, e))?;
+    let path = models_dir.join(".lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(ModelsLock { _file: file }),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Invalid(format!(
+            "{}: locked by another `scale train` on this models directory; wait for it to finish",
+            path.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
 /// Points `ACTIVE` at `version` (write to a temporary file, fsync, rename).
 pub fn set_active(models_dir: &Path, service: &str, version: &str) -> Result<()> {
     let svc_dir = models_dir.join(service);
@@ -293,7 +410,12 @@ pub fn set_active(models_dir: &Path, service: &str, version: &str) -> Result<()>
 pub fn active_version(models_dir: &Path, service: &str) -> Result<Option<String>> {
     let p = models_dir.join(service).join(ACTIVE);
     match fs::read_to_string(&p) {
-        Ok(s) => Ok(Some(s.trim().to_string())),
+        // ACTIVE names a version directory, never a path: `../other` would leave the service.
+        Ok(s) if is_version_name(s.trim()) => Ok(Some(s.trim().to_string())),
+        Ok(s) => Err(Error::artifact(
+            p,
+            format!("names {:?}, which is not a version (v0001, v0002, ...)", s.trim()),
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(versions(models_dir, service)?.pop()),
         Err(e) => Err(Error::io(p, e)),
     }
@@ -323,18 +445,34 @@ pub fn load(dir: &Path) -> Result<Artifact> {
     // Check the schema version before the full parse, so an old or new layout says so plainly.
     let raw: serde_json::Value =
         serde_json::from_slice(&mbytes).map_err(|e| Error::artifact(&mpath, format!("not valid JSON: {e}")))?;
-    match raw.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == SCHEMA_VERSION as u64 => {}
+    let schema = match raw.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if (OLDEST_READABLE_SCHEMA as u64..=SCHEMA_VERSION as u64).contains(&v) => v,
         Some(v) => {
             return Err(Error::artifact(
                 &mpath,
-                format!("schema_version {v} is not supported (this build reads {SCHEMA_VERSION})"),
+                format!(
+                    "schema_version {v} is not supported (this build reads {OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION})"
+                ),
             ));
         }
         None => return Err(Error::artifact(&mpath, "missing field schema_version")),
-    }
+    };
     let manifest: Manifest = serde_json::from_value(raw).map_err(|e| Error::artifact(&mpath, e.to_string()))?;
-    let spath = dir.join(&manifest.state_file);
+    if schema >= 2 {
+        verify_manifest(&mpath, &mbytes, manifest.manifest_sha256.as_deref())?;
+    }
+    // A manifest naming another version would be loaded again on every poll.
+    let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if manifest.version != dir_name {
+        return Err(Error::artifact(
+            &mpath,
+            format!(
+                "version {:?} does not match its directory {dir_name:?}",
+                manifest.version
+            ),
+        ));
+    }
+    let spath = inside(dir, &manifest.state_file, "state_file", &mpath)?;
     let sbytes = fs::read(&spath).map_err(|e| Error::io(&spath, e))?;
     let got = sha256_hex(&sbytes);
     if got != manifest.state_sha256 {
@@ -347,9 +485,12 @@ pub fn load(dir: &Path) -> Result<Artifact> {
         ));
     }
     let state: State = serde_json::from_slice(&sbytes).map_err(|e| Error::artifact(&spath, e.to_string()))?;
+    state
+        .validate()
+        .map_err(|why| Error::artifact(&spath, format!("invalid state: {why}")))?;
     let weights = match &state.weights {
         Some(w) => {
-            let wpath = dir.join(&w.file);
+            let wpath = inside(dir, &w.file, "weights.file", &spath)?;
             let bytes = fs::read(&wpath).map_err(|e| Error::io(&wpath, e))?;
             let got = sha256_hex(&bytes);
             if got != w.sha256 {
@@ -368,6 +509,48 @@ pub fn load(dir: &Path) -> Result<Artifact> {
         state,
         weights,
     })
+}
+
+impl State {
+    /// What a checksum cannot tell: that the state can serve. Times stay in range with checked
+    /// arithmetic, the step is positive, the history is non-empty and finite, and the spec and
+    /// serving state are consistent (no zero period, lengths that match).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        use crate::core::time::{MAX_DURATION_SECONDS, timestamp_in_range};
+        if !(1..=MAX_DURATION_SECONDS).contains(&self.step) {
+            return Err(format!("step {} must be 1s to {MAX_DURATION_SECONDS}s", self.step));
+        }
+        if self.history.is_empty() || self.history.len() > MAX_HISTORY {
+            return Err(format!(
+                "history has {} points (1 to {MAX_HISTORY})",
+                self.history.len()
+            ));
+        }
+        let end = (self.history.len() as i64)
+            .checked_mul(self.step)
+            .and_then(|span| span.checked_add(self.history_start));
+        if !timestamp_in_range(self.history_start) || !end.is_some_and(timestamp_in_range) {
+            return Err(format!(
+                "history_start {} with {} points of {}s is outside years 1 to 9999",
+                self.history_start,
+                self.history.len(),
+                self.step
+            ));
+        }
+        if let Some(i) = self.history.iter().position(|v| !v.is_finite()) {
+            return Err(format!("history[{i}] is not finite"));
+        }
+        if let Some(c) = &self.conformal
+            && !(c.q80.is_finite() && c.q95.is_finite() && c.q80 >= 0.0 && c.q95 >= 0.0)
+        {
+            return Err("conformal multipliers must be finite and non-negative".into());
+        }
+        self.spec.validate()?;
+        if let Some(o) = &self.online {
+            o.validate()?;
+        }
+        Ok(())
+    }
 }
 
 /// The services under `models_dir` (its sub-directories, hidden ones excluded), sorted.
@@ -443,6 +626,7 @@ mod tests {
             backtest: bt,
             state_file: String::new(),
             state_sha256: String::new(),
+            manifest_sha256: None,
             promotion: None,
         };
         let st = State {
@@ -488,13 +672,41 @@ mod tests {
         let man = dir.join("manifest.json");
         let m = fs::read_to_string(&man)
             .unwrap()
-            .replace("\"schema_version\": 1", "\"schema_version\": 99");
+            .replace("\"schema_version\": 2", "\"schema_version\": 99");
         fs::write(&man, m).unwrap();
         let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains("schema_version 99 is not supported"), "{err}");
 
         fs::write(&man, "{not json").unwrap();
         assert!(load(&dir).unwrap_err().to_string().contains("not valid JSON"));
+    }
+
+    #[test]
+    fn schema_1_artifacts_still_load_and_schema_2_needs_its_seal() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = sample(d.path());
+        let man = dir.join("manifest.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&man).unwrap()).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("manifest_sha256");
+        // Schema 2 without its seal is refused; as schema 1 (written before the seal) it loads.
+        fs::write(&man, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let err = load(&dir).unwrap_err().to_string();
+        assert!(err.contains("missing field manifest_sha256"), "{err}");
+        v["schema_version"] = 1.into();
+        fs::write(&man, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let a = load(&dir).unwrap();
+        assert_eq!((a.manifest.schema_version, a.manifest.manifest_sha256), (1, None));
+    }
+
+    #[test]
+    fn a_second_lock_on_the_models_dir_fails_until_the_first_is_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let first = lock_models_dir(d.path()).unwrap();
+        let err = lock_models_dir(d.path()).unwrap_err().to_string();
+        assert!(err.contains(".lock: locked by another `scale train`"), "{err}");
+        drop(first);
+        lock_models_dir(d.path()).unwrap();
     }
 
     #[test]

@@ -233,9 +233,20 @@ pub fn test_share(n: usize, cfg: &BacktestConfig, min_train: usize) -> f64 {
     cfg.test_fraction.max(want.min(room))
 }
 
+/// The fewest points any backtest can use: the 8-point training minimum and one to score.
+pub const MIN_POINTS: usize = 9;
+
 /// Backtests every candidate family and selects the lowest mean MASE.
 pub fn backtest(series: &Series, cfg: &BacktestConfig) -> Result<BacktestReport> {
     let y = &series.values;
+    // Before period detection and fold arithmetic, which assume a series longer than a fold.
+    if y.len() < MIN_POINTS {
+        return Err(Error::TooShort(format!(
+            "series {:?} has {} points; a backtest needs at least {MIN_POINTS}",
+            series.name,
+            y.len()
+        )));
+    }
     let periods = detect_periods(y, series.step);
     let m = primary_period(&periods);
     let min_train = (2 * m).max(8);
@@ -504,7 +515,7 @@ pub fn backtest_file(input: &std::path::Path, horizon_seconds: i64) -> Result<Fi
     for c in loaded {
         let s = c.series;
         let steps = (horizon_seconds + s.step - 1) / s.step;
-        let r = backtest(&s, &BacktestConfig::new(steps.max(1) as usize))?;
+        let r = backtest(&s, &BacktestConfig::new(steps.max(1) as usize)).map_err(|e| e.in_file(input))?;
         series.push((s, r));
     }
     Ok(FileBacktest {

@@ -140,6 +140,7 @@ pub fn train_with_capacity(
         backtest: report.clone(),
         state_file: String::new(),
         state_sha256: String::new(),
+        manifest_sha256: None,
         promotion: Some(promotion.clone()),
     };
     let state = State {
@@ -212,6 +213,8 @@ fn load_source(source: &job::Source) -> Result<(crate::observe::LoadedSeries, St
 
 /// Runs a job spec: load the source, train each selected service, with a progress bar.
 pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
+    // Before loading anything: a second run on the same directory fails fast.
+    let _lock = artifact::lock_models_dir(&spec.models_dir)?;
     let (loaded, origin) = load_source(&spec.source)?;
     let selected: Vec<_> = loaded
         .iter()
@@ -248,13 +251,10 @@ pub fn run_job(spec: &job::JobSpec) -> Result<Vec<Trained>> {
             promotion_margin: spec.promotion_margin,
             keep_versions: spec.keep_versions,
         };
-        out.push(train_with_capacity(
-            s,
-            &cfg,
-            &spec.models_dir,
-            retention,
-            capacities.remove(&s.name),
-        )?);
+        out.push(
+            train_with_capacity(s, &cfg, &spec.models_dir, retention, capacities.remove(&s.name))
+                .map_err(|e| e.in_file(Path::new(&origin)))?,
+        );
         bar.inc(1);
     }
     bar.finish_and_clear();

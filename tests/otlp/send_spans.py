@@ -8,8 +8,9 @@ parents across services), then exported with the SDK's own OTLP exporters:
                           (hex ids, camelCase, enums as integers), POSTed as application/json
 Prints one JSON object: every span sent (the manifest) and the JSON response.
 
-With --malformed-grpc it instead sends raw gRPC messages (truncated, oversized, valid) and prints
-the status code of each.
+With --grpc-compression=gzip the gRPC exporter compresses. With --malformed-grpc it instead sends
+raw gRPC messages (truncated, oversized, valid, valid gzipped, a gzip bomb) and prints the status
+code of each.
 """
 
 import argparse
@@ -122,7 +123,9 @@ def otlp_json(spans):
 def send(args):
     front, cart, db, auth = record(args.base)
     http = HttpExporter(endpoint=f"{args.http}/v1/traces", timeout=10)
-    grpc_exp = GrpcExporter(endpoint=args.grpc, insecure=True, timeout=10)
+    # --grpc-compression=gzip: the SDK's own gzip, as the OpenTelemetry Collector sends by default.
+    compression = grpc.Compression.Gzip if args.grpc_compression == "gzip" else None
+    grpc_exp = GrpcExporter(endpoint=args.grpc, insecure=True, timeout=10, compression=compression)
     sent = []
     for f in front:
         spans = f.finished()
@@ -152,9 +155,17 @@ def malformed_grpc(args):
     channel = grpc.insecure_channel(args.grpc)
     call = channel.unary_unary(EXPORT_PATH, request_serializer=None, response_deserializer=None)
     out = {}
-    for name, body in (("truncated", valid[:-5]), ("oversized", b"\x0a" * (args.oversize)), ("valid", valid)):
+    cases = (
+        ("truncated", valid[:-5], None),
+        ("oversized", b"\x0a" * (args.oversize), None),
+        ("valid", valid, None),
+        # gzip: a valid message, and one small on the wire that inflates past the limit
+        ("gzip_valid", valid, grpc.Compression.Gzip),
+        ("gzip_bomb", b"\x0a" * (args.oversize * 4), grpc.Compression.Gzip),
+    )
+    for name, body, compression in cases:
         try:
-            call(body, timeout=10)
+            call(body, timeout=10, compression=compression)
             out[name] = "OK"
         except grpc.RpcError as e:
             out[name] = e.code().name
@@ -168,6 +179,7 @@ def main():
     p.add_argument("--http", help="base URL of the OTLP/HTTP receiver, e.g. http://127.0.0.1:4318")
     p.add_argument("--grpc", required=True, help="host:port of the OTLP/gRPC receiver")
     p.add_argument("--base", type=int, required=True, help="window-aligned start time, unix ns")
+    p.add_argument("--grpc-compression", choices=["none", "gzip"], default="none")
     p.add_argument("--malformed-grpc", action="store_true")
     p.add_argument("--oversize", type=int, default=1 << 20, help="bytes of the oversized message")
     args = p.parse_args()

@@ -4,6 +4,8 @@
 //! turns a protobuf decode error into `INTERNAL`, while a malformed request is the client's fault
 //! (`INVALID_ARGUMENT`, not retryable). Our codec hands the raw message to [`convert::decode`], the
 //! decoder the HTTP receiver uses. Message size is limited by tonic (`RESOURCE_EXHAUSTED`).
+//! gzip (the OpenTelemetry Collector's default exporter compression) is accepted; tonic bounds
+//! the decompressed message by the same limit, so the limit matches the HTTP receiver's.
 
 use super::convert::{self, Encoding};
 use super::{Busy, Ingest};
@@ -91,14 +93,21 @@ where
         }
         let (ingest, max) = (self.ingest.clone(), self.max_message_bytes);
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(RawCodec).apply_max_message_size_config(Some(max), None);
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .apply_max_message_size_config(Some(max), None);
             let mut res = grpc.unary(Export(ingest), req).await;
             // tonic reports a message over the limit as OUT_OF_RANGE; gRPC's own servers and the
-            // OTLP spec say RESOURCE_EXHAUSTED. Our handler never returns OUT_OF_RANGE itself.
-            let status = res.headers().get(tonic::Status::GRPC_STATUS);
-            if status.is_some_and(|v| v.as_bytes() == b"11") {
-                let code = http::HeaderValue::from(tonic::Code::ResourceExhausted as i32);
-                res.headers_mut().insert(tonic::Status::GRPC_STATUS, code);
+            // OTLP spec say RESOURCE_EXHAUSTED. A body that does not gunzip is INTERNAL from
+            // tonic, but the client's fault: INVALID_ARGUMENT. Our handler returns neither code.
+            let remap = match res.headers().get(tonic::Status::GRPC_STATUS).map(|v| v.as_bytes()) {
+                Some(b"11") => Some(tonic::Code::ResourceExhausted),
+                Some(b"13") => Some(tonic::Code::InvalidArgument),
+                _ => None,
+            };
+            if let Some(code) = remap {
+                res.headers_mut()
+                    .insert(tonic::Status::GRPC_STATUS, http::HeaderValue::from(code as i32));
             }
             Ok(res)
         })

@@ -260,7 +260,11 @@ where
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
-                Some(spans) => emit(agg.observe(spans)),
+                // With a clock, future-dated spans are dropped and the clock bounds event time.
+                Some(spans) => match &clock {
+                    Some(c) => emit(agg.observe_at(spans, c.now().saturating_mul(1_000_000_000))),
+                    None => emit(agg.observe(spans)),
+                },
                 None => break,
             },
             _ = tick.tick(), if clock.is_some() => {

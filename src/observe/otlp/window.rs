@@ -21,6 +21,9 @@ pub struct WindowConfig {
     /// How far back (before the oldest open window) span → service is remembered for deciding
     /// entry spans; a parent older than this counts as absent.
     pub retention_seconds: i64,
+    /// With a receiver clock ([`Aggregator::observe_at`]): spans ending more than this far
+    /// past the clock are dropped as future-dated (default 5 min of clock skew).
+    pub max_future_skew_seconds: i64,
 }
 
 impl Default for WindowConfig {
@@ -30,6 +33,7 @@ impl Default for WindowConfig {
             lateness_seconds: 30,
             max_pending_spans: 1_000_000,
             retention_seconds: 600,
+            max_future_skew_seconds: 300,
         }
     }
 }
@@ -41,6 +45,9 @@ pub struct WindowStats {
     pub late_spans: u64,
     /// Windows closed early because `max_pending_spans` was reached.
     pub forced_closes: u64,
+    /// Spans dated beyond the clock plus `max_future_skew_seconds`: dropped, so that one span
+    /// from the year 2200 cannot move event time and close every window as "fresh" zeros.
+    pub future_spans: u64,
 }
 
 /// The windowing state: open windows, the span → service map for entry spans, and the counters.
@@ -89,12 +96,33 @@ impl Aggregator {
     }
 
     /// Adds a batch; returns the windows this closes (event time moved past them), oldest first.
+    /// Event time is the spans' own: for replays and tests. A receiver uses [`Self::observe_at`].
     pub fn observe(&mut self, spans: Vec<Span>) -> Vec<ServiceMinute> {
+        self.observe_inner(spans, None)
+    }
+
+    /// [`Self::observe`] with the receiver's clock at `now_ns`: spans ending after
+    /// `now + max_future_skew_seconds` are dropped and counted, and no span moves event time
+    /// past `now` — the clock, not the senders, decides when a window is complete.
+    pub fn observe_at(&mut self, spans: Vec<Span>, now_ns: i64) -> Vec<ServiceMinute> {
+        self.observe_inner(spans, Some(now_ns))
+    }
+
+    fn observe_inner(&mut self, spans: Vec<Span>, now_ns: Option<i64>) -> Vec<ServiceMinute> {
         let horizon = self.owner_horizon();
+        let skew_ns = self.cfg.max_future_skew_seconds.max(0).saturating_mul(1_000_000_000);
         for span in spans {
             let w = self.window_of(span.start_ns);
             let end = span.start_ns.saturating_add((span.duration * 1e9).round() as i64);
-            self.watermark_ns = self.watermark_ns.max(end);
+            if let Some(now) = now_ns {
+                if end > now.saturating_add(skew_ns) {
+                    self.stats.future_spans += 1;
+                    continue;
+                }
+                self.watermark_ns = self.watermark_ns.max(end.min(now));
+            } else {
+                self.watermark_ns = self.watermark_ns.max(end);
+            }
             if w >= horizon {
                 self.owners
                     .insert((span.trace_id.clone(), span.span_id.clone()), (span.service.clone(), w));
@@ -290,6 +318,46 @@ mod tests {
         agg.observe(vec![span(5, 1, None, "web", 150.0, 0.1)]);
         assert_eq!(agg.stats().late_spans, 2);
         assert_eq!(agg.pending(), 0);
+    }
+
+    #[test]
+    fn future_dated_spans_are_dropped_and_never_move_the_clock() {
+        let cfg = WindowConfig {
+            window_seconds: 60,
+            lateness_seconds: 10,
+            ..Default::default()
+        };
+        let now = 1_000_000i64; // the receiver's clock, seconds
+        let ns = |s: i64| s * 1_000_000_000;
+        // (span start s, kept?): within the 5-minute skew is kept, beyond it is dropped.
+        let cases = [
+            (now - 30, true),
+            (now + 200, true),
+            (now + 301, false),
+            // the year 2200, the reproduced attack
+            (7_258_118_400, false),
+        ];
+        for (start, kept) in cases {
+            let mut agg = Aggregator::new(cfg);
+            agg.observe_at(vec![span(1, 1, None, "web", (now - 30) as f64, 0.1)], ns(now));
+            let closed = agg.observe_at(vec![span(2, 1, None, "web", start as f64, 0.1)], ns(now));
+            // Nothing closes: event time stays at the clock, and [now-60, now) is not yet due.
+            assert!(closed.is_empty(), "{start}: {closed:?}");
+            assert_eq!(agg.stats().future_spans, u64::from(!kept), "{start}");
+            // Real traffic after it is still accepted: not late.
+            agg.observe_at(vec![span(3, 1, None, "web", (now - 5) as f64, 0.1)], ns(now));
+            assert_eq!(agg.stats().late_spans, 0, "{start}");
+            let got = agg.flush();
+            let requests: usize = got.iter().map(|m| m.requests).sum();
+            assert_eq!(requests, 2 + usize::from(kept), "{start}: {got:?}");
+        }
+        // Without a clock (a replay) event time is the spans' own, as before.
+        let mut agg = Aggregator::new(cfg);
+        agg.observe(vec![span(1, 1, None, "web", (now - 30) as f64, 0.1)]);
+        assert_eq!(
+            agg.observe(vec![span(2, 1, None, "web", 7_258_118_400.0, 0.1)]).len(),
+            1
+        );
     }
 
     #[test]

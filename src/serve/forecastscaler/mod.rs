@@ -257,7 +257,10 @@ impl CrLoops {
             // One-shot run: keep the finished services' status for the final /readyz.
             for (_, r) in std::mem::take(&mut self.loops) {
                 let _ = r.stop.send(true);
-                let _ = r.task.await;
+                // A handle awaited to completion above panics if polled again.
+                if !r.task.is_finished() {
+                    let _ = r.task.await;
+                }
             }
         }
     }
