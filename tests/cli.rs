@@ -295,3 +295,141 @@ fn nab_nyc_taxi_contracts() {
     let v = |p: &str| r["policies"][p]["slo_violation_minutes"].as_f64().unwrap();
     assert!(v("predictive") < v("reactive_hpa"));
 }
+
+/// Hourly demand that is zero from 22:00 to 06:00 and ramps up after, as a NAB-style file.
+fn write_idle_nights(dir: &Path, days: usize) -> PathBuf {
+    let mut csv = String::from("timestamp,value\n");
+    for t in 0..days * 24 {
+        let hour = (t % 24) as f64;
+        let v = if (6.0..22.0).contains(&hour) {
+            30.0 + 60.0 * ((hour - 6.0) / 4.0).min(1.0)
+        } else {
+            0.0
+        };
+        csv.push_str(&format!("{},{v:.2}\n", 1_704_067_200 + t as i64 * 3600));
+    }
+    let p = dir.join("idle.csv");
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+#[test]
+fn min_replicas_zero_wakes_before_the_first_request() {
+    let d = tempfile::tempdir().unwrap();
+    let input = write_idle_nights(d.path(), 28);
+    let out = d.path().join("out");
+    let o = scale(&[
+        "evaluate",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--startup",
+        "10m",
+        "--tick",
+        "1m",
+        "--min-replicas",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    let mut lines = timeline.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (demand, pred, reac) = (col("demand"), col("predictive_ready"), col("reactive_hpa_ready"));
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+    let num = |r: &Vec<String>, i: usize| r[i].parse::<f64>().unwrap();
+    // The first tick with demand after each idle night.
+    let wakes: Vec<usize> = (1..rows.len())
+        .filter(|&k| num(&rows[k - 1], demand) == 0.0 && num(&rows[k], demand) > 0.0)
+        .collect();
+    assert!(wakes.len() >= 4, "idle nights in the replay: {}", wakes.len());
+    for &k in &wakes {
+        assert!(
+            num(&rows[k], pred) >= 1.0,
+            "predictive not ready at the first request, tick {k}"
+        );
+        assert_eq!(
+            num(&rows[k], reac),
+            0.0,
+            "the reactive policy only wakes on the request"
+        );
+    }
+    let r = json(&out.join("report.json"));
+    let cold = |p: &str| r["policies"][p]["cold_start_minutes"].as_f64().unwrap();
+    assert!(cold("reactive_hpa") > 0.0);
+    assert!(
+        cold("predictive") < cold("reactive_hpa"),
+        "{} vs {}",
+        cold("predictive"),
+        cold("reactive_hpa")
+    );
+    assert_eq!(r["services"]["idle"]["settings"]["min_replicas"], 0);
+}
+
+#[test]
+fn frontier_and_attribution_follow_the_contract() {
+    let d = tempfile::tempdir().unwrap();
+    let input = write_seasonal(d.path(), 28);
+    let out = d.path().join("out");
+    let o = scale(&[
+        "evaluate",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--startup",
+        "10m",
+        "--tick",
+        "1m",
+        "--frontier",
+        "--scale-in",
+        "forecast",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json(&out.join("report.json"));
+    assert_eq!(r["services"]["seasonal"]["settings"]["scale_in"], "forecast");
+    let frontier = r["frontier"].as_array().unwrap();
+    assert_eq!(frontier.len(), 15);
+    let hpa: Vec<_> = frontier.iter().filter(|p| p["policy"] == "reactive_hpa").collect();
+    assert_eq!(hpa.len(), 5);
+    for p in &hpa {
+        assert!(p["scale_in"].is_null() && p["target_utilization"].is_number() && p.get("quantile").is_none());
+    }
+    for mode in ["reactive", "forecast"] {
+        let q: Vec<f64> = frontier
+            .iter()
+            .filter(|p| p["policy"] == "predictive" && p["scale_in"] == mode)
+            .map(|p| p["quantile"].as_f64().unwrap())
+            .collect();
+        assert_eq!(q, vec![0.5, 0.8, 0.9, 0.95, 0.99], "{mode}");
+    }
+    // The HPA point at 0.8 is the headline baseline.
+    let at = hpa.iter().find(|p| p["target_utilization"] == 0.8).unwrap();
+    assert_eq!(at["replica_hours"], r["policies"]["reactive_hpa"]["replica_hours"]);
+    for p in ["predictive", "reactive_hpa", "oracle"] {
+        let s = &r["policies"][p];
+        let causes: f64 = s["violations_by_cause"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        let total = s["slo_violation_minutes"].as_f64().unwrap();
+        assert!((causes - total).abs() < 1e-6, "{p}: causes {causes} vs total {total}");
+        assert!(
+            s["excess_replica_hours_by_cause"].as_object().unwrap().len() == 5,
+            "{p}"
+        );
+    }
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    assert!(
+        timeline
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",predictive_cause,reactive_hpa_cause,oracle_cause")
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Cost–SLO frontier"));
+}

@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(plan(300, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
         assert_eq!(plan(270, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
         // Before the forecast's origin, the first forecast point is planned for.
-        let later = ForecastWindow { origin: 600, ..window(&f) };
+        let later = ForecastWindow {
+            origin: 600,
+            ..window(&f)
+        };
         assert_eq!(plan(0, 60, later, &cfg).unwrap().replicas, 2);
         // A fitted capacity replaces capacity × utilization: 8 rps per replica at the SLO.
         let fitted = PlanConfig {

@@ -22,6 +22,8 @@ pub(super) struct Sampled {
     pub(super) hi95: Vec<f64>,
     pub(super) replicas: Vec<(String, Vec<f64>)>,
     pub(super) violation: Vec<(String, Vec<bool>)>,
+    /// Per policy and bucket, the most frequent violation cause (empty string: none).
+    pub(super) causes: BTreeMap<String, Vec<String>>,
     /// Infinite where the policy was overloaded; NaN where unknown.
     pub(super) p95: Vec<(String, Vec<f64>)>,
     /// The predictive policy's latency forecast (worst per bucket); NaN where none.
@@ -71,6 +73,11 @@ impl Sampled {
             violation: per_policy(&tl.violation, |v| {
                 buckets.iter().map(|b| part(v, b).iter().any(|&x| x)).collect()
             }),
+            causes: tl
+                .cause
+                .iter()
+                .map(|(k, v)| (k.clone(), buckets.iter().map(|b| dominant(part(v, b))).collect()))
+                .collect(),
             p95: per_policy(&tl.p95_latency, |v| {
                 buckets.iter().map(|b| worst_latency(part(v, b))).collect()
             }),
@@ -91,6 +98,28 @@ impl Sampled {
         format!("hours since replay start ({} UTC)", format_timestamp(self.origin))
     }
 }
+
+/// The most frequent non-empty label of a bucket (ties: the first in label order).
+fn dominant(v: &[String]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in v.iter().filter(|c| !c.is_empty()) {
+        *counts.entry(c).or_default() += 1;
+    }
+    let best = counts.iter().fold(None, |b: Option<(&str, usize)>, (k, n)| match b {
+        Some((_, m)) if m >= *n => b,
+        _ => Some((k, *n)),
+    });
+    best.map_or(String::new(), |(k, _)| k.to_string())
+}
+
+/// Colours of the violation causes in the lanes' cause strips.
+pub(super) const CAUSE_COLORS: [(&str, RGBColor); 5] = [
+    ("under_forecast", RGBColor(0, 114, 178)),
+    ("late", RGBColor(230, 159, 0)),
+    ("early_scale_in", RGBColor(204, 121, 167)),
+    ("capacity_model", RGBColor(86, 180, 233)),
+    ("burst", RGBColor(0, 158, 115)),
+];
 
 /// The part of `v` in `r`, shortened when `v` is shorter than the timeline.
 pub(super) fn part<'v, T>(v: &'v [T], r: &Range<usize>) -> &'v [T] {
@@ -451,6 +480,18 @@ pub(super) fn draw_lanes(area: &Area, s: &Sampled) -> DrawResult<()> {
                 .into_iter()
                 .map(|(a, b)| Rectangle::new(lane(a, b), VIOLATION.mix(0.85).filled())),
         )?;
+        // A strip under the lane, coloured by each violation's cause.
+        if let Some(causes) = s.causes.get(name) {
+            let strip = |a: f64, b: f64| [(a, centre - 0.46), (b, centre - 0.34)];
+            for (cause, color) in CAUSE_COLORS {
+                let is: Vec<bool> = causes.iter().map(|c| c == cause).collect();
+                chart.draw_series(
+                    true_runs(&is, &s.x, s.x_end, min_width)
+                        .into_iter()
+                        .map(|(a, b)| Rectangle::new(strip(a, b), color.filled())),
+                )?;
+            }
+        }
         let (px, py) = chart.backend_coord(&(s.x_range.start, centre));
         let color = policy_color(name, i);
         let style = TextStyle::from(("sans-serif", 16).into_font())

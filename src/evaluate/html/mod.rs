@@ -204,10 +204,48 @@ fn write_service(
     policy_table(h, &svc.policies)?;
     writeln!(h, "</div></div>")?;
     backtest_table(h, &svc.forecast)?;
+    cause_tables(h, &svc.policies)?;
     issues(h, &svc.data_issues)?;
     write_figures(h, s, charts)?;
     frontier::write_frontier(h, &svc.frontier)?;
     writeln!(h, "</section>")
+}
+
+/// Violation minutes and excess replica-hours by cause, per policy (nothing when not attributed).
+fn cause_tables(h: &mut String, p: &Policies) -> fmt::Result {
+    let rows = [
+        ("predictive", &p.predictive),
+        ("reactive_hpa", &p.reactive_hpa),
+        ("oracle", &p.oracle),
+    ];
+    for (title, pick) in [
+        (
+            "SLO-violation minutes by cause",
+            (|s: &PolicySummary| &s.violations_by_cause) as fn(&PolicySummary) -> &BTreeMap<String, f64>,
+        ),
+        ("Replica-hours above the oracle by cause", |s: &PolicySummary| {
+            &s.excess_replica_hours_by_cause
+        }),
+    ] {
+        let Some(keys) = rows.iter().map(|(_, s)| pick(s)).find(|m| !m.is_empty()) else {
+            continue;
+        };
+        let keys: Vec<&String> = keys.keys().collect();
+        writeln!(h, "<h3>{title}</h3><table class=\"causes\"><thead><tr><th>policy</th>")?;
+        for k in &keys {
+            writeln!(h, "<th>{}</th>", esc(k))?;
+        }
+        writeln!(h, "</tr></thead><tbody>")?;
+        for (name, s) in rows {
+            write!(h, "<tr><td class=\"text\">{name}</td>")?;
+            for k in &keys {
+                write!(h, "<td>{}</td>", num(pick(s).get(*k).copied().unwrap_or(0.0), 1))?;
+            }
+            writeln!(h, "</tr>")?;
+        }
+        writeln!(h, "</tbody></table>")?;
+    }
+    Ok(())
 }
 
 /// What the fitted latency curve implies, next to the true value from the simulated cluster.
@@ -384,7 +422,7 @@ fn write_figures(h: &mut String, s: &Sampled, charts: &[String; 3]) -> fmt::Resu
         ),
         (
             "SLO violations",
-            "Top: ticks at which each policy violated the SLO. Bottom: modelled p95 latency against the SLO (dashed), with the predictive policy's latency forecast (fitted latency curve at forecast demand over its replicas, short dashes); overload is drawn at the top of the axis.",
+            "Top: ticks at which each policy violated the SLO; the strip under each lane colours the cause (blue under_forecast, orange late, pink early_scale_in, light blue capacity_model, green burst). Bottom: modelled p95 latency against the SLO (dashed), with the predictive policy's latency forecast (fitted latency curve at forecast demand over its replicas, short dashes); overload is drawn at the top of the axis.",
         ),
     ];
     writeln!(h, "<h3>Charts</h3>")?;
