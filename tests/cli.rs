@@ -302,7 +302,9 @@ fn write_idle_nights(dir: &Path, days: usize) -> PathBuf {
     for t in 0..days * 24 {
         let hour = (t % 24) as f64;
         let v = if (6.0..22.0).contains(&hour) {
-            30.0 + 60.0 * ((hour - 6.0) / 4.0).min(1.0)
+            // days differ a little, so the backtest's seasonal scale is not zero
+            (30.0 + 60.0 * ((hour - 6.0) / 4.0).min(1.0)) * (1.0 + 0.05 * ((t / 24 * 7 % 5) as f64))
+                + (t * 37 % 11) as f64
         } else {
             0.0
         };

@@ -74,10 +74,19 @@ pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Res
         return Err(NoPlan::ForecastExpired);
     }
     let (from, to) = (a.floor() as usize, b.ceil() as usize);
+    // The interval is judged against the forecast's own magnitude, not the point alone: at the
+    // end of an idle period the point is near zero while its interval is not.
+    let scale = f
+        .point
+        .iter()
+        .filter(|p| p.is_finite())
+        .fold(0.0, |m: f64, p| m.max(p.abs()));
     for i in from..=to {
-        check_point(f, i)?;
+        check_point(f, i, scale)?;
     }
-    let q = |i: usize| f.quantile(i, cfg.quantile);
+    // Demand is never negative: clamp each point before interpolating, so a slightly negative
+    // forecast at the end of an idle period does not hide the rise after it.
+    let q = |i: usize| f.quantile(i, cfg.quantile).max(0.0);
     let at = |x: f64| {
         let i = x.floor() as usize;
         let frac = x - i as f64;
@@ -112,7 +121,7 @@ pub fn upper_95_at(w: ForecastWindow<'_>, t: i64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-fn check_point(f: &Forecast, i: usize) -> Result<(), NoPlan> {
+fn check_point(f: &Forecast, i: usize, scale: f64) -> Result<(), NoPlan> {
     let width = f.upper_95[i] - f.lower_95[i];
     if !f.point[i].is_finite() || !width.is_finite() || !f.upper_95[i].is_finite() {
         return Err(NoPlan::ForecastInsane(format!("non-finite value at step {i}")));
@@ -123,7 +132,7 @@ fn check_point(f: &Forecast, i: usize) -> Result<(), NoPlan> {
             f.point[i]
         )));
     }
-    if width > 10.0 * f.point[i].abs().max(1e-9) && width > 1.0 {
+    if width > 10.0 * scale.max(1e-9) && width > 1.0 {
         return Err(NoPlan::ForecastInsane(format!(
             "95% interval {width:.3} wider than 10x the point at step {i}"
         )));
@@ -225,5 +234,10 @@ mod tests {
         for f in [nan, wide, neg] {
             assert!(matches!(plan(0, 60, window(&f), &cfg), Err(NoPlan::ForecastInsane(_))));
         }
+        // The end of an idle period: a point near zero with an ordinary interval is sane, and a
+        // slightly negative point does not hide the rise after it.
+        let waking = Forecast::from_sigma(vec![-1.5, 40.0, 40.0], &[4.0; 3]);
+        // p90: 3.6 at step 0, 45.1 at step 1; 6 s is a tenth of the way: 7.75
+        assert_eq!(plan(0, 6, window(&waking), &cfg).unwrap().replicas, 8);
     }
 }
