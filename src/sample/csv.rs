@@ -199,7 +199,10 @@ impl<R: BufRead> Records<R> {
     /// Appends one physical line to `raw`, without its `\n` / `\r\n`; false at end of input.
     fn read_line(&mut self, path: &Path) -> Result<bool> {
         let before = self.raw.len();
-        let n = self.input.read_until(b'\n', &mut self.raw).map_err(|e| Error::io(path, e))?;
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.raw)
+            .map_err(|e| Error::io(path, e))?;
         if n == 0 {
             return Ok(false);
         }
@@ -445,7 +448,10 @@ mod tests {
             ("a,b\r\n1,2", vec![(1, v(&["a", "b"])), (2, v(&["1", "2"]))]),
             ("a\n\n b \n", vec![(1, v(&["a"])), (3, v(&[" b "]))]),
             ("\"x,y\",\"q\"\"\"\n", vec![(1, v(&["x,y", "q\""]))]),
-            ("\"two\nlines\",z\nnext\n", vec![(1, v(&["two\nlines", "z"])), (3, v(&["next"]))]),
+            (
+                "\"two\nlines\",z\nnext\n",
+                vec![(1, v(&["two\nlines", "z"])), (3, v(&["next"]))],
+            ),
             (",\n", vec![(1, v(&["", ""]))]),
         ];
         for (input, want) in cases {
@@ -455,7 +461,13 @@ mod tests {
 
     #[test]
     fn score_cells_print_like_format() {
-        for (score, sampled) in [(0.0, false), (1.0, true), (0.1234565, false), (0.9999996, true), (0.5, true)] {
+        for (score, sampled) in [
+            (0.0, false),
+            (1.0, true),
+            (0.1234565, false),
+            (0.9999996, true),
+            (0.5, true),
+        ] {
             let got = String::from_utf8(score_cell(Decision { score, sampled })).unwrap();
             let micro = (score * 1e6_f64).round() / 1e6;
             assert_eq!(got, format!(",{micro:.6},{sampled}\n"), "{score}");

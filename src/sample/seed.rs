@@ -73,7 +73,6 @@ impl SeedConfig {
 
 /// Feature slots: the first span's service key, its operation key, the duration in ms.
 const FEATURES: usize = 3;
-const DURATION: u8 = 2;
 const PADDING: f64 = 0.15;
 
 /// River's forest over the three features, heap-ordered arrays per tree.
@@ -254,6 +253,8 @@ impl SeedSampler {
 mod tests {
     use super::*;
 
+    const DURATION: u8 = 2;
+
     fn cfg(train_size: usize) -> SeedConfig {
         SeedConfig {
             train_size,
@@ -271,7 +272,11 @@ mod tests {
             .collect();
         let on_duration = internal.iter().filter(|&&k| k == DURATION).count();
         // widths 1, 1, 10,000: one-hot splits are rare (expected ~0.02%, shrinking limits aside)
-        assert!(on_duration as f64 / internal.len() as f64 > 0.99, "{on_duration}/{}", internal.len());
+        assert!(
+            on_duration as f64 / internal.len() as f64 > 0.99,
+            "{on_duration}/{}",
+            internal.len()
+        );
     }
 
     #[test]
@@ -315,9 +320,27 @@ mod tests {
         for (c, flag) in [
             (SeedConfig { n_trees: 0, ..cfg(1) }, "n-trees"),
             (SeedConfig { height: 0, ..cfg(1) }, "height"),
-            (SeedConfig { window_size: 0, ..cfg(1) }, "window-size"),
-            (SeedConfig { min_score: 2.0, ..cfg(1) }, "min-score"),
-            (SeedConfig { max_duration: 0.0, ..cfg(1) }, "max-duration"),
+            (
+                SeedConfig {
+                    window_size: 0,
+                    ..cfg(1)
+                },
+                "window-size",
+            ),
+            (
+                SeedConfig {
+                    min_score: 2.0,
+                    ..cfg(1)
+                },
+                "min-score",
+            ),
+            (
+                SeedConfig {
+                    max_duration: 0.0,
+                    ..cfg(1)
+                },
+                "max-duration",
+            ),
         ] {
             let e = SeedSampler::new(c).unwrap_err().to_string();
             assert!(e.contains(flag), "{e}");
