@@ -356,3 +356,37 @@ mod scale_tests {
         assert!(gap(DurationScale::Log) > 0.4 && gap(DurationScale::Linear) < 0.1);
     }
 }
+
+#[cfg(test)]
+mod default_tests {
+    use super::{Sampler, SamplerConfig};
+    use crate::core::rng::Rng;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// With the defaults, a span 8–10× slower than its operation's usual duration outranks
+        /// that operation's usual spans once the trees are warm.
+        #[test]
+        fn slow_for_its_operation_outranks_usual(
+            ops in 1usize..12,
+            seed in any::<u64>(),
+            factor in 8.0f64..10.0,
+        ) {
+            let mut rng = Rng::from_state(seed);
+            let base: Vec<f64> = (0..ops).map(|_| 0.0005 + 0.2 * rng.uniform()).collect();
+            let mut s = Sampler::new(SamplerConfig::default()).unwrap();
+            let usual = |rng: &mut Rng, o: usize| base[o] * (0.8 + 0.4 * rng.uniform());
+            for i in 0..3000 {
+                let o = i % ops;
+                s.observe("svc", &format!("op{o}"), usual(&mut rng, o));
+            }
+            let o = (seed % ops as u64) as usize;
+            let slow = s.observe("svc", &format!("op{o}"), base[o] * factor).score;
+            for _ in 0..50 {
+                let d = s.observe("svc", &format!("op{o}"), usual(&mut rng, o));
+                prop_assert!(slow > d.score, "slow {slow} vs usual {}", d.score);
+            }
+        }
+    }
+}

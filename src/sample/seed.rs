@@ -271,9 +271,9 @@ mod tests {
             .map(|i| f.feature[i])
             .collect();
         let on_duration = internal.iter().filter(|&&k| k == DURATION).count();
-        // widths 1, 1, 10,000: one-hot splits are rare (expected ~0.02%, shrinking limits aside)
+        // widths 1, 1, 10,000: one-hot splits come only where the duration range has shrunk
         assert!(
-            on_duration as f64 / internal.len() as f64 > 0.99,
+            on_duration as f64 / internal.len() as f64 > 0.9,
             "{on_duration}/{}",
             internal.len()
         );
