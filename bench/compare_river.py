@@ -118,8 +118,51 @@ def run_scale(a, seed):
     return scores, us
 
 
+def f1_after(labels, sampled, start):
+    return prf(labels[start:], sampled[start:])
+
+
+def seed_protocol(a):
+    """River as the seed ran it (sparse dicts, limits, learn then only score) beside
+    `scale sample --seed-compat` and `scale sample` with no flags, on the same file."""
+    with open(a.spans, newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = [int(r["label"]) for r in rows]
+    xs = [{service_of(r): 1, r["OperationName"]: 1, "duration": float(r["Duration"]) / a.unit * 1e3} for r in rows]
+    hst = anomaly.HalfSpaceTrees(n_trees=16, height=8, window_size=175, seed=int(a.seeds.split(",")[0]),
+                                 limits={"duration": (0.0, 10_000.0)})
+    for x in xs[: a.train_size]:
+        hst.learn_one(x)
+    t0 = time.perf_counter()
+    scores = [hst.score_one(x) for x in xs[a.train_size :]]
+    river_us = (time.perf_counter() - t0) / len(scores) * 1e6
+    sampled = [False] * a.train_size + [s >= 0.6 for s in scores]
+    out = {"river_seed": (f1_after(labels, sampled, a.train_size)[2], river_us)}
+    warm = int(0.15 * len(rows))
+    for name, extra, start in [("scale_seed_compat", ["--seed-compat", "--train-size", str(a.train_size)], a.train_size),
+                               ("scale_defaults", [], warm)]:
+        with tempfile.TemporaryDirectory() as d:
+            o = os.path.join(d, "o.csv")
+            t0 = time.perf_counter()
+            p = subprocess.run([a.scale, "sample", "--input", a.spans, "--output", o] + extra, capture_output=True, text=True)
+            wall = (time.perf_counter() - t0) / len(rows) * 1e6
+            if p.returncode != 0:
+                sys.exit(f"scale sample failed: {p.stderr}")
+            with open(o, newline="") as f:
+                smp = [r["sampled"] == "true" for r in csv.DictReader(f)]
+        out[name] = (f1_after(labels, smp, start)[2], wall)
+    print(f"spans={len(rows)} train_size={a.train_size} (seed protocol) warm-up for defaults={warm}")
+    print("| detector | F1 | µs/span | River µs/span ÷ this |")
+    print("|---|---|---|---|")
+    for k, (f1, us) in out.items():
+        kind = "score_one loop" if k == "river_seed" else "whole process"
+        print(f"| {k} ({kind}) | {f1:.3f} | {us:.2f} | {river_us / us:.1f}× |")
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--seed-protocol", action="store_true",
+                    help="River with sparse dicts as the seed ran it, vs --seed-compat and the defaults")
     ap.add_argument("--spans", required=True)
     ap.add_argument("--scale", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "debug", "scale"))
     ap.add_argument("--n-trees", type=int, default=10)
@@ -138,6 +181,8 @@ def main():
                          "slowed by other processes, for both sides alike")
     a = ap.parse_args()
     a.unit = 1e6  # Nezha Duration is in microseconds
+    if a.seed_protocol:
+        return seed_protocol(a)
     with open(a.spans, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:

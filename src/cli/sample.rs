@@ -1,8 +1,9 @@
 //! `scale sample` (docs/sample.md).
 
 use crate::Result;
-use crate::sample::csv::{DurationUnit, SampleOptions, run as run_sample};
+use crate::sample::csv::{DurationUnit, Model, SampleOptions, run as run_sample};
 use crate::sample::hst::{HstParams, SplitWeight};
+use crate::sample::seed::SeedConfig;
 use crate::sample::{DurationScale, SamplerConfig};
 use std::path::PathBuf;
 
@@ -32,6 +33,8 @@ enum Split {
     /// A one-hot group weighs 1 in total (it is one categorical variable), shared by its
     /// dimensions still open on the path; the continuous feature weighs its range width.
     Group,
+    /// Only the duration is split (the default: with `op-log` the operation is in the value).
+    Duration,
 }
 
 impl From<Split> for SplitWeight {
@@ -39,11 +42,13 @@ impl From<Split> for SplitWeight {
         match s {
             Split::Dimension => SplitWeight::Dimension,
             Split::Group => SplitWeight::Group,
+            Split::Duration => SplitWeight::Duration,
         }
     }
 }
 
-/// `scale sample` flags; defaults are [`SamplerConfig::default`]'s.
+/// `scale sample` flags. Forest flags left out take the mode's defaults: SCALE's
+/// ([`SamplerConfig::default`]) or, with `--seed-compat`, the seed's ([`SeedConfig::default`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Span CSV (plain or xz-compressed).
@@ -55,28 +60,36 @@ pub struct Args {
     /// Unit of the `Duration` column.
     #[arg(long, default_value = "us")]
     duration_unit: String,
-    #[arg(long, default_value_t = 10)]
-    n_trees: usize,
-    #[arg(long, default_value_t = 8)]
-    height: usize,
-    #[arg(long, default_value_t = 250)]
-    window_size: usize,
-    /// Sample spans scoring at least this (0 ordinary … 1 anomalous).
-    #[arg(long, default_value_t = 0.9)]
-    min_score: f64,
-    /// Durations at or above this many seconds map to the top of the feature range.
-    #[arg(long, default_value_t = 1.0)]
-    max_duration: f64,
-    /// Duration feature: `log` (default) or the seed's `linear` (d / max-duration).
-    #[arg(long, value_enum, default_value_t = Scale::Log)]
+    /// Reproduce River's HalfSpaceTrees as the seed ran it (docs/sample.md): 16 trees, height 8,
+    /// window 175, min-score 0.6, max-duration 10 s; learns the first --train-size spans only.
+    #[arg(long)]
+    seed_compat: bool,
+    /// Trees (default 10; seed-compat 16).
+    #[arg(long)]
+    n_trees: Option<usize>,
+    /// Tree depth (default 8).
+    #[arg(long)]
+    height: Option<usize>,
+    /// Spans per window (default 250; seed-compat 175).
+    #[arg(long)]
+    window_size: Option<usize>,
+    /// Sample spans scoring at least this (default 0.99; seed-compat 0.6).
+    #[arg(long)]
+    min_score: Option<f64>,
+    /// Seconds: the top of the `log`/`linear` feature (default 1), or seed-compat's duration
+    /// limit (default 10).
+    #[arg(long)]
+    max_duration: Option<f64>,
+    /// Duration feature: `op-log` (default), `log` or the seed's `linear`.
+    #[arg(long, value_enum, default_value_t = Scale::OpLog)]
     duration_scale: Scale,
-    /// Spans seen before any is scored or sampled.
+    /// Spans learned before any is sampled (seed-compat: learned, then only scoring).
     #[arg(long, default_value_t = 1000)]
     train_size: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// How splits weigh one-hot dimensions: River's `dimension` (default) or `group`.
-    #[arg(long, value_enum, default_value_t = Split::Dimension)]
+    /// Which features the splits use: `duration` (default), `group` or River's `dimension`.
+    #[arg(long, value_enum, default_value_t = Split::Duration)]
     split_weight: Split,
     #[arg(long, default_value_t = 256)]
     max_services: usize,
@@ -92,24 +105,39 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = SampleOptions {
-        duration_unit: DurationUnit::parse(&a.duration_unit)?,
-        sampler: SamplerConfig {
+    let model = if a.seed_compat {
+        let d = SeedConfig::default();
+        Model::Seed(SeedConfig {
+            n_trees: a.n_trees.unwrap_or(d.n_trees),
+            height: a.height.unwrap_or(d.height),
+            window_size: a.window_size.unwrap_or(d.window_size),
+            min_score: a.min_score.unwrap_or(d.min_score),
+            max_duration: a.max_duration.unwrap_or(d.max_duration),
+            train_size: a.train_size,
+            seed: a.seed,
+        })
+    } else {
+        let d = SamplerConfig::default();
+        Model::Scale(SamplerConfig {
             hst: HstParams {
-                n_trees: a.n_trees,
-                height: a.height,
-                window_size: a.window_size,
+                n_trees: a.n_trees.unwrap_or(d.hst.n_trees),
+                height: a.height.unwrap_or(d.hst.height),
+                window_size: a.window_size.unwrap_or(d.hst.window_size),
                 seed: a.seed,
                 split_weight: a.split_weight.into(),
             },
-            min_score: a.min_score,
-            max_duration: a.max_duration,
+            min_score: a.min_score.unwrap_or(d.min_score),
+            max_duration: a.max_duration.unwrap_or(d.max_duration),
             duration_scale: a.duration_scale.into(),
             train_size: a.train_size,
             max_services: a.max_services,
             max_operations: a.max_operations,
             normalize_operations: !a.raw_operations,
-        },
+        })
+    };
+    let opts = SampleOptions {
+        duration_unit: DurationUnit::parse(&a.duration_unit)?,
+        model,
         input: a.input,
         output: a.output,
         stats: a.stats,

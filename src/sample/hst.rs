@@ -31,17 +31,22 @@ pub enum SplitWeight {
     /// A one-hot group weighs 1 in total (it is one categorical variable), shared by its
     /// dimensions still open on the path; the continuous feature weighs its range width.
     Group,
+    /// Only the continuous feature is split (one-hot groups weigh 0): with a per-operation
+    /// duration (`op-log`) the operation is already in the value, and one-hot splits would only
+    /// thin the mass of rare operations into false alarms. `scale sample`'s default.
+    Duration,
 }
 
 impl SplitWeight {
     /// The names as flags and config values spell them.
-    pub const NAMES: [&str; 2] = ["dimension", "group"];
+    pub const NAMES: [&str; 3] = ["dimension", "group", "duration"];
 
     /// Parses one of [`Self::NAMES`].
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "dimension" => Some(SplitWeight::Dimension),
             "group" => Some(SplitWeight::Group),
+            "duration" => Some(SplitWeight::Duration),
             _ => None,
         }
     }
@@ -534,7 +539,7 @@ impl Planter {
 
     /// `open[g]`: dimensions of group `g` not excluded on the current path.
     fn width(&self, d: usize, open: &[u32]) -> f64 {
-        if self.excluded[d] > 0 {
+        if self.excluded[d] > 0 || self.weight == SplitWeight::Duration {
             0.0
         } else if self.weight == SplitWeight::Group {
             1.0 / open[self.group_of[d]] as f64

@@ -7,6 +7,7 @@
 pub(crate) mod csv;
 pub mod hst;
 pub(crate) mod opname;
+pub mod seed;
 pub mod stream;
 
 use hst::{HalfSpaceTrees, HstParams, Point};
@@ -81,10 +82,13 @@ pub struct SamplerConfig {
 impl Default for SamplerConfig {
     fn default() -> Self {
         SamplerConfig {
-            hst: HstParams::default(),
-            min_score: 0.9,
+            hst: HstParams {
+                split_weight: hst::SplitWeight::Duration,
+                ..HstParams::default()
+            },
+            min_score: 0.99,
             max_duration: 1.0,
-            duration_scale: DurationScale::Log,
+            duration_scale: DurationScale::OpLog,
             train_size: 1000,
             max_services: 256,
             max_operations: 1024,
@@ -95,17 +99,18 @@ impl Default for SamplerConfig {
 
 /// Duration feature: `linear` is the seed's `d / max_duration`; `log` is
 /// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`, which spreads the millisecond range where most
-/// spans live over the trees' splits instead of crowding it next to 0. `op-log` is the log
-/// duration relative to the same operation's: `0.5 + (ℓ − mean ℓ of the operation's earlier
-/// spans) / (2 ln(1 + max_duration/1ms))` with `ℓ = ln(1 + d/1ms)`, so "slow for this endpoint"
-/// is one region of the duration axis whatever the endpoint's usual latency.
+/// spans live over the trees' splits instead of crowding it next to 0. `op-log` (the default) is
+/// the log duration relative to the same operation's: `0.5 + (ℓ − mean ℓ of the operation's
+/// earlier spans) / (2 ln 100)` with `ℓ = ln(1 + d/1ms)`, so "slow for this endpoint" is one
+/// region of the duration axis whatever the endpoint's usual latency, and 100× the usual is the
+/// top of the axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DurationScale {
     /// `d / max_duration`.
     Linear,
-    /// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`; the default.
+    /// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`.
     Log,
-    /// The log duration relative to the operation's mean so far.
+    /// The log duration relative to the operation's mean so far; the default.
     OpLog,
 }
 
@@ -285,7 +290,7 @@ impl Sampler {
         let mean = if *n == 0 { l } else { *sum / *n as f64 };
         *sum += l;
         *n += 1;
-        let v = 0.5 + (l - mean) / (2.0 * (self.cfg.max_duration * 1e3).ln_1p());
+        let v = 0.5 + (l - mean) / (2.0 * OP_LOG_RANGE);
         v.clamp(0.0, 1.0) as f32
     }
 
@@ -299,6 +304,11 @@ impl Sampler {
         self.forest = Some(forest);
     }
 }
+
+/// `op-log`: the log ratio to the operation's mean that reaches either end of the axis (100×).
+/// Shocks of 8–10× (plus 10 ms) land near the top while an operation's usual spread stays
+/// around 0.5; a narrower range saturates and a wider one crowds (docs/sample.md).
+pub const OP_LOG_RANGE: f64 = 4.605_170_185_988_092;
 
 /// Operation dimensions follow the service dimensions.
 #[inline]
@@ -344,5 +354,39 @@ mod scale_tests {
         // log keeps a 2 ms span and a 90 ms one far apart; linear crowds both next to 0
         let gap = |s: DurationScale| s.feature(0.09, 1.0) - s.feature(0.002, 1.0);
         assert!(gap(DurationScale::Log) > 0.4 && gap(DurationScale::Linear) < 0.1);
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::{Sampler, SamplerConfig};
+    use crate::core::rng::Rng;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// With the defaults, a span 8–10× slower than its operation's usual duration outranks
+        /// that operation's usual spans once the trees are warm.
+        #[test]
+        fn slow_for_its_operation_outranks_usual(
+            ops in 1usize..12,
+            seed in any::<u64>(),
+            factor in 8.0f64..10.0,
+        ) {
+            let mut rng = Rng::from_state(seed);
+            let base: Vec<f64> = (0..ops).map(|_| 0.0005 + 0.2 * rng.uniform()).collect();
+            let mut s = Sampler::new(SamplerConfig::default()).unwrap();
+            let usual = |rng: &mut Rng, o: usize| base[o] * (0.8 + 0.4 * rng.uniform());
+            for i in 0..3000 {
+                let o = i % ops;
+                s.observe("svc", &format!("op{o}"), usual(&mut rng, o));
+            }
+            let o = (seed % ops as u64) as usize;
+            let slow = s.observe("svc", &format!("op{o}"), base[o] * factor).score;
+            for _ in 0..50 {
+                let d = s.observe("svc", &format!("op{o}"), usual(&mut rng, o));
+                prop_assert!(slow > d.score, "slow {slow} vs usual {}", d.score);
+            }
+        }
     }
 }
