@@ -346,14 +346,14 @@ pub struct OtlpSample {
     pub window_size: Option<usize>,
     /// `seed`: the trees' random seed (default 42).
     pub seed: Option<u64>,
-    /// `split_weight`: `dimension` or `group` (default `dimension`).
+    /// `split_weight`: `dimension`, `group` or `duration` (default `duration`).
     pub split_weight: Option<String>,
     /// `min_score`: sample spans whose normalised score (0 ordinary … 1 anomalous) is at least
-    /// this (default 0.9).
+    /// this (default 0.99).
     pub min_score: Option<f64>,
     /// `max_duration`: durations at or above this many seconds map to 1 (default 1).
     pub max_duration: Option<f64>,
-    /// `duration_scale`: `log`, `linear` or `op-log` (default `log`).
+    /// `duration_scale`: `log`, `linear` or `op-log` (default `op-log`).
     pub duration_scale: Option<String>,
     /// `train_size`: warm-up spans that build the vocabulary, never sampled (default 1000).
     pub train_size: Option<usize>,
@@ -383,7 +383,10 @@ impl OtlpSample {
         c.hst.seed = self.seed.unwrap_or(c.hst.seed);
         if let Some(w) = &self.split_weight {
             c.hst.split_weight = crate::sample::hst::SplitWeight::parse(w).ok_or_else(|| {
-                Error::config(f("split_weight"), format!("{w:?}: expected \"dimension\" or \"group\""))
+                Error::config(
+                    f("split_weight"),
+                    format!("{w:?}: expected \"dimension\", \"group\" or \"duration\""),
+                )
             })?;
         }
         if let Some(s) = &self.duration_scale {
