@@ -585,6 +585,7 @@ fn record(
         ],
         safety_floor: None,
         burst: None,
+        trend_demand: None,
         desired_replicas: desired,
         applied,
         actuation_error: None,

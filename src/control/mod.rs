@@ -78,7 +78,9 @@ pub struct DecisionRecord {
     pub demand: Option<f64>,
     /// Age of the demand sample in seconds.
     pub metric_age_seconds: i64,
-    /// The HPA recommendation on the observed demand; None without demand.
+    /// The reactive recommendation on the observed demand: the HPA's for the reactive policy;
+    /// for the predictive one, the count a standalone HPA would run on this demand (its own
+    /// recommendation through its behavior). None without demand.
     pub reactive: Option<u32>,
     /// The planner's recommendation; None for the reactive policy or when no plan was made.
     pub predictive: Option<u32>,
@@ -97,6 +99,10 @@ pub struct DecisionRecord {
     /// The burst guard's count, when observed demand left the forecast band with pods short.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
+    /// Observed demand extrapolated along its rising trend to the lead, when it was above the
+    /// forecast peak and so planned for instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend_demand: Option<f64>,
     /// The governed replica count.
     pub desired_replicas: u32,
     /// Whether the caller should actuate (Auto mode and a change).
@@ -179,6 +185,10 @@ impl Controller {
             }),
             PolicyKind::Reactive => None,
         };
+        let trend_demand = match &planned {
+            Some(Ok(p)) => trend.filter(|t| *t > p.peak_demand),
+            _ => None,
+        };
         if c.governor.scale_in == ScaleIn::Forecast && planned.is_some() {
             safety_floor = obs.demand.map(|d| plan_cfg.replicas_for(d));
         }
@@ -209,6 +219,7 @@ impl Controller {
             steps: g.steps,
             safety_floor,
             burst,
+            trend_demand,
             desired_replicas: g.desired,
             applied: g.apply,
             actuation_error: None,

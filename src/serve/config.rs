@@ -755,35 +755,6 @@ target = { kind = "dry-run", replicas = 3 }
     }
 
     #[test]
-    fn scale_in_defaults_and_overrides() {
-        use crate::serve::service::control_config;
-        // ([defaults] line, [[service]] line, the mode the service's governor gets)
-        let cases = [
-            ("", "", ScaleIn::Reactive),
-            ("scale_in = \"forecast\"\n", "", ScaleIn::Forecast),
-            (
-                "scale_in = \"forecast\"\n",
-                "scale_in = \"reactive\"\n",
-                ScaleIn::Reactive,
-            ),
-            ("", "scale_in = \"forecast\"\n", ScaleIn::Forecast),
-        ];
-        for (defaults, service, want) in cases {
-            let text = GOOD
-                .replace("mode = \"auto\"\n", &format!("mode = \"auto\"\n{defaults}"))
-                .replace("max_replicas = 10\n", &format!("max_replicas = 10\n{service}"));
-            let c = ServeConfig::parse(&text).unwrap();
-            let ctl = control_config(&c, &c.services[0], Mode::Auto);
-            assert_eq!(ctl.governor.scale_in, want, "{defaults:?} {service:?}");
-            assert_eq!(ctl.plan.quantile, 0.5, "default quantile");
-        }
-        let e = ServeConfig::parse(&GOOD.replace("mode = \"auto\"\n", "mode = \"auto\"\nscale_in = \"down\"\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("defaults.scale_in"), "{e}");
-    }
-
-    #[test]
     fn kubernetes_section_is_off_by_default() {
         let c = ServeConfig::parse(GOOD).unwrap();
         assert!(!c.kubernetes.watch_forecastscalers);

@@ -104,3 +104,39 @@ impl ServiceLoop {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::govern::ScaleIn;
+
+    const CONFIG: &str = "[server]\nlisten = \"127.0.0.1:0\"\n[defaults]\nmode = \"auto\"\n[source.prometheus]\nurl = \"http://127.0.0.1:9090\"\n[[service]]\nname = \"web\"\nquery = \"q\"\ncapacity_per_replica = 50\nmin_replicas = 1\nmax_replicas = 10\ntarget = { kind = \"dry-run\", replicas = 3 }\n";
+
+    #[test]
+    fn scale_in_defaults_and_overrides() {
+        // ([defaults] line, [[service]] line, the mode the service's governor gets)
+        let cases = [
+            ("", "", ScaleIn::Reactive),
+            ("scale_in = \"forecast\"\n", "", ScaleIn::Forecast),
+            (
+                "scale_in = \"forecast\"\n",
+                "scale_in = \"reactive\"\n",
+                ScaleIn::Reactive,
+            ),
+            ("", "scale_in = \"forecast\"\n", ScaleIn::Forecast),
+        ];
+        for (defaults, service, want) in cases {
+            let text = CONFIG
+                .replace("mode = \"auto\"\n", &format!("mode = \"auto\"\n{defaults}"))
+                .replace("max_replicas = 10\n", &format!("max_replicas = 10\n{service}"));
+            let c = ServeConfig::parse(&text).unwrap();
+            let ctl = control_config(&c, &c.services[0], Mode::Auto);
+            assert_eq!(ctl.governor.scale_in, want, "{defaults:?} {service:?}");
+            assert_eq!(ctl.plan.quantile, 0.5, "default quantile");
+        }
+        let e = ServeConfig::parse(&CONFIG.replace("mode = \"auto\"\n", "mode = \"auto\"\nscale_in = \"down\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("defaults.scale_in"), "{e}");
+    }
+}
