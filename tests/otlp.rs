@@ -341,6 +341,8 @@ async fn malformed_input_is_rejected_and_the_receivers_keep_serving() {
             "unsupported Content-Encoding",
         ),
         (pb, vec![], vec![0x0a; LIMIT + 1], 413, "byte limit"),
+        // Large enough that a server closing without reading would reset the client mid-write.
+        (pb, vec![], vec![0x0a; LIMIT * 8], 413, "byte limit"),
         (
             pb,
             vec![("content-encoding", "gzip")],
@@ -419,12 +421,12 @@ async fn malformed_input_is_rejected_and_the_receivers_keep_serving() {
         grpc_ok = 2;
     }
     rx.shutdown().await.unwrap();
-    // One valid span after each of the 8 cases, the gzipped one, one from each partial request,
+    // One valid span after each of the 9 cases, the gzipped one, one from each partial request,
     // and the valid gRPC ones (plain and gzip): nothing from the rejected requests.
     let got = got.lock().unwrap().clone();
     let requests: usize = got.iter().map(|m| m.requests).sum();
     assert!(got.iter().all(|m| m.service == "web"), "{got:?}");
-    assert_eq!(requests, 8 + 1 + 2 + grpc_ok, "{got:?}");
+    assert_eq!(requests, 9 + 1 + 2 + grpc_ok, "{got:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,12 +91,18 @@ async fn traces(State(rx): State<Receiver>, headers: HeaderMap, body: Body) -> R
             "{what} is larger than the {} byte limit; send smaller batches",
             rx.max_body_bytes
         );
-        status(enc, StatusCode::PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, msg)
+        let mut r = status(enc, StatusCode::PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, msg);
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > rx.max_body_bytes as u64) {
+        if declared.is_some_and(|n| n <= DRAIN_BYTES as u64) {
+            drain(body.into_data_stream()).await;
+        }
         return too_large("request body");
     }
     let mut raw = match read_limited(body, rx.max_body_bytes).await {
@@ -141,13 +147,33 @@ async fn traces(State(rx): State<Receiver>, headers: HeaderMap, body: Body) -> R
     }
 }
 
-/// The body, or `None` once it passes `limit` (the rest is not read).
+/// Bytes of an oversized body still read before the 413, and for how long. Closing on a
+/// client that is still writing resets the connection, so it never sees the 413; past these
+/// bounds it does (as it would with any server).
+const DRAIN_BYTES: usize = 1 << 20;
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn drain(mut stream: axum::body::BodyDataStream) {
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The body, or `None` once it passes `limit` (the rest is drained within bounds, not kept).
 async fn read_limited(body: Body, limit: usize) -> Result<Option<Vec<u8>>, axum::Error> {
     let mut stream = body.into_data_stream();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if out.len() + chunk.len() > limit {
+            drain(stream).await;
             return Ok(None);
         }
         out.extend_from_slice(&chunk);
