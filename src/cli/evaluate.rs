@@ -42,6 +42,10 @@ pub struct Args {
     /// at quantiles 0.5–0.99 in both scale-in modes.
     #[arg(long)]
     frontier: bool,
+    /// When the replay retrains the model: `daily` (03:00 UTC, the chart's CronJob schedule)
+    /// or `never`.
+    #[arg(long, default_value = "daily")]
+    retrain: crate::evaluate::Retrain,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -54,6 +58,7 @@ pub fn run(a: Args) -> Result<()> {
         scale_in: a.scale_in,
         min_replicas: a.min_replicas,
         frontier: a.frontier,
+        retrain: a.retrain,
         ..EvalOptions::default()
     };
     let report = evaluate_file(&a.input, &a.output, &opts)?;

@@ -12,16 +12,21 @@ use crate::capacity::queue::QueueModel;
 use crate::control::DecisionRecord;
 use crate::control::{ControlConfig, Controller, PolicyKind};
 use crate::core::series::{Cleaned, GapPolicy, Series};
-use crate::forecast::{Forecast, ModelSpec};
+use crate::forecast::Forecast;
 use crate::govern::{GovernorConfig, ScaleIn};
 use crate::observe::load_series;
+use crate::observe::memory::MemorySource;
 use crate::plan::horizontal::{ForecastWindow, PlanConfig};
 use crate::reactive::hpa::replica::HpaUtilization;
+use crate::serve::forecast::{Anchored, Forecaster};
+use crate::serve::service::{fetch_start, recent_from};
 use crate::sim::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
+use crate::train::artifact::Artifact;
 use crate::train::backtest::{BacktestConfig, backtest};
+use crate::train::{candidate_from, promotion_against};
 use crate::{Error, Result};
 use attribution::TickNote;
-use report::{EvalReport, EvalSettings, FittedCapacity, FrontierPoint, Policies, ServiceReport, Timeline};
+use report::{EvalReport, EvalSettings, FittedCapacity, FrontierPoint, Policies, Retrained, ServiceReport, Timeline};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +37,8 @@ pub const WORKERS_PER_REPLICA: u32 = 4;
 /// burst guard under it, a higher quantile bought few violation minutes for its cost (see the
 /// frontier in docs/evaluate.md).
 pub const DEFAULT_QUANTILE: f64 = 0.5;
+/// Recent demand each replayed tick fetches: `scale serve`'s default `defaults.history`.
+const REPLAY_HISTORY_SECONDS: i64 = 7200;
 /// Longest replay window: the last 20% of history, at most two weeks.
 const MAX_REPLAY_SECONDS: i64 = 14 * 86_400;
 
@@ -50,6 +57,8 @@ pub struct EvalOptions {
     pub min_replicas: u32,
     /// Also replay the cost–SLO frontier.
     pub frontier: bool,
+    /// When the replay retrains, as the retraining CronJob would.
+    pub retrain: Retrain,
 }
 
 impl Default for EvalOptions {
@@ -65,6 +74,7 @@ impl Default for EvalOptions {
             scale_in: ScaleIn::Reactive,
             min_replicas: 1,
             frontier: false,
+            retrain: Retrain::Daily,
         }
     }
 }
@@ -144,8 +154,10 @@ pub fn settings_for(series: &Series, train_end: usize, opts: &EvalOptions) -> Ev
         slo_latency_seconds: slo,
         target_utilization: opts.target_utilization,
         quantile: opts.quantile,
-        // re-forecast every hour (or every step, if coarser), as a serving loop would
-        reforecast_seconds: (step.max(3600) + step - 1) / step * step,
+        // serve's forecast step runs every tick and recomputes when the data changed
+        reforecast_seconds: tick,
+        retrain: opts.retrain,
+        history_seconds: REPLAY_HISTORY_SECONDS,
         min_replicas: opts.min_replicas,
         max_replicas: 1000,
         scale_in: opts.scale_in,
@@ -223,68 +235,171 @@ fn fit_capacity(series: &Series, train_end: usize, s: &EvalSettings, sim: &SimCo
     })
 }
 
-/// Re-forecasts on the history seen so far, every `reforecast_seconds`.
-struct Reforecaster<'a> {
-    series: &'a Series,
-    spec: ModelSpec,
-    /// The spec as selected, before freezing.
-    original: ModelSpec,
-    frozen: bool,
-    horizon: usize,
-    max_train: usize,
-    every: i64,
-    next_at: i64,
-    current: Option<(i64, Forecast)>,
-    failures: usize,
-    /// The selected model's conformal multipliers, applied to every forecast.
-    conformal: Option<crate::forecast::conformal::Conformal>,
+/// How often the replay retrains the model, as `scale train`'s CronJob would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retrain {
+    /// Every day at 03:00 UTC: the Helm chart's default schedule, `"0 3 * * *"`.
+    #[default]
+    Daily,
+    /// Never: the version trained before the replay serves it all.
+    Never,
 }
 
-impl Reforecaster<'_> {
-    fn at(&mut self, now: i64) -> Option<ForecastWindow<'_>> {
-        if now >= self.next_at {
-            self.next_at = now + self.every;
-            let s = self.series;
-            // points observed by `now`
-            let seen = (((now - s.start) / s.step) + 1).clamp(0, s.len() as i64) as usize;
-            let hist = &s.values[seen.saturating_sub(self.max_train)..seen];
-            // A frozen form can stop fitting as data moves on: fall back to the searched spec.
-            let fit = self
-                .spec
-                .fit(hist)
-                .or_else(|e| if self.frozen { self.original.fit(hist) } else { Err(e) });
-            match fit {
-                Ok(fitted) => {
-                    if !self.frozen {
-                        self.spec = fitted.frozen_spec();
-                        self.frozen = true;
-                    }
-                    match fitted.predict(self.horizon) {
-                        Ok(f) => {
-                            let f = match &self.conformal {
-                                Some(c) => f.calibrated(c),
-                                None => f,
-                            };
-                            self.current = Some((s.time_at(seen), f))
-                        }
-                        Err(e) => self.fail(now, e),
-                    }
-                }
-                Err(e) => self.fail(now, e),
-            }
+impl Retrain {
+    /// The name in flags and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Retrain::Daily => "daily",
+            Retrain::Never => "never",
         }
-        let step = self.series.step;
-        self.current.as_ref().map(|(origin, f)| ForecastWindow {
-            forecast: f,
-            origin: *origin,
-            step,
-        })
     }
 
-    fn fail(&mut self, now: i64, e: Error) {
-        self.failures += 1;
-        self.current = None;
-        tracing::warn!(series = %self.series.name, now, "re-forecast failed, reactive only until the next: {e}");
+    /// The first retraining time strictly after `t`, if any.
+    fn next_after(self, t: i64) -> Option<i64> {
+        const DAY: i64 = 86_400;
+        const AT: i64 = 3 * 3600;
+        match self {
+            Retrain::Daily => Some((t - AT).div_euclid(DAY) * DAY + DAY + AT),
+            Retrain::Never => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Retrain {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "daily" => Ok(Retrain::Daily),
+            "never" => Ok(Retrain::Never),
+            _ => Err(format!("expected \"daily\" or \"never\", got {s:?}")),
+        }
+    }
+}
+
+/// The query the replay's metric source answers: the series, sampled at every tick.
+const DEMAND_QUERY: &str = "demand";
+
+/// `scale serve`'s forecast step, replayed: each tick fetches recent demand from a metric
+/// source that holds what a live gauge would have reported by then, and the shared
+/// [`Forecaster`] continues the active version's serving state with it. On the retraining
+/// schedule, the points seen so far are backtested and the candidate replaces the active
+/// version only if `scale train` would promote it.
+struct ServePath<'a> {
+    series: &'a Series,
+    source: std::sync::Arc<MemorySource>,
+    forecaster: Forecaster,
+    active: Artifact,
+    versions: usize,
+    bt_cfg: BacktestConfig,
+    history: i64,
+    retrain: Retrain,
+    next_retrain: Option<i64>,
+    retrains: Vec<Retrained>,
+}
+
+impl<'a> ServePath<'a> {
+    /// Serves `active` from the start of `sim`, on `series` up to `train_end` and the demand
+    /// the simulated cluster sees after it.
+    fn new(
+        series: &'a Series,
+        train_end: usize,
+        sim: &SimConfig,
+        s: &EvalSettings,
+        bt_cfg: BacktestConfig,
+        active: Artifact,
+    ) -> Self {
+        // What a live gauge reports: the recorded points before the replay, then the demand
+        // at every tick. Each fetch ends at its tick, so nothing later is visible.
+        let demand = DemandCurve { series };
+        let source = std::sync::Arc::new(MemorySource::new());
+        source.set(
+            DEMAND_QUERY,
+            (0..train_end)
+                .map(|i| (series.time_at(i), series.values[i]))
+                .chain(sim.ticks().map(|t| (t, demand.at(t))))
+                .collect(),
+        );
+        // As serve's ServiceLoop sets it up, from the control config.
+        let control = control_config(PolicyKind::Predictive, s, None);
+        ServePath {
+            series,
+            source,
+            forecaster: Forecaster::new(control.lead_seconds, control.governor.max_metric_age_seconds),
+            active,
+            versions: 1,
+            bt_cfg,
+            history: s.history_seconds,
+            retrain: s.retrain,
+            next_retrain: s.retrain.next_after(sim.start),
+            retrains: Vec::new(),
+        }
+    }
+
+    /// The forecast serve would plan with at `now`.
+    fn at(&mut self, now: i64) -> Option<Anchored> {
+        if self.next_retrain.is_some_and(|t| now >= t) {
+            self.retrain_at(now);
+            self.next_retrain = self.retrain.next_after(now);
+        }
+        let step = self.active.state.step.max(1);
+        let got = self
+            .source
+            .range_now(DEMAND_QUERY, fetch_start(now, self.history, step), now, step);
+        let recent = recent_from(DEMAND_QUERY, &self.series.name, got)
+            .map_err(|e| tracing::debug!(series = %self.series.name, now, "replayed fetch: {e}"))
+            .ok();
+        self.forecaster
+            .forecast_with(Some(&self.active), || None, recent.as_ref(), &self.series.name, now)
+            .forecast
+    }
+
+    /// `scale train` on the points recorded by `now`.
+    fn retrain_at(&mut self, now: i64) {
+        let s = self.series;
+        let seen = (((now - s.start) / s.step) + 1).clamp(0, s.len() as i64) as usize;
+        let hist = s.slice(seen.saturating_sub(self.bt_cfg.max_train), seen);
+        let outcome = backtest(&hist, &self.bt_cfg).and_then(|report| {
+            let promotion = promotion_against(
+                &hist,
+                &self.bt_cfg,
+                &report,
+                Ok(&self.active),
+                crate::train::Retention::default().promotion_margin,
+            );
+            if !promotion.promoted {
+                return Ok((promotion, None));
+            }
+            let version = format!("v{:04}", self.versions + 1);
+            let art = candidate_from(&hist, &self.bt_cfg, report, None)?.in_memory(&version);
+            Ok((promotion, Some(art)))
+        });
+        match outcome {
+            Ok((promotion, art)) => {
+                let version = art.as_ref().map(|a| a.manifest.version.clone());
+                if let Some(a) = art {
+                    self.versions += 1;
+                    self.active = a;
+                }
+                self.retrains.push(Retrained {
+                    at: now,
+                    family: self.active.manifest.family.clone(),
+                    version,
+                    promotion: Some(promotion),
+                    error: None,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(series = %s.name, now, "replayed retraining failed, the active version stays: {e}");
+                self.retrains.push(Retrained {
+                    at: now,
+                    family: self.active.manifest.family.clone(),
+                    version: None,
+                    promotion: None,
+                    error: Some(e.to_string()),
+                });
+            }
+        }
     }
 }
 
@@ -327,12 +442,13 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     let s = &settings;
     let history = series.slice(0, train_end);
     let lead = s.startup_seconds + s.tick_seconds;
-    let horizon = ((s.reforecast_seconds + lead) as f64 / series.step as f64).ceil() as usize + 2;
+    // Selection and calibration score an hour past the lead, as `scale train`'s default
+    // horizon does.
+    let horizon = ((3600 + lead) as f64 / series.step as f64).ceil() as usize + 2;
     let mut bt_cfg = BacktestConfig::new(horizon);
     bt_cfg.max_train = (28 * 86_400 / series.step).max(64) as usize;
     let forecast = backtest(&history, &bt_cfg)?;
-    let selected = forecast.selected_score().expect("selected is scored");
-    let (spec, conformal) = (selected.spec.clone(), selected.conformal);
+    let initial_version = candidate_from(&history, &bt_cfg, forecast.clone(), None)?.in_memory("v0001");
 
     let queue = QueueModel::new(s.capacity_per_replica, WORKERS_PER_REPLICA);
     let demand = DemandCurve { series };
@@ -349,20 +465,9 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         initial_replicas: initial,
     };
 
-    let mut refc = Reforecaster {
-        series,
-        original: spec.clone(),
-        spec,
-        conformal,
-        frozen: false,
-        horizon,
-        max_train: bt_cfg.max_train,
-        every: s.reforecast_seconds,
-        next_at: start,
-        current: None,
-        failures: 0,
-    };
-    let track = ForecastTrack::record(&sim, &mut refc);
+    let mut path = ServePath::new(series, train_end, &sim, s, bt_cfg, initial_version);
+    let track = ForecastTrack::record(&sim, series.step, &mut path);
+    let retrains = path.retrains;
     let capacity = fit_capacity(series, train_end, s, &sim);
     let at_slo = capacity.as_ref().and_then(|c| c.load_per_replica_at_slo);
     let latency_model = capacity.as_ref().map(|c| c.model.clone());
@@ -453,6 +558,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         frontier,
         timeline: Timeline::default(),
         decisions,
+        retrains,
     };
     Ok((report, timeline))
 }
@@ -466,16 +572,20 @@ pub(crate) struct ForecastTrack {
 }
 
 impl ForecastTrack {
-    fn record(sim: &SimConfig, refc: &mut Reforecaster<'_>) -> Self {
+    fn record(sim: &SimConfig, step: i64, path: &mut ServePath<'_>) -> Self {
         let mut track = ForecastTrack {
-            step: refc.series.step,
+            step,
             forecasts: Vec::new(),
             at_tick: Vec::new(),
         };
         for t in sim.ticks() {
-            let idx = refc.at(t).map(|w| {
-                if track.forecasts.last().is_none_or(|(o, _)| *o != w.origin) {
-                    track.forecasts.push((w.origin, w.forecast.clone()));
+            let idx = path.at(t).map(|a| {
+                if track
+                    .forecasts
+                    .last()
+                    .is_none_or(|(o, f)| *o != a.origin || *f != a.forecast)
+                {
+                    track.forecasts.push((a.origin, a.forecast));
                 }
                 track.forecasts.len() - 1
             });
@@ -775,4 +885,127 @@ pub fn evaluate_file(input: &Path, out: &Path, opts: &EvalOptions) -> Result<Eva
     let (report, timelines) = evaluate_all(input, &loaded, opts).map_err(|e| e.in_file(input))?;
     write_outputs(out, &report, &timelines)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actuate::dry_run::DryRunTarget;
+    use crate::core::time::ManualClock;
+    use crate::govern::Mode;
+    use crate::serve::actuation::Actuation;
+    use crate::serve::config::ServeConfig;
+    use crate::serve::publish::Shared;
+    use crate::serve::service::ServiceLoop;
+    use crate::serve::tick::{TickContext, tick};
+    use crate::train::backtest::Family;
+    use std::sync::Arc;
+
+    /// Nine days of 5-minute demand with a daily cycle and a deterministic wiggle.
+    fn daily(days: usize) -> Series {
+        let n = days * 288;
+        let values = (0..n)
+            .map(|i| {
+                let d = (i % 288) as f64 / 288.0 * std::f64::consts::TAU;
+                60.0 + 40.0 * d.sin() + 3.0 * ((i * 7919) % 13) as f64 / 13.0
+            })
+            .collect();
+        Series::new("web".to_string(), 1_700_000_100, 300, values)
+    }
+
+    #[tokio::test]
+    async fn the_replay_forecasts_exactly_what_serve_does() {
+        let series = daily(9);
+        let train_end = 8 * 288;
+        let opts = EvalOptions {
+            startup: Some(60),
+            tick: Some(30),
+            retrain: Retrain::Never,
+            ..EvalOptions::default()
+        };
+        let s = settings_for(&series, train_end, &opts);
+        let history = series.slice(0, train_end);
+        let mut bt = BacktestConfig::new(16);
+        bt.families = vec![Family::SeasonalNaive, Family::Ets, Family::Mstl];
+
+        // `scale train` writes v0001; the replay serves its candidate from memory.
+        let models = tempfile::tempdir().unwrap();
+        crate::train::train_series(&history, &bt, models.path(), crate::train::Retention::default()).unwrap();
+        let written = crate::train::artifact::load_active(models.path(), "web").unwrap();
+        let report = backtest(&history, &bt).unwrap();
+        let in_memory = candidate_from(&history, &bt, report, None).unwrap().in_memory("v0001");
+        // serde_json's float_roundtrip: the stored state loads bit for bit.
+        assert_eq!(in_memory.state, written.state);
+        assert_eq!(in_memory.manifest.version, written.manifest.version);
+
+        let sim = SimConfig {
+            start: series.time_at(train_end),
+            end: series.time_at(train_end) + 3 * 3600,
+            tick: s.tick_seconds,
+            startup: s.startup_seconds,
+            queue: QueueModel::new(s.capacity_per_replica, WORKERS_PER_REPLICA),
+            slo_latency: s.slo_latency_seconds,
+            initial_replicas: 2,
+        };
+        let mut path = ServePath::new(&series, train_end, &sim, &s, bt, in_memory);
+
+        // `scale serve` on the written version, fetching from the same source.
+        let cfg = ServeConfig::parse(&format!(
+            "[defaults]\nmode = \"forecast-only\"\nmodels = {:?}\nlead = \"90s\"\nmax_metric_age = \"2m\"\n\
+             [source.prometheus]\nurl = \"http://127.0.0.1:9\"\n\
+             [[service]]\nname = \"web\"\nquery = \"{DEMAND_QUERY}\"\ncapacity_per_replica = 10\n\
+             min_replicas = 1\nmax_replicas = 20\ntarget = {{ kind = \"dry-run\", replicas = 2 }}\n",
+            models.path()
+        ))
+        .unwrap();
+        let actuation = Actuation::new(
+            Arc::new(DryRunTarget::new(2, None)),
+            "dry-run",
+            Mode::ForecastOnly,
+            1,
+            20,
+            2,
+        );
+        let mut svc = ServiceLoop::new(&cfg, &cfg.services[0], Mode::ForecastOnly, actuation);
+        let clock = Arc::new(ManualClock::new(sim.start));
+        let ctx = TickContext {
+            source: path.source.clone(),
+            shared: Arc::new(Shared::new(&[])),
+            clock: clock.clone(),
+            history: s.history_seconds,
+            after: None,
+        };
+        let lead = s.startup_seconds + s.tick_seconds;
+        let mut compared = 0;
+        for t in sim.ticks() {
+            clock.set(t);
+            let served = tick(&mut svc, &ctx).await.forecast_at_lead;
+            let replayed = path.at(t).and_then(|a| a.point_at(t + lead));
+            assert_eq!(served, replayed, "at {t}");
+            compared += served.is_some() as usize;
+        }
+        assert_eq!(compared, sim.ticks().count(), "every tick forecast");
+    }
+
+    #[test]
+    fn retraining_runs_daily_at_three_utc_and_never_when_told() {
+        let day = 86_400;
+        let cases = [
+            (Retrain::Daily, 0, Some(3 * 3600)),
+            (Retrain::Daily, 3 * 3600 - 1, Some(3 * 3600)),
+            (Retrain::Daily, 3 * 3600, Some(day + 3 * 3600)),
+            (Retrain::Daily, 10 * day + 5 * 3600, Some(11 * day + 3 * 3600)),
+            (Retrain::Never, 0, None),
+        ];
+        for (r, t, want) in cases {
+            assert_eq!(r.next_after(t), want, "{r:?} after {t}");
+        }
+        assert_eq!("daily".parse::<Retrain>(), Ok(Retrain::Daily));
+        assert!(
+            "weekly"
+                .parse::<Retrain>()
+                .unwrap_err()
+                .contains("\"daily\" or \"never\"")
+        );
+    }
 }

@@ -35,7 +35,14 @@ pub struct EvalSettings {
     pub slo_latency_seconds: f64,
     pub target_utilization: f64,
     pub quantile: f64,
+    /// How often serve's forecast step ran: every tick (it recomputes when the data changed).
     pub reforecast_seconds: i64,
+    /// When the model was retrained during the replay (`daily` at 03:00 UTC, or `never`).
+    #[serde(default)]
+    pub retrain: super::Retrain,
+    /// Recent demand each tick fetched, as serve's `defaults.history`.
+    #[serde(default)]
+    pub history_seconds: i64,
     pub min_replicas: u32,
     pub max_replicas: u32,
     /// How far the predictive policy's forecast may scale in.
@@ -43,6 +50,21 @@ pub struct EvalSettings {
     pub scale_in: crate::govern::ScaleIn,
     /// Which settings were derived from the data rather than given.
     pub derived: Vec<String>,
+}
+
+/// One replayed retraining: what `scale train` would have decided at `at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retrained {
+    /// Unix seconds.
+    pub at: i64,
+    /// The version promoted, if the candidate was.
+    pub version: Option<String>,
+    /// The family serving after this retraining.
+    pub family: String,
+    /// The promotion decision (None when training failed).
+    pub promotion: Option<crate::train::artifact::Promotion>,
+    /// Why training failed, if it did; the active version stays.
+    pub error: Option<String>,
 }
 
 /// The latency curve learned from measurements and what it implies for planning.
@@ -169,6 +191,9 @@ pub struct ServiceReport {
     /// The predictive policy's applied decisions (written to decisions.jsonl).
     #[serde(skip)]
     pub decisions: Vec<crate::control::DecisionRecord>,
+    /// The replay's retrainings, in order (empty with `--retrain never`).
+    #[serde(default)]
+    pub retrains: Vec<Retrained>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

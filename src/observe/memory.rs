@@ -39,12 +39,12 @@ impl MemorySource {
     }
 }
 
-#[async_trait::async_trait]
-impl MetricSource for MemorySource {
-    async fn range(&self, query: &str, start: i64, end: i64, step: i64) -> crate::Result<Vec<NamedSeries>> {
+impl MemorySource {
+    /// The range query, answered synchronously (the replay calls it inside its own loop).
+    pub fn range_now(&self, query: &str, start: i64, end: i64, step: i64) -> Vec<NamedSeries> {
         let all = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let Some(samples) = all.get(query) else {
-            return Ok(vec![]);
+            return vec![];
         };
         let step = step.max(1);
         let n = ((end - start).max(0) / step + 1).min(11_000) as usize;
@@ -52,15 +52,22 @@ impl MetricSource for MemorySource {
             .map(|i| Self::value_at(samples, start + i as i64 * step))
             .collect();
         if values.iter().all(|v| v.is_nan()) {
-            return Ok(vec![]);
+            return vec![];
         }
-        Ok(vec![NamedSeries {
+        vec![NamedSeries {
             name: "{}".into(),
             labels: BTreeMap::new(),
             start,
             step,
             values,
-        }])
+        }]
+    }
+}
+
+#[async_trait::async_trait]
+impl MetricSource for MemorySource {
+    async fn range(&self, query: &str, start: i64, end: i64, step: i64) -> crate::Result<Vec<NamedSeries>> {
+        Ok(self.range_now(query, start, end, step))
     }
 
     async fn instant(&self, query: &str, time: i64) -> crate::Result<Vec<NamedSample>> {

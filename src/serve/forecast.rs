@@ -7,6 +7,7 @@ use super::registry::Registry;
 use super::tracker::{Recent, Tracker};
 use crate::forecast::Forecast;
 use crate::plan::horizontal::ForecastWindow;
+use crate::train::artifact::Artifact;
 
 /// A forecast and where it starts: `forecast.point[i]` is the demand at `origin + i * step`.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,8 +92,22 @@ impl Forecaster {
     /// Forecasts from the registry's active model continued by `recent` (None: the fetch
     /// failed), at `now`. Runs the model only when the model or the data changed.
     pub fn forecast(&mut self, registry: &mut Registry, recent: Option<&Recent>, name: &str, now: i64) -> Forecasted {
-        let lead = self.lead_seconds;
         let art = registry.current();
+        self.forecast_with(art.as_deref(), || registry.take_tracker(), recent, name, now)
+    }
+
+    /// [`Self::forecast`] from `art`, wherever it is held: serve's registry or the replay's
+    /// in-memory versions. `loaded` hands over the serving state prepared when `art` was
+    /// loaded, if any; otherwise one is built from `art`.
+    pub fn forecast_with(
+        &mut self,
+        art: Option<&Artifact>,
+        loaded: impl FnOnce() -> Option<Tracker>,
+        recent: Option<&Recent>,
+        name: &str,
+        now: i64,
+    ) -> Forecasted {
+        let lead = self.lead_seconds;
         let demand = recent.and_then(|r| r.values.last().copied());
         let abs_error = match (&self.last, recent, demand) {
             (Some(f), Some(r), Some(d)) => {
@@ -106,8 +121,7 @@ impl Forecaster {
             && self.tracker.as_ref().is_none_or(|t| t.version() != a.manifest.version)
         {
             self.tracker = Some(
-                registry
-                    .take_tracker()
+                loaded()
                     .filter(|t| t.version() == a.manifest.version)
                     .unwrap_or_else(|| Tracker::for_artifact(a)),
             );

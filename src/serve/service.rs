@@ -74,35 +74,41 @@ impl ServiceLoop {
     /// policy. A source error or nothing usable ([`Error::NoData`]) is an error the tick logs.
     pub async fn fetch(&self, source: &dyn MetricSource, now: i64, history: i64) -> Result<Recent> {
         let step = self.registry.current().map(|a| a.state.step).unwrap_or(60).max(1);
-        // End exactly at now so the grid lands on the freshest samples.
-        let start = now - (history / step).max(1) * step;
+        let start = fetch_start(now, history, step);
         let got = source.range(&self.query, start, now, step).await?;
-        let one = match got.as_slice() {
-            [one] => one,
-            [] => return Err(Error::NoData(format!("query {:?} returned no series", self.query))),
-            many => {
-                return Err(Error::NoData(format!(
-                    "query {:?} returned {} series; aggregate it to one, e.g. sum(...)",
-                    self.query,
-                    many.len()
-                )));
-            }
-        };
-        let c = one.clean(
-            &format!("prometheus query {:?}", self.query),
-            &self.name,
-            GapPolicy::default(),
-        )?;
-        let s = c.series;
-        if s.values.is_empty() {
-            return Err(Error::NoData(format!("query {:?}: no samples", self.query)));
-        }
-        Ok(Recent {
-            last_time: s.start + (s.values.len() as i64 - 1) * s.step,
-            step: s.step,
-            values: s.values,
-        })
+        recent_from(&self.query, &self.name, got)
     }
+}
+
+/// Where a tick's fetch starts: whole model steps before `now`, so the grid ends exactly at
+/// `now` and lands on the freshest samples.
+pub fn fetch_start(now: i64, history: i64, step: i64) -> i64 {
+    now - (history / step).max(1) * step
+}
+
+/// A range query's answer as the forecast step reads it: one series, cleaned by the data
+/// policy. A source error or nothing usable ([`Error::NoData`]) is an error the tick logs.
+pub fn recent_from(query: &str, name: &str, got: Vec<crate::observe::NamedSeries>) -> Result<Recent> {
+    let one = match got.as_slice() {
+        [one] => one,
+        [] => return Err(Error::NoData(format!("query {query:?} returned no series"))),
+        many => {
+            return Err(Error::NoData(format!(
+                "query {query:?} returned {} series; aggregate it to one, e.g. sum(...)",
+                many.len()
+            )));
+        }
+    };
+    let c = one.clean(&format!("prometheus query {query:?}"), name, GapPolicy::default())?;
+    let s = c.series;
+    if s.values.is_empty() {
+        return Err(Error::NoData(format!("query {query:?}: no samples")));
+    }
+    Ok(Recent {
+        last_time: s.start + (s.values.len() as i64 - 1) * s.step,
+        step: s.step,
+        values: s.values,
+    })
 }
 
 #[cfg(test)]

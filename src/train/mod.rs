@@ -46,12 +46,39 @@ pub struct Trained {
     pub pruned: Vec<String>,
 }
 
-/// Compares the candidate with the active version on the candidate's folds.
+/// Compares the candidate with the active version in `models_dir` on the candidate's folds.
 fn decide_promotion(
     series: &Series,
     cfg: &BacktestConfig,
     report: &BacktestReport,
     models_dir: &Path,
+    margin: f64,
+) -> Promotion {
+    let active = match artifact::load_active(models_dir, &series.name) {
+        Ok(a) => Ok(a),
+        Err(e)
+            if artifact::versions(models_dir, &series.name)
+                .map(|v| v.is_empty())
+                .unwrap_or(true) =>
+        {
+            Err(format!("first version ({e})"))
+        }
+        Err(e) => {
+            tracing::warn!(service = %series.name, "active version does not load, promoting the candidate: {e}");
+            Err(format!("active version does not load: {e}"))
+        }
+    };
+    promotion_against(series, cfg, report, active.as_ref().map_err(String::clone), margin)
+}
+
+/// Compares the candidate (`report`'s selection) with `active` on the candidate's folds: the
+/// candidate is promoted unless its MASE is worse by more than `margin`. `Err` says why there
+/// is no active version to compare with (the candidate is promoted).
+pub fn promotion_against(
+    series: &Series,
+    cfg: &BacktestConfig,
+    report: &BacktestReport,
+    active: std::result::Result<&artifact::Artifact, String>,
     margin: f64,
 ) -> Promotion {
     let candidate = report.selected_score().map_or(f64::INFINITY, |s| s.mase);
@@ -63,19 +90,9 @@ fn decide_promotion(
         margin,
         reason,
     };
-    let active = match artifact::load_active(models_dir, &series.name) {
+    let active = match active {
         Ok(a) => a,
-        Err(e)
-            if artifact::versions(models_dir, &series.name)
-                .map(|v| v.is_empty())
-                .unwrap_or(true) =>
-        {
-            return promote(format!("first version ({e})"), None, None);
-        }
-        Err(e) => {
-            tracing::warn!(service = %series.name, "active version does not load, promoting the candidate: {e}");
-            return promote(format!("active version does not load: {e}"), None, None);
-        }
+        Err(why) => return promote(why, None, None),
     };
     let version = Some(active.manifest.version.clone());
     let active_mase = match score_on(series, &active.state.spec, report, cfg) {
@@ -100,21 +117,47 @@ fn decide_promotion(
     }
 }
 
-/// Backtests, selects, writes a version and promotes it if it is not worse than the active one.
-pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, retention: Retention) -> Result<Trained> {
-    train_with_capacity(series, cfg, models_dir, retention, None)
+/// A trained version before it is written: what `scale train` stores, and what `scale
+/// evaluate` serves from memory.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The backtest that selected the family.
+    pub report: BacktestReport,
+    /// The manifest without version, file names or checksums (set when written).
+    pub manifest: Manifest,
+    /// The serving state.
+    pub state: State,
+    /// The MLP's weights, for families that have them.
+    pub weights: Option<Vec<u8>>,
 }
 
-/// [`train_series`], storing a fitted capacity model in the artifact.
-pub fn train_with_capacity(
+impl Candidate {
+    /// The candidate as a loaded artifact, without writing it.
+    pub fn in_memory(self, version: &str) -> artifact::Artifact {
+        let mut manifest = self.manifest;
+        manifest.version = version.to_string();
+        artifact::Artifact {
+            dir: PathBuf::from(format!("<in-memory {}/{version}>", manifest.service)),
+            manifest,
+            state: self.state,
+            weights: self.weights,
+        }
+    }
+}
+
+/// Fits the family `report` selected on the last `cfg.max_train` points and captures its
+/// serving state.
+pub fn candidate_from(
     series: &Series,
     cfg: &BacktestConfig,
-    models_dir: &Path,
-    retention: Retention,
+    report: BacktestReport,
     capacity: Option<crate::capacity::fit::TrainedCapacity>,
-) -> Result<Trained> {
-    let report = backtest(series, cfg)?;
-    let chosen = report.selected_score().expect("selected model is scored").spec.clone();
+) -> Result<Candidate> {
+    let chosen = report
+        .selected_score()
+        .ok_or_else(|| crate::Error::Invalid(format!("series {:?}: no model was selected", series.name)))?
+        .spec
+        .clone();
     // Fit once on the full window to freeze searched forms (e.g. the ETS type) into the artifact.
     let window_start = series.len().saturating_sub(cfg.max_train);
     let history = series.values[window_start..].to_vec();
@@ -122,7 +165,6 @@ pub fn train_with_capacity(
     let frozen = fitted.frozen_spec();
     let weights = fitted.weights();
     let conformal = report.selected_score().and_then(|s| s.conformal);
-    let promotion = decide_promotion(series, cfg, &report, models_dir, retention.promotion_margin);
     let manifest = Manifest {
         schema_version: artifact::SCHEMA_VERSION,
         service: series.name.clone(),
@@ -141,7 +183,7 @@ pub fn train_with_capacity(
         state_file: String::new(),
         state_sha256: String::new(),
         manifest_sha256: None,
-        promotion: Some(promotion.clone()),
+        promotion: None,
     };
     let state = State {
         spec: frozen,
@@ -153,6 +195,36 @@ pub fn train_with_capacity(
         capacity,
         online: fitted.online(),
     };
+    Ok(Candidate {
+        report,
+        manifest,
+        state,
+        weights,
+    })
+}
+
+/// Backtests, selects, writes a version and promotes it if it is not worse than the active one.
+pub fn train_series(series: &Series, cfg: &BacktestConfig, models_dir: &Path, retention: Retention) -> Result<Trained> {
+    train_with_capacity(series, cfg, models_dir, retention, None)
+}
+
+/// [`train_series`], storing a fitted capacity model in the artifact.
+pub fn train_with_capacity(
+    series: &Series,
+    cfg: &BacktestConfig,
+    models_dir: &Path,
+    retention: Retention,
+    capacity: Option<crate::capacity::fit::TrainedCapacity>,
+) -> Result<Trained> {
+    let report = backtest(series, cfg)?;
+    let promotion = decide_promotion(series, cfg, &report, models_dir, retention.promotion_margin);
+    let Candidate {
+        report,
+        mut manifest,
+        state,
+        weights,
+    } = candidate_from(series, cfg, report, capacity)?;
+    manifest.promotion = Some(promotion.clone());
     let dir = artifact::write_version(
         models_dir,
         &series.name,

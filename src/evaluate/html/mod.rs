@@ -291,9 +291,10 @@ fn settings_table(h: &mut String, s: &EvalSettings) -> fmt::Result {
         ("quantile", "forecast quantile", trim(s.quantile)),
         (
             "reforecast_seconds",
-            "reforecast every",
+            "forecast step every",
             format_duration(s.reforecast_seconds),
         ),
+        ("retrain", "retraining", s.retrain.as_str().to_string()),
         ("min_replicas", "min replicas", s.min_replicas.to_string()),
         ("max_replicas", "max replicas", s.max_replicas.to_string()),
     ];
@@ -414,7 +415,7 @@ fn write_figures(h: &mut String, s: &Sampled, charts: &[String; 3]) -> fmt::Resu
     let captions = [
         (
             "Demand and forecast",
-            "Observed demand, the point forecast from the latest reforecast, and its 80% and 95% intervals.",
+            "Observed demand, the point forecast serve's forecast step planned with at each tick, and its 80% and 95% intervals.",
         ),
         (
             "Provisioned replicas",
