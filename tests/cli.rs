@@ -435,3 +435,85 @@ fn frontier_and_attribution_follow_the_contract() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Cost–SLO frontier"));
 }
+
+/// The seed's example rule, unchanged, replayed by `scale evaluate --rules`; bad rule files fail
+/// before anything is written.
+#[test]
+fn evaluate_replays_latency_rules() {
+    let d = tempfile::tempdir().unwrap();
+    let input = write_seasonal(d.path(), 28);
+    let out = d.path().join("out");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules/frontend-latency.yaml");
+    let args = |rules: &str, out: &Path| {
+        scale(&[
+            "evaluate",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--rules",
+            rules,
+            "--retrain",
+            "never",
+            "--frontier",
+        ])
+    };
+    let o = args(example, &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("seasonal: latency_rules replays frontend-latency ("),
+        "{}",
+        stderr(&o)
+    );
+    let r = json(&out.join("report.json"));
+    let rules = &r["services"]["seasonal"]["policies"]["latency_rules"];
+    for k in ["slo_violation_minutes", "replica_hours", "violations_by_cause"] {
+        assert!(!rules[k].is_null(), "latency_rules.{k}: {rules}");
+    }
+    assert_eq!(
+        r["policies"]["latency_rules"], *rules,
+        "one service: the totals are its own"
+    );
+    assert_eq!(r["services"]["seasonal"]["settings"]["retrain"], "never");
+    assert!(
+        r["frontier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["policy"] == "latency_rules"),
+        "{}",
+        r["frontier"]
+    );
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    assert!(timeline.lines().next().unwrap().ends_with(",latency_rules_cause"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("latency_rules"));
+
+    // A rule file with an error: one line naming the file and line, nothing written.
+    let bad = d.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(example)
+            .unwrap()
+            .replace("upperBound: 500ms", "upperBound: 500"),
+    )
+    .unwrap();
+    let none = d.path().join("none");
+    let o = args(bad.to_str().unwrap(), &none);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("bad.yaml") && e.contains("has no unit"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e:?}");
+    assert!(!none.exists(), "nothing written");
+    // No rules without the flag.
+    let o = scale(&[
+        "evaluate",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        d.path().join("plain").to_str().unwrap(),
+        "--retrain",
+        "never",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(json(&d.path().join("plain/report.json"))["policies"]["latency_rules"].is_null());
+}

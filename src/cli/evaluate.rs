@@ -46,6 +46,11 @@ pub struct Args {
     /// or `never`.
     #[arg(long, default_value = "daily")]
     retrain: crate::evaluate::Retrain,
+    /// `LatencyBasedAutoScaler` rules (a YAML file or a directory) to replay as the
+    /// `latency_rules` policy: each binds to the series named like its deploymentName or
+    /// serviceName (a lone rule on a lone series binds to it).
+    #[arg(long)]
+    rules: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -59,9 +64,18 @@ pub fn run(a: Args) -> Result<()> {
         min_replicas: a.min_replicas,
         frontier: a.frontier,
         retrain: a.retrain,
+        rules: match &a.rules {
+            Some(path) => {
+                let rules = crate::reactive::rules::spec::load_rules(path)?;
+                crate::reactive::rules::spec::check_unique(&rules)?;
+                rules
+            }
+            None => Vec::new(),
+        },
         ..EvalOptions::default()
     };
     let report = evaluate_file(&a.input, &a.output, &opts)?;
+    let opts = &opts;
     for (name, s) in &report.services {
         for d in &s.settings.derived {
             eprintln!("{name}: derived {d}");
@@ -74,6 +88,19 @@ pub fn run(a: Args) -> Result<()> {
             format_duration(st.tick_seconds),
             st.slo_latency_seconds
         );
+        if let Some(r) = &st.latency_rule {
+            eprintln!("{name}: latency_rules replays {r}");
+            if let Some(rule) = opts.rules.iter().find(|x| r.starts_with(&format!("{} (", x.name))) {
+                let ratio = rule.upper_seconds / st.slo_latency_seconds;
+                if !(0.1..=10.0).contains(&ratio) {
+                    eprintln!(
+                        "{name}: note: upperBound {} is {ratio:.2e}× the replay's SLO ({:.3e} s): the rule's bounds are absolute, and the simulated latency scale follows --capacity-per-replica",
+                        crate::reactive::rules::spec::format_latency(rule.upper_seconds),
+                        st.slo_latency_seconds
+                    );
+                }
+            }
+        }
     }
     print_summary(&report);
     println!("\nwrote {}/report.json, report.html, timeline.csv", a.output.display());
@@ -83,11 +110,7 @@ pub fn run(a: Args) -> Result<()> {
 /// The per-service, per-policy table `evaluate` and `demo` print.
 pub fn print_summary(report: &EvalReport) {
     let row = |name: &str, p: &Policies| {
-        for (policy, s) in [
-            ("predictive", &p.predictive),
-            ("reactive_hpa", &p.reactive_hpa),
-            ("oracle", &p.oracle),
-        ] {
+        for (policy, s) in p.named() {
             println!(
                 "{:<14} {:<13} {:>14.1} {:>14.1} {:>10} {:>10.3}",
                 name, policy, s.slo_violation_minutes, s.replica_hours, s.scaling_actions, s.mean_utilization

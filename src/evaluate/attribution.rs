@@ -93,6 +93,18 @@ impl TickNote {
     }
 }
 
+impl TickNote {
+    /// The note of a governed recommendation without a plan (the latency rules).
+    pub fn of_governed(g: &crate::govern::Governed) -> TickNote {
+        TickNote {
+            combine: g.steps.iter().find(|s| s.step == "combine").map(|s| s.reason),
+            desired: g.desired,
+            stabilized: g.steps.iter().any(|s| s.reason == Reason::ScaleDownStabilized),
+            ..TickNote::default()
+        }
+    }
+}
+
 /// What a replay is attributed against.
 pub struct Context<'a> {
     /// Demand at each tick.

@@ -13,11 +13,13 @@ use crate::control::DecisionRecord;
 use crate::control::{ControlConfig, Controller, PolicyKind};
 use crate::core::series::{Cleaned, GapPolicy, Series};
 use crate::forecast::Forecast;
-use crate::govern::{GovernorConfig, ScaleIn};
+use crate::govern::{GovernorConfig, GovernorState, ScaleIn};
 use crate::observe::load_series;
 use crate::observe::memory::MemorySource;
 use crate::plan::horizontal::{ForecastWindow, PlanConfig};
 use crate::reactive::hpa::replica::HpaUtilization;
+use crate::reactive::rules::eval::Observation as LatencyWindow;
+use crate::reactive::rules::spec::Rule;
 use crate::serve::forecast::{Anchored, Forecaster};
 use crate::serve::service::{fetch_start, recent_from};
 use crate::sim::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
@@ -59,6 +61,8 @@ pub struct EvalOptions {
     pub frontier: bool,
     /// When the replay retrains, as the retraining CronJob would.
     pub retrain: Retrain,
+    /// `LatencyBasedAutoScaler` rules replayed as the `latency_rules` policy (`--rules`).
+    pub rules: Vec<Rule>,
 }
 
 impl Default for EvalOptions {
@@ -75,6 +79,7 @@ impl Default for EvalOptions {
             min_replicas: 1,
             frontier: false,
             retrain: Retrain::Daily,
+            rules: Vec::new(),
         }
     }
 }
@@ -158,6 +163,7 @@ pub fn settings_for(series: &Series, train_end: usize, opts: &EvalOptions) -> Ev
         reforecast_seconds: tick,
         retrain: opts.retrain,
         history_seconds: REPLAY_HISTORY_SECONDS,
+        latency_rule: None,
         min_replicas: opts.min_replicas,
         max_replicas: 1000,
         scale_in: opts.scale_in,
@@ -425,7 +431,11 @@ fn forecast_at(w: Option<ForecastWindow<'_>>, t: i64) -> [f64; 5] {
 }
 
 /// Evaluates one cleaned series.
-pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(ServiceReport, Timeline)> {
+pub fn evaluate_series(
+    cleaned: &Cleaned,
+    opts: &EvalOptions,
+    rule: Option<&Rule>,
+) -> Result<(ServiceReport, Timeline)> {
     let series = &cleaned.series;
     let n = series.len();
     let replay_len = ((n as f64 * 0.2).ceil() as usize)
@@ -438,7 +448,8 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
             series.name
         )));
     }
-    let settings = settings_for(series, train_end, opts);
+    let mut settings = settings_for(series, train_end, opts);
+    settings.latency_rule = rule.map(|r| r.to_string());
     let s = &settings;
     let history = series.slice(0, train_end);
     let lead = s.startup_seconds + s.tick_seconds;
@@ -482,6 +493,7 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
     let (mut pred, decisions, pred_notes) = replay.play(&pred_cfg);
     let reac_cfg = control_config(PolicyKind::Reactive, s, None);
     let (mut reac, _, reac_notes) = replay.play(&reac_cfg);
+    let mut rules = rule.map(|r| replay.play_rule(r, &reac_cfg.governor));
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
     let oracle_sim = SimConfig {
         initial_replicas: sched.first().copied().unwrap_or(initial),
@@ -514,7 +526,13 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
             &oracle_replicas,
         ),
     ];
-    let frontier = if opts.frontier { replay.frontier() } else { Vec::new() };
+    let rules_cause = rules
+        .as_mut()
+        .map(|(r, notes)| replay.attribute(r, notes, false, reac_cfg.plan.per_replica(), &oracle_replicas));
+    let mut frontier = if opts.frontier { replay.frontier() } else { Vec::new() };
+    if let (true, Some((r, _))) = (opts.frontier, &rules) {
+        frontier.push(FrontierPoint::latency_rules(&r.summary));
+    }
 
     let mut timeline = Timeline::default();
     for (k, t) in sim.ticks().enumerate() {
@@ -542,11 +560,16 @@ pub fn evaluate_series(cleaned: &Cleaned, opts: &EvalOptions) -> Result<(Service
         add_run(&mut timeline, name, r);
         timeline.cause.insert(name.into(), cause);
     }
+    if let (Some((r, _)), Some(cause)) = (&rules, rules_cause) {
+        add_run(&mut timeline, "latency_rules", r);
+        timeline.cause.insert("latency_rules".into(), cause);
+    }
     let report = ServiceReport {
         policies: Policies {
             predictive: pred.summary,
             reactive_hpa: reac.summary,
             oracle: orac.summary,
+            latency_rules: rules.map(|(r, _)| r.summary),
         },
         forecast,
         settings,
@@ -699,6 +722,115 @@ impl Replay<'_> {
     }
 }
 
+/// Binds each rule to the series it targets: the one named like its `deploymentName` or
+/// `serviceName`; a lone rule on a lone series binds to it whatever the names.
+fn bind_rules<'a>(rules: &'a [Rule], names: &[&str]) -> Result<BTreeMap<String, &'a Rule>> {
+    let mut bound: BTreeMap<String, &Rule> = BTreeMap::new();
+    for r in rules {
+        let matched: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| *n == r.deployment || *n == r.service)
+            .collect();
+        let matched = match (matched.as_slice(), rules.len(), names) {
+            ([], 1, [only]) => vec![*only],
+            ([], _, _) => {
+                return Err(Error::config(
+                    "--rules",
+                    format!(
+                        "{}:{}: rule {} targets deployment {:?} (service {:?}), which names none of the input's series: {}",
+                        r.source.file.display(),
+                        r.source.line,
+                        r.name,
+                        r.deployment,
+                        r.service,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            (m, _, _) => m.to_vec(),
+        };
+        for n in matched {
+            if let Some(other) = bound.insert(n.to_string(), r) {
+                return Err(Error::config(
+                    "--rules",
+                    format!(
+                        "{}:{}: rule {} and rule {} ({}:{}) both target series {n:?}",
+                        r.source.file.display(),
+                        r.source.line,
+                        r.name,
+                        other.name,
+                        other.source.file.display(),
+                        other.source.line
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(bound)
+}
+
+/// The latency a request that never completes is measured at (overload, or no ready pod), so
+/// that the rule sees the breach instead of a missing window.
+const UNBOUNDED_LATENCY_SECONDS: f64 = 1e6;
+
+impl Replay<'_> {
+    /// The seed's autoscaler: `rule` on the simulated cluster's latency, through the governor
+    /// (HPA behavior, as `govern::rules` applies it). Windows are the receivers' default
+    /// minute; a window's statistic is the highest modelled latency at the rule's percentile
+    /// measured in it: at every tick, and once a minute between ticks longer than a minute (at
+    /// the demand then and the tick's ready replicas).
+    fn play_rule(&self, rule: &Rule, governor: &GovernorConfig) -> (SimRun, Vec<TickNote>) {
+        const WINDOW: i64 = 60;
+        let keep = rule.breaches.window_seconds.unwrap_or(0) + 2 * WINDOW.max(self.sim.tick);
+        let q = rule.percentile.quantile();
+        let mut state = GovernorState::default();
+        let mut windows: std::collections::VecDeque<LatencyWindow> = std::collections::VecDeque::new();
+        let mut notes = Vec::new();
+        // Ticks longer than a window are measured once a minute since the previous tick.
+        let samples = (self.sim.tick / WINDOW).max(1);
+        let r = run(self.sim, self.demand, |o| {
+            for j in (0..samples).rev() {
+                let t = o.now - j * WINDOW;
+                let d = self.demand.at(t);
+                let latency = match o.ready_replicas {
+                    0 if d > 0.0 => f64::INFINITY,
+                    0 => 0.0,
+                    ready => self.sim.queue.latency_quantile(d / ready as f64, q),
+                };
+                let latency = if latency.is_finite() {
+                    latency.min(UNBOUNDED_LATENCY_SECONDS)
+                } else {
+                    UNBOUNDED_LATENCY_SECONDS
+                };
+                let requests = (d.max(0.0) * WINDOW.min(self.sim.tick) as f64) as usize;
+                let start = t.div_euclid(WINDOW) * WINDOW;
+                match windows.back_mut() {
+                    Some(w) if w.start == start => {
+                        w.latency = w.latency.max(latency);
+                        w.requests += requests;
+                    }
+                    _ => windows.push_back(LatencyWindow {
+                        start,
+                        seconds: WINDOW,
+                        latency,
+                        requests,
+                    }),
+                }
+            }
+            while windows.front().is_some_and(|w| w.end() < o.now - keep) {
+                windows.pop_front();
+            }
+            let rec =
+                crate::reactive::rules::eval::evaluate(rule, windows.make_contiguous(), o.current_replicas, o.now);
+            let g = crate::govern::rules::govern(governor, &mut state, &rec, o.now, o.current_replicas);
+            notes.push(TickNote::of_governed(&g));
+            if g.apply { g.desired } else { o.current_replicas }
+        });
+        (r, notes)
+    }
+}
+
 /// The HPA's target utilizations on the frontier.
 pub const FRONTIER_TARGETS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
 /// The predictive policy's quantiles on the frontier.
@@ -727,6 +859,9 @@ pub fn evaluate_all(
     opts: &EvalOptions,
 ) -> Result<(EvalReport, BTreeMap<String, Timeline>)> {
     opts.validate()?;
+    let names: Vec<&str> = loaded.iter().map(|c| c.series.name.as_str()).collect();
+    let bound = bind_rules(&opts.rules, &names)?;
+    let bound = &bound;
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -742,7 +877,10 @@ pub fn evaluate_all(
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|c| evaluate_series(c, opts).map(|(r, t)| (c.series.name.clone(), r, t)))
+                        .map(|c| {
+                            evaluate_series(c, opts, bound.get(&c.series.name).copied())
+                                .map(|(r, t)| (c.series.name.clone(), r, t))
+                        })
                         .collect::<Result<Vec<_>>>()
                 })
             })
@@ -813,6 +951,7 @@ pub fn write_outputs(out: &Path, report: &EvalReport, timelines: &BTreeMap<Strin
 /// One row per service and tick; documented in docs/evaluate.md.
 pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
     const POLICIES: [&str; 3] = ["predictive", "reactive_hpa", "oracle"];
+    const RULES: &str = "latency_rules";
     let mut out = String::from(
         "service,time,demand,forecast,forecast_lower_80,forecast_upper_80,forecast_lower_95,forecast_upper_95",
     );
@@ -822,6 +961,13 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
     out.push_str(",predicted_p95_seconds");
     for p in POLICIES {
         out.push_str(&format!(",{p}_cause"));
+    }
+    // The latency rules' columns follow, only when `--rules` replayed them.
+    let rules = timelines.values().any(|t| t.replicas.contains_key(RULES));
+    if rules {
+        out.push_str(&format!(
+            ",{RULES}_replicas,{RULES}_ready,{RULES}_violation,{RULES}_p95_seconds,{RULES}_cause"
+        ));
     }
     out.push('\n');
     let num = |x: f64| {
@@ -843,7 +989,7 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
                 num(t.forecast_lower_95[i]),
                 num(t.forecast_upper_95[i])
             ));
-            for p in POLICIES {
+            let run_cols = |p: &str| {
                 let get = |m: &BTreeMap<String, Vec<u32>>| {
                     m.get(p)
                         .and_then(|v| v.get(i))
@@ -864,13 +1010,28 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
                     .flatten()
                     .map(num)
                     .unwrap_or_default();
-                out.push_str(&format!(",{},{},{viol},{lat}", get(&t.replicas), get(&t.ready)));
+                format!(",{},{},{viol},{lat}", get(&t.replicas), get(&t.ready))
+            };
+            let cause = |p: &str| {
+                t.cause
+                    .get(p)
+                    .and_then(|v| v.get(i))
+                    .map_or("", String::as_str)
+                    .to_string()
+            };
+            for p in POLICIES {
+                out.push_str(&run_cols(p));
             }
             let predicted = t.predicted_p95.get(i).copied().flatten().map(num).unwrap_or_default();
             out.push_str(&format!(",{predicted}"));
             for p in POLICIES {
                 out.push(',');
-                out.push_str(t.cause.get(p).and_then(|v| v.get(i)).map_or("", String::as_str));
+                out.push_str(&cause(p));
+            }
+            if rules {
+                out.push_str(&run_cols(RULES));
+                out.push(',');
+                out.push_str(&cause(RULES));
             }
             out.push('\n');
         }
@@ -1007,5 +1168,116 @@ mod tests {
                 .unwrap_err()
                 .contains("\"daily\" or \"never\"")
         );
+    }
+
+    fn rule_yaml(name: &str, target: &str, upper: &str, lower: &str) -> String {
+        format!(
+            "apiVersion: scale.autoscaling/v1\nkind: LatencyBasedAutoScaler\nmetadata:\n  name: {name}\nspec:\n  target:\n    serviceName: {target}\n    deploymentName: {target}\n  latencyThreshold:\n    upperBound: {upper}\n    lowerBound: {lower}\n  step: 2\n"
+        )
+    }
+
+    fn rules(docs: &[(&str, &str)]) -> Vec<Rule> {
+        let text: Vec<String> = docs.iter().map(|(n, t)| rule_yaml(n, t, "500ms", "100ms")).collect();
+        crate::reactive::rules::spec::parse_rules(std::path::Path::new("r.yaml"), &text.join("---\n")).unwrap()
+    }
+
+    /// (rules as (name, target), series) → bound (series → rule) or the error's text.
+    type BindCase = (
+        Vec<(&'static str, &'static str)>,
+        Vec<&'static str>,
+        std::result::Result<Vec<(&'static str, &'static str)>, &'static str>,
+    );
+
+    #[test]
+    fn rules_bind_to_the_series_they_name() {
+        let cases: Vec<BindCase> = vec![
+            (vec![("a", "web")], vec!["web", "api"], Ok(vec![("web", "a")])),
+            (vec![("a", "frontend")], vec!["nyc_taxi"], Ok(vec![("nyc_taxi", "a")])),
+            (
+                vec![("a", "web"), ("b", "api")],
+                vec!["web", "api"],
+                Ok(vec![("api", "b"), ("web", "a")]),
+            ),
+            (
+                vec![("a", "frontend")],
+                vec!["web", "api"],
+                Err("r.yaml:1: rule a targets deployment \"frontend\""),
+            ),
+            (
+                vec![("a", "web"), ("b", "x")],
+                vec!["web"],
+                Err("rule b targets deployment \"x\""),
+            ),
+            (
+                vec![("a", "web"), ("b", "web")],
+                vec!["web"],
+                Err("both target series \"web\""),
+            ),
+            (vec![], vec!["web"], Ok(vec![])),
+        ];
+        for (docs, names, want) in cases {
+            let rs = rules(&docs);
+            let got = bind_rules(&rs, &names);
+            match want {
+                Ok(pairs) => {
+                    let got: Vec<(String, String)> =
+                        got.unwrap().into_iter().map(|(k, r)| (k, r.name.clone())).collect();
+                    let pairs: Vec<(String, String)> =
+                        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+                    assert_eq!(got, pairs, "{docs:?} on {names:?}");
+                }
+                Err(text) => {
+                    let e = got.unwrap_err().to_string();
+                    assert!(e.contains(text), "{docs:?} on {names:?}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn latency_rules_scale_up_on_slow_windows_and_down_on_fast_ones() {
+        let series = daily(9);
+        let opts = EvalOptions {
+            startup: Some(60),
+            tick: Some(30),
+            retrain: Retrain::Never,
+            ..EvalOptions::default()
+        };
+        // Bounds around the derived SLO, so the rule acts on this service's latency scale.
+        let train_end = series.len() - (series.len() as f64 * 0.2).ceil() as usize;
+        let slo = settings_for(&series, train_end, &opts).slo_latency_seconds;
+        let ms = |f: f64| format!("{:.3}ms", slo * f * 1000.0);
+        let text = rule_yaml("web-latency", "web", &ms(0.9), &ms(0.5));
+        let rule = crate::reactive::rules::spec::parse_rules(std::path::Path::new("r.yaml"), &text)
+            .unwrap()
+            .remove(0);
+        let cleaned = Cleaned { series, issues: vec![] };
+        let (report, timeline) = evaluate_series(&cleaned, &opts, Some(&rule)).unwrap();
+        let r = report.policies.latency_rules.as_ref().expect("latency_rules replayed");
+        assert!(
+            report
+                .settings
+                .latency_rule
+                .as_deref()
+                .unwrap()
+                .starts_with("web-latency (r.yaml:1)")
+        );
+        let replicas = &timeline.replicas["latency_rules"];
+        let ups = replicas.windows(2).filter(|w| w[1] > w[0]).count();
+        let downs = replicas.windows(2).filter(|w| w[1] < w[0]).count();
+        assert!(ups > 3 && downs > 3, "follows the daily cycle: {ups} up, {downs} down");
+        // Each action moves by the rule's step (or to a bound).
+        assert!(replicas.windows(2).all(|w| w[1].abs_diff(w[0]) <= 2), "{replicas:?}");
+        // Attributed like the other policies.
+        let by_cause: f64 = r.violations_by_cause.values().sum();
+        assert!(
+            (by_cause - r.slo_violation_minutes).abs() < 1e-6,
+            "{by_cause} vs {}",
+            r.slo_violation_minutes
+        );
+        assert_eq!(timeline.cause["latency_rules"].len(), replicas.len());
+        let csv = timeline_csv(&BTreeMap::from([("web".to_string(), timeline)]));
+        let header = csv.lines().next().unwrap();
+        assert!(header.ends_with(",latency_rules_replicas,latency_rules_ready,latency_rules_violation,latency_rules_p95_seconds,latency_rules_cause"), "{header}");
     }
 }

@@ -8,12 +8,15 @@ use crate::train::backtest::BacktestReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The three policies every report compares.
+/// The three policies every report compares, and the seed's latency rules with `--rules`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Policies {
     pub predictive: PolicySummary,
     pub reactive_hpa: PolicySummary,
     pub oracle: PolicySummary,
+    /// The `LatencyBasedAutoScaler` rule bound to the service (`--rules`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_rules: Option<PolicySummary>,
 }
 
 impl Policies {
@@ -22,7 +25,24 @@ impl Policies {
             predictive: self.predictive.merge(&other.predictive),
             reactive_hpa: self.reactive_hpa.merge(&other.reactive_hpa),
             oracle: self.oracle.merge(&other.oracle),
+            latency_rules: match (&self.latency_rules, &other.latency_rules) {
+                (Some(a), Some(b)) => Some(a.merge(b)),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            },
         }
+    }
+
+    /// The policies by report name, in the order tables list them.
+    pub fn named(&self) -> Vec<(&'static str, &PolicySummary)> {
+        let mut out = vec![
+            ("predictive", &self.predictive),
+            ("reactive_hpa", &self.reactive_hpa),
+            ("oracle", &self.oracle),
+        ];
+        if let Some(r) = &self.latency_rules {
+            out.push(("latency_rules", r));
+        }
+        out
     }
 }
 
@@ -43,6 +63,9 @@ pub struct EvalSettings {
     /// Recent demand each tick fetched, as serve's `defaults.history`.
     #[serde(default)]
     pub history_seconds: i64,
+    /// The latency rule replayed as `latency_rules` (`--rules`), as `scale rules check` prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_rule: Option<String>,
     pub min_replicas: u32,
     pub max_replicas: u32,
     /// How far the predictive policy's forecast may scale in.
@@ -110,7 +133,7 @@ pub struct Timeline {
 /// One point of the cost–SLO frontier (`scale evaluate --frontier`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrontierPoint {
-    /// `reactive_hpa` or `predictive`.
+    /// `reactive_hpa`, `predictive` or `latency_rules`.
     pub policy: String,
     /// The predictive policy's scale-in mode; null for the HPA.
     pub scale_in: Option<ScaleIn>,
@@ -131,6 +154,18 @@ impl FrontierPoint {
             policy: "reactive_hpa".into(),
             scale_in: None,
             target_utilization: Some(target),
+            quantile: None,
+            slo_violation_minutes: s.slo_violation_minutes,
+            replica_hours: s.replica_hours,
+        }
+    }
+
+    /// The latency rule as written (it has no setting to sweep).
+    pub fn latency_rules(s: &PolicySummary) -> Self {
+        FrontierPoint {
+            policy: "latency_rules".into(),
+            scale_in: None,
+            target_utilization: None,
             quantile: None,
             slo_violation_minutes: s.slo_violation_minutes,
             replica_hours: s.replica_hours,

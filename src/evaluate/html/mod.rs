@@ -28,10 +28,11 @@ const CHART_WIDTH: u32 = 1100;
 const Y_LABEL_AREA: u32 = 110;
 const ISSUES_SHOWN: usize = 20;
 /// Policies in the order tables, lanes and legends list them; any others follow alphabetically.
-const POLICIES: [(&str, &str); 3] = [
+const POLICIES: [(&str, &str); 4] = [
     ("predictive", "forecast-driven (SCALE)"),
     ("reactive_hpa", "reactive, HPA-style"),
     ("oracle", "perfect foresight (bound)"),
+    ("latency_rules", "the seed's latency rules"),
 ];
 const DEMAND: RGBColor = RGBColor(40, 40, 40);
 const FORECAST: RGBColor = RGBColor(94, 60, 153);
@@ -128,7 +129,8 @@ fn write_head(h: &mut String, r: &EvalReport) -> fmt::Result {
 }
 
 fn policy_table(h: &mut String, p: &Policies) -> fmt::Result {
-    let rows = [&p.predictive, &p.reactive_hpa, &p.oracle];
+    let named = p.named();
+    let rows: Vec<&PolicySummary> = named.iter().map(|(_, s)| *s).collect();
     let best = best_row(&rows);
     writeln!(
         h,
@@ -138,7 +140,8 @@ fn policy_table(h: &mut String, p: &Policies) -> fmt::Result {
         h,
         "<th>replica-hours</th><th>scaling actions</th><th>mean utilization</th></tr></thead>\n<tbody>"
     )?;
-    for (i, ((name, what), s)) in POLICIES.iter().zip(rows).enumerate() {
+    for (i, (name, s)) in named.into_iter().enumerate() {
+        let what = POLICIES.iter().find(|(n, _)| *n == name).map_or("", |(_, w)| w);
         let (class, tag) = if best == Some(i) {
             (" class=\"best\"", "<span class=\"tag\">best</span>")
         } else {
@@ -213,11 +216,7 @@ fn write_service(
 
 /// Violation minutes and excess replica-hours by cause, per policy (nothing when not attributed).
 fn cause_tables(h: &mut String, p: &Policies) -> fmt::Result {
-    let rows = [
-        ("predictive", &p.predictive),
-        ("reactive_hpa", &p.reactive_hpa),
-        ("oracle", &p.oracle),
-    ];
+    let rows = p.named();
     for (title, pick) in [
         (
             "SLO-violation minutes by cause",
@@ -236,7 +235,7 @@ fn cause_tables(h: &mut String, p: &Policies) -> fmt::Result {
             writeln!(h, "<th>{}</th>", esc(k))?;
         }
         writeln!(h, "</tr></thead><tbody>")?;
-        for (name, s) in rows {
+        for (name, s) in &rows {
             write!(h, "<tr><td class=\"text\">{name}</td>")?;
             for k in &keys {
                 write!(h, "<td>{}</td>", num(pick(s).get(*k).copied().unwrap_or(0.0), 1))?;
