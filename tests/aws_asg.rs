@@ -341,6 +341,7 @@ async fn serve_loop_decisions_set_a_moto_group_and_the_governor_holds_its_max() 
         clock: clock.clone(),
         history: cfg.history_seconds(),
         after: None,
+        budget: cfg.tick_budget(),
     };
     let end = start + 4 * 86_400;
     let check = target(&moto.endpoint(), &keys.0, &keys.1, "web");

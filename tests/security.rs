@@ -152,12 +152,13 @@ fn durations_beyond_ten_years_are_refused_by_flag() {
 #[test]
 fn serve_config_durations_are_bounded_by_field() {
     let d = tempfile::tempdir().unwrap();
-    for field in ["history", "tick", "lead", "max_metric_age"] {
+    for field in ["history", "tick", "lead", "max_metric_age", "tick_budget"] {
         let mut defaults = std::collections::BTreeMap::from([
             ("tick", "30s"),
             ("lead", "5m"),
             ("history", "2h"),
             ("max_metric_age", "10m"),
+            ("tick_budget", "20s"),
         ]);
         defaults.insert(field, "1e30");
         let body: String = defaults.iter().map(|(k, v)| format!("{k} = \"{v}\"\n")).collect();

@@ -1135,6 +1135,7 @@ mod tests {
             clock: clock.clone(),
             history: s.history_seconds,
             after: None,
+            budget: std::time::Duration::from_secs(30),
         };
         let lead = s.startup_seconds + s.tick_seconds;
         let mut compared = 0;

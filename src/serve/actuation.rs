@@ -136,6 +136,21 @@ impl Actuation {
         }
     }
 
+    /// The record of a write cancelled after `budget`: failed, so the governor's cooldown
+    /// applies; whether it reached the target is unknown until the next read.
+    pub fn overran(&self, record: &mut DecisionRecord, budget: std::time::Duration) -> (ActuationRecord, Option<bool>) {
+        let msg = format!("cancelled after its budget of {budget:?}");
+        record.applied = false;
+        record.actuation_error = Some(msg.clone());
+        let failed = ActuationRecord {
+            target: self.target.describe(),
+            outcome: "failed",
+            message: Some(msg),
+            attempts: 0,
+        };
+        (failed, Some(false))
+    }
+
     /// Applies `record` when the governor said so (read-compare-write with retries), posts the
     /// Event for Kubernetes targets and says what happened. Returns whether a write was
     /// attempted and succeeded (`Some(ok)`), for the governor's cooldown, beside the record.

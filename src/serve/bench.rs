@@ -175,6 +175,7 @@ fn pass(name: &str, families: Vec<String>, models: &Path, series: &[Series], o: 
         clock: clock.clone(),
         history: cfg.history_seconds(),
         after: None,
+        budget: cfg.tick_budget(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -167,6 +167,11 @@ pub struct Defaults {
     /// (forecast-driven scale-in under a safety floor); a service's own `scale_in` wins.
     #[serde(default)]
     pub scale_in: ScaleIn,
+    /// `tick_budget`: the most one tick may take, a duration (default: `tick`). The fetch gets
+    /// half of it, reading the target and the write a quarter each; what overruns is cancelled
+    /// and the tick holds.
+    #[serde(default)]
+    pub tick_budget: Option<String>,
 }
 
 impl Default for Defaults {
@@ -181,6 +186,7 @@ impl Default for Defaults {
             target_utilization: default_utilization(),
             max_metric_age: default_max_age(),
             scale_in: ScaleIn::default(),
+            tick_budget: None,
         }
     }
 }
@@ -575,6 +581,9 @@ impl ServeConfig {
         ] {
             parse_duration(f, v)?;
         }
+        if let Some(b) = &d.tick_budget {
+            parse_duration("defaults.tick_budget", b)?;
+        }
         if !(d.quantile > 0.0 && d.quantile < 1.0) {
             return Err(Error::config(
                 "defaults.quantile",
@@ -662,6 +671,14 @@ impl ServeConfig {
     /// `defaults.history` in seconds.
     pub fn history_seconds(&self) -> i64 {
         parse_duration("defaults.history", &self.defaults.history).unwrap_or(7200)
+    }
+    /// `defaults.tick_budget` (default `defaults.tick`).
+    pub fn tick_budget(&self) -> std::time::Duration {
+        let secs = match &self.defaults.tick_budget {
+            Some(b) => parse_duration("defaults.tick_budget", b).unwrap_or(30),
+            None => self.tick_seconds(),
+        };
+        std::time::Duration::from_secs(secs.max(1) as u64)
     }
     /// `defaults.max_metric_age` in seconds.
     pub fn max_metric_age_seconds(&self) -> i64 {

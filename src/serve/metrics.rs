@@ -22,6 +22,7 @@ pub struct Metrics {
     pub tick_seconds: Histogram,
     pub actuations: Family<Labels, Counter>,
     pub loop_restarts: Family<Labels, Counter>,
+    pub budget_overruns: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -44,6 +45,7 @@ impl Metrics {
             tick_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             actuations: Family::default(),
             loop_restarts: Family::default(),
+            budget_overruns: Family::default(),
             registry: Registry::default(),
         };
         // Counters get their `_total` suffix from the encoder.
@@ -87,6 +89,11 @@ impl Metrics {
             "scale_loop_restarts",
             "Service loop ticks that panicked; each was caught and the loop restarted",
             m.loop_restarts.clone(),
+        );
+        registry.register(
+            "scale_tick_budget_overruns",
+            "Tick phases (fetch, read, actuate) cancelled after their share of the tick budget",
+            m.budget_overruns.clone(),
         );
         Metrics { registry, ..m }
     }

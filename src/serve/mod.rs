@@ -166,6 +166,7 @@ pub async fn run_with(
         clock: opts.clock.clone(),
         history: cfg.history_seconds(),
         after: None,
+        budget: cfg.tick_budget(),
     };
     for (s, a) in cfg.services.iter().zip(actuations) {
         tasks.spawn(run_service(

@@ -98,6 +98,17 @@ impl Shared {
         e.loop_panic = Some(why.to_string());
     }
 
+    /// A phase of `name`'s tick (`fetch`, `read`, `actuate`) was cancelled after its budget.
+    pub fn budget_overrun(&self, name: &str, phase: &str) {
+        self.metrics
+            .budget_overruns
+            .get_or_create(&vec![
+                ("service".to_string(), name.to_string()),
+                ("phase".to_string(), phase.to_string()),
+            ])
+            .inc();
+    }
+
     /// A tick of `name` completed: its loop is up.
     pub fn loop_running(&self, name: &str) {
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());

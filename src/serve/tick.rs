@@ -22,6 +22,9 @@ pub struct TickContext {
     pub history: i64,
     /// Told about each decision before it is published (a ForecastScaler's status writer).
     pub after: Option<Arc<dyn AfterDecision>>,
+    /// The most one tick may take (`defaults.tick_budget`): half for the fetch, a quarter each
+    /// for reading the target and for the write. What overruns is cancelled and the tick holds.
+    pub budget: std::time::Duration,
 }
 
 /// Told about every decision of one service, after it was actuated and before it is published
@@ -40,14 +43,29 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
     let reload = svc.reload();
     ctx.shared.model_reloaded(&svc.name, reload);
     let now = ctx.clock.now();
-    let recent = match svc.fetch(ctx.source.as_ref(), now, ctx.history).await {
-        Ok(r) => Some(r),
-        Err(e) => {
+    let fetch_budget = ctx.budget / 2;
+    let recent = match tokio::time::timeout(fetch_budget, svc.fetch(ctx.source.as_ref(), now, ctx.history)).await {
+        Ok(Ok(r)) => Some(r),
+        Ok(Err(e)) => {
             tracing::warn!(service = %svc.name, "demand fetch failed: {e}");
             None
         }
+        Err(_) => {
+            tracing::warn!(service = %svc.name, "demand fetch cancelled after its budget of {fetch_budget:?}");
+            ctx.shared.budget_overrun(&svc.name, "fetch");
+            None
+        }
     };
-    let reading = svc.actuation.read().await;
+    let io_budget = ctx.budget / 4;
+    let reading = match tokio::time::timeout(io_budget, svc.actuation.read()).await {
+        Ok(r) => r,
+        Err(_) => {
+            ctx.shared.budget_overrun(&svc.name, "read");
+            Err(crate::actuate::ActuateError::Transport(format!(
+                "reading the target took longer than its budget of {io_budget:?}"
+            )))
+        }
+    };
 
     // Forecast: the model's serving state continued by the fetched points.
     let forecasted = svc
@@ -79,7 +97,14 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
     let mut record = svc.controller.decide(obs, window, &inputs);
 
     // Actuate: apply what the governor allowed, report the outcome back to it.
-    let (actuation, ok) = svc.actuation.apply(&mut record, &reading, now, &svc.name).await;
+    let applied = tokio::time::timeout(io_budget, svc.actuation.apply(&mut record, &reading, now, &svc.name)).await;
+    let (actuation, ok) = match applied {
+        Ok(done) => done,
+        Err(_) => {
+            ctx.shared.budget_overrun(&svc.name, "actuate");
+            svc.actuation.overran(&mut record, io_budget)
+        }
+    };
     if let Some(ok) = ok {
         svc.controller.record_actuation(now, ok);
     }
@@ -203,6 +228,7 @@ pub(crate) mod tests {
             clock: Arc::new(ManualClock::new(now)),
             history: 7200,
             after: None,
+            budget: std::time::Duration::from_secs(30),
         }
     }
 
@@ -307,6 +333,52 @@ pub(crate) mod tests {
         let next = hourly(&[30.0, 31.0, 32.0, 33.0], NOW + 3600, 60);
         let out = tick(&mut s, &context("up", next, NOW + 3600)).await;
         assert!(out.abs_error.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_hung_prometheus_is_cancelled_at_the_tick_budget() {
+        // Accepts connections and never answers, as a hung Prometheus does.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hung = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                held.push(c);
+            }
+        });
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let (mut s, target) = service(d.path(), "auto");
+        let prometheus = crate::observe::prometheus::Prometheus::new(
+            &format!("http://{addr}"),
+            &crate::observe::http::HttpConfig::default(),
+        )
+        .unwrap();
+        let mut c = context("up", vec![], NOW);
+        c.source = Arc::new(prometheus);
+        c.budget = std::time::Duration::from_secs(2);
+        let started = std::time::Instant::now();
+        let r = tick(&mut s, &c).await.record;
+        let took = started.elapsed();
+        // The client alone would wait 60 s per attempt, four times; the fetch has half the budget.
+        assert!(
+            (900..1900).contains(&took.as_millis()),
+            "tick took {took:?} against a 2 s budget"
+        );
+        assert_eq!(r.demand, None);
+        assert_eq!(r.desired_replicas, 2, "holds: {r:?}");
+        assert!(
+            r.steps.iter().any(|st| st.reason == Reason::StaleMetrics),
+            "{:?}",
+            r.steps
+        );
+        assert_eq!(target.applied(), Vec::<u32>::new());
+        let text = c.shared.metrics.encode();
+        assert!(
+            text.contains("scale_tick_budget_overruns_total{service=\"web\",phase=\"fetch\"} 1"),
+            "{text}"
+        );
+        hung.abort();
     }
 
     #[tokio::test]

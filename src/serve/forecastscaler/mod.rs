@@ -180,6 +180,7 @@ impl CrLoops {
             clock: d.clock.clone(),
             history: d.cfg.history_seconds(),
             after: Some(hook),
+            budget: d.cfg.tick_budget(),
         };
         let task = tokio::spawn(run_service(
             svc,
@@ -366,6 +367,7 @@ mod tests {
             clock: Arc::new(crate::core::time::ManualClock::new(NOW)),
             history: cfg.history_seconds(),
             after: None,
+            budget: cfg.tick_budget(),
         };
         let record = crate::serve::tick::tick(&mut svc, &ctx).await.record;
         (record, svc.registry.current().unwrap().manifest.version.clone())
@@ -595,6 +597,7 @@ mod tests {
             clock: Arc::new(crate::core::time::ManualClock::new(NOW)),
             history: cfg.history_seconds(),
             after: None,
+            budget: cfg.tick_budget(),
         };
         let want = crate::serve::tick::tick(&mut svc, &ctx).await.record;
         let version = svc.registry.current().unwrap().manifest.version.clone();
