@@ -177,7 +177,9 @@ fn pass(name: &str, families: Vec<String>, models: &Path, series: &[Series], o: 
         after: None,
         budget: cfg.tick_budget(),
     };
+    // Timers: each tick's phases run under its time budget.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
     let train_end = o.days * 86_400 / STEP as usize;
