@@ -91,6 +91,7 @@ fn governor(c: &mut Criterion) {
                 limits: None,
                 safety_floor: None,
                 burst: None,
+                implausible: false,
             };
             black_box(cfg.govern(black_box(&input), &mut st))
         })

@@ -74,6 +74,10 @@ pub enum Error {
     /// A background task, thread or runtime failed.
     #[error("{0}")]
     Task(String),
+    /// A source answered with demand that cannot be right (non-finite, negative, or
+    /// implausibly far above its recent history): the observation is rejected.
+    #[error("{0}")]
+    Implausible(String),
     /// Anything else that was not valid.
     #[error("{0}")]
     Invalid(String),

@@ -47,6 +47,8 @@ pub struct Observation {
     pub demand: Option<f64>,
     /// Age of the demand sample in seconds.
     pub metric_age_seconds: i64,
+    /// The fetched demand failed the plausibility check (`demand` is then None).
+    pub demand_rejected: bool,
 }
 
 /// What a tick passes in beside the observation: the bounds and mode in force (the target's own
@@ -201,6 +203,7 @@ impl Controller {
             limits: Some(inputs.limits),
             safety_floor,
             burst,
+            implausible: obs.demand_rejected,
         };
         let g = c.governor.govern(&input, &mut self.state);
         DecisionRecord {
@@ -247,6 +250,7 @@ impl Controller {
             }),
             safety_floor: None,
             burst: None,
+            implausible: false,
         };
         let hpa = GovernorConfig {
             scale_in: ScaleIn::Reactive,
@@ -329,7 +333,7 @@ mod tests {
             for (dt, demand, unready) in ticks {
                 now += dt;
                 let current = 3;
-                let obs = Observation { now, current_replicas: current, ready_replicas: current.saturating_sub(unready), demand: Some(demand), metric_age_seconds: 0 };
+                let obs = Observation { now, current_replicas: current, ready_replicas: current.saturating_sub(unready), demand: Some(demand), metric_age_seconds: 0, demand_rejected: false };
                 let rec = ctl.decide(obs, Some(ForecastWindow { forecast: &f, origin: 0, step: 60 }), &inputs);
                 prop_assert!(!rec.applied);
             }

@@ -30,6 +30,9 @@ pub enum Reason {
     InvalidMetrics,
     /// Metrics older than the staleness bound: predictive off, no scale-down.
     StaleMetrics,
+    /// The fetched demand was non-finite, negative or implausibly far above its recent history:
+    /// rejected, and held as missing data (predictive off, no scale-down).
+    ImplausibleDemand,
     /// The forecast was NaN, infinite, negative or absurdly wide.
     ForecastDiscarded,
     /// The forecast does not cover the lead window.

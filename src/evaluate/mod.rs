@@ -21,7 +21,7 @@ use crate::reactive::hpa::replica::HpaUtilization;
 use crate::reactive::rules::eval::Observation as LatencyWindow;
 use crate::reactive::rules::spec::Rule;
 use crate::serve::forecast::{Anchored, Forecaster};
-use crate::serve::service::{fetch_start, recent_from};
+use crate::serve::service::{DEFAULT_MAX_DEMAND_RATIO, fetch_start, recent_from};
 use crate::sim::{DemandCurve, SimConfig, SimRun, oracle_schedule, run};
 use crate::train::artifact::Artifact;
 use crate::train::backtest::{BacktestConfig, backtest};
@@ -352,7 +352,7 @@ impl<'a> ServePath<'a> {
         let got = self
             .source
             .range_now(DEMAND_QUERY, fetch_start(now, self.history, step), now, step);
-        let recent = recent_from(DEMAND_QUERY, &self.series.name, got)
+        let recent = recent_from(DEMAND_QUERY, &self.series.name, got, DEFAULT_MAX_DEMAND_RATIO)
             .map_err(|e| tracing::debug!(series = %self.series.name, now, "replayed fetch: {e}"))
             .ok();
         self.forecaster

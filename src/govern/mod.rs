@@ -191,6 +191,8 @@ pub struct GovernorInput {
     /// Replicas the observed demand needs when it left the forecast band while pods are short;
     /// raises at once, never lowers.
     pub burst: Option<u32>,
+    /// The demand fetched failed the plausibility check: held like stale metrics.
+    pub implausible: bool,
 }
 
 /// The governor's decision.
@@ -211,9 +213,14 @@ impl GovernorConfig {
         let mut steps = Vec::new();
         let current = input.current;
         let lim = input.limits.unwrap_or_else(|| self.limits());
-        let stale = input.metric_age_seconds.is_none_or(|a| a > self.max_metric_age_seconds);
+        let stale = input.implausible || input.metric_age_seconds.is_none_or(|a| a > self.max_metric_age_seconds);
         let (reactive, predictive) = if stale {
-            steps.push(Step::new("staleness", current, Reason::StaleMetrics));
+            let why = if input.implausible {
+                Reason::ImplausibleDemand
+            } else {
+                Reason::StaleMetrics
+            };
+            steps.push(Step::new("staleness", current, why));
             (None, None)
         } else {
             (input.reactive, self.sane_forecast(input, &mut steps))
@@ -406,6 +413,7 @@ mod tests {
             limits: None,
             safety_floor: None,
             burst: None,
+            implausible: false,
         }
     }
 

@@ -22,6 +22,7 @@ pub fn governor_input(
         limits: None,
         safety_floor: None,
         burst: None,
+        implausible: false,
     }
 }
 

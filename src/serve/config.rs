@@ -172,6 +172,10 @@ pub struct Defaults {
     /// and the tick holds.
     #[serde(default)]
     pub tick_budget: Option<String>,
+    /// `max_demand_ratio`: fetched demand above this multiple of the largest value in the
+    /// rest of the fetched history is rejected as implausible (default 100).
+    #[serde(default = "default_max_demand_ratio")]
+    pub max_demand_ratio: f64,
 }
 
 impl Default for Defaults {
@@ -187,6 +191,7 @@ impl Default for Defaults {
             max_metric_age: default_max_age(),
             scale_in: ScaleIn::default(),
             tick_budget: None,
+            max_demand_ratio: default_max_demand_ratio(),
         }
     }
 }
@@ -205,6 +210,9 @@ fn default_lead() -> String {
 }
 fn default_quantile() -> f64 {
     0.5
+}
+fn default_max_demand_ratio() -> f64 {
+    crate::serve::service::DEFAULT_MAX_DEMAND_RATIO
 }
 fn default_history() -> String {
     "2h".into()
@@ -583,6 +591,12 @@ impl ServeConfig {
         }
         if let Some(b) = &d.tick_budget {
             parse_duration("defaults.tick_budget", b)?;
+        }
+        if !(d.max_demand_ratio.is_finite() && d.max_demand_ratio >= 1.0) {
+            return Err(Error::config(
+                "defaults.max_demand_ratio",
+                format!("must be a finite number ≥ 1, got {}", d.max_demand_ratio),
+            ));
         }
         if !(d.quantile > 0.0 && d.quantile < 1.0) {
             return Err(Error::config(

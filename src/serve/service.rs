@@ -47,6 +47,8 @@ pub struct ServiceLoop {
     pub(crate) forecaster: Forecaster,
     /// Plan and governor, with their state across ticks.
     pub controller: Controller,
+    /// `defaults.max_demand_ratio`: the plausibility bound on fetched demand.
+    pub max_demand_ratio: f64,
     /// The service's target.
     pub actuation: Actuation,
 }
@@ -61,6 +63,7 @@ impl ServiceLoop {
             registry: Registry::new(&cfg.defaults.models, &s.name),
             forecaster: Forecaster::new(control.lead_seconds, control.governor.max_metric_age_seconds),
             controller: Controller::new(control),
+            max_demand_ratio: cfg.defaults.max_demand_ratio,
             actuation,
         }
     }
@@ -76,9 +79,13 @@ impl ServiceLoop {
         let step = self.registry.current().map(|a| a.state.step).unwrap_or(60).max(1);
         let start = fetch_start(now, history, step);
         let got = source.range(&self.query, start, now, step).await?;
-        recent_from(&self.query, &self.name, got)
+        recent_from(&self.query, &self.name, got, self.max_demand_ratio)
     }
 }
+
+/// `defaults.max_demand_ratio`'s default: a jump of more than 100× the recent maximum is not
+/// traffic but a broken exporter or a unit change.
+pub const DEFAULT_MAX_DEMAND_RATIO: f64 = 100.0;
 
 /// Where a tick's fetch starts: whole model steps before `now`, so the grid ends exactly at
 /// `now` and lands on the freshest samples.
@@ -87,8 +94,10 @@ pub fn fetch_start(now: i64, history: i64, step: i64) -> i64 {
 }
 
 /// A range query's answer as the forecast step reads it: one series, cleaned by the data
-/// policy. A source error or nothing usable ([`Error::NoData`]) is an error the tick logs.
-pub fn recent_from(query: &str, name: &str, got: Vec<crate::observe::NamedSeries>) -> Result<Recent> {
+/// policy. A source error or nothing usable ([`Error::NoData`]) is an error the tick logs;
+/// demand that is non-finite, negative, or newest above `max_ratio` × the largest earlier
+/// value is [`Error::Implausible`], a rejected observation.
+pub fn recent_from(query: &str, name: &str, got: Vec<crate::observe::NamedSeries>, max_ratio: f64) -> Result<Recent> {
     let one = match got.as_slice() {
         [one] => one,
         [] => return Err(Error::NoData(format!("query {query:?} returned no series"))),
@@ -104,6 +113,19 @@ pub fn recent_from(query: &str, name: &str, got: Vec<crate::observe::NamedSeries
     if s.values.is_empty() {
         return Err(Error::NoData(format!("query {query:?}: no samples")));
     }
+    if let Some((i, v)) = s.values.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+        return Err(Error::Implausible(format!(
+            "query {query:?}: demand {v} at {}: demand must be finite and non-negative",
+            s.start + i as i64 * s.step
+        )));
+    }
+    let (newest, earlier) = s.values.split_last().expect("not empty");
+    let top = earlier.iter().copied().fold(0.0, f64::max);
+    if top > 0.0 && *newest > max_ratio * top {
+        return Err(Error::Implausible(format!(
+            "query {query:?}: newest demand {newest} is over {max_ratio}× the recent maximum {top}"
+        )));
+    }
     Ok(Recent {
         last_time: s.start + (s.values.len() as i64 - 1) * s.step,
         step: s.step,
@@ -117,6 +139,45 @@ mod tests {
     use crate::govern::ScaleIn;
 
     const CONFIG: &str = "[server]\nlisten = \"127.0.0.1:0\"\n[defaults]\nmode = \"auto\"\n[source.prometheus]\nurl = \"http://127.0.0.1:9090\"\n[[service]]\nname = \"web\"\nquery = \"q\"\ncapacity_per_replica = 50\nmin_replicas = 1\nmax_replicas = 10\ntarget = { kind = \"dry-run\", replicas = 3 }\n";
+
+    #[test]
+    fn implausible_demand_is_rejected() {
+        let grid = |values: &[f64]| {
+            vec![crate::observe::NamedSeries {
+                name: "{}".into(),
+                labels: Default::default(),
+                start: 600,
+                step: 60,
+                values: values.to_vec(),
+            }]
+        };
+        // (fetched values, Ok(newest) or the rejection's text)
+        let cases: [(&[f64], std::result::Result<f64, &str>); 7] = [
+            (&[10.0, 12.0, 11.0], Ok(11.0)),
+            (
+                &[10.0, 12.0, -50.0],
+                Err("demand -50 at 720: demand must be finite and non-negative"),
+            ),
+            // The data policy reads a non-finite sample as a gap and fills it.
+            (&[10.0, f64::INFINITY, 11.0], Ok(11.0)),
+            (&[10.0, 12.0, 1e308], Err("newest demand 100000000")),
+            (&[10.0, 12.0, 1200.0], Ok(1200.0)),
+            (&[10.0, 12.0, 1200.1], Err("is over 100× the recent maximum 12")),
+            (&[0.0, 0.0, 5.0], Ok(5.0)),
+        ];
+        for (values, want) in cases {
+            let got = recent_from("q", "web", grid(values), DEFAULT_MAX_DEMAND_RATIO);
+            match (got, want) {
+                (Ok(r), Ok(v)) => assert_eq!(r.values.last(), Some(&v), "{values:?}"),
+                (Err(Error::Implausible(e)), Err(text)) => assert!(e.contains(text), "{values:?}: {e}"),
+                (got, want) => panic!("{values:?}: {got:?}, want {want:?}"),
+            }
+        }
+        let e = ServeConfig::parse(&CONFIG.replace("mode = \"auto\"\n", "mode = \"auto\"\nmax_demand_ratio = 0.5\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("defaults.max_demand_ratio"), "{e}");
+    }
 
     #[test]
     fn scale_in_defaults_and_overrides() {

@@ -44,18 +44,23 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
     ctx.shared.model_reloaded(&svc.name, reload);
     let now = ctx.clock.now();
     let fetch_budget = ctx.budget / 2;
-    let recent = match tokio::time::timeout(fetch_budget, svc.fetch(ctx.source.as_ref(), now, ctx.history)).await {
-        Ok(Ok(r)) => Some(r),
-        Ok(Err(e)) => {
-            tracing::warn!(service = %svc.name, "demand fetch failed: {e}");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(service = %svc.name, "demand fetch cancelled after its budget of {fetch_budget:?}");
-            ctx.shared.budget_overrun(&svc.name, "fetch");
-            None
-        }
-    };
+    let (recent, demand_rejected) =
+        match tokio::time::timeout(fetch_budget, svc.fetch(ctx.source.as_ref(), now, ctx.history)).await {
+            Ok(Ok(r)) => (Some(r), false),
+            Ok(Err(crate::Error::Implausible(e))) => {
+                tracing::warn!(service = %svc.name, "demand rejected: {e}");
+                (None, true)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(service = %svc.name, "demand fetch failed: {e}");
+                (None, false)
+            }
+            Err(_) => {
+                tracing::warn!(service = %svc.name, "demand fetch cancelled after its budget of {fetch_budget:?}");
+                ctx.shared.budget_overrun(&svc.name, "fetch");
+                (None, false)
+            }
+        };
     let io_budget = ctx.budget / 4;
     let reading = match tokio::time::timeout(io_budget, svc.actuation.read()).await {
         Ok(r) => r,
@@ -92,6 +97,7 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
             .as_ref()
             .map(|r| (now - r.last_time).max(0))
             .unwrap_or(i64::MAX / 4),
+        demand_rejected,
     };
     let window = forecasted.forecast.as_ref().map(|f| f.window());
     let mut record = svc.controller.decide(obs, window, &inputs);
@@ -379,6 +385,32 @@ pub(crate) mod tests {
             "{text}"
         );
         hung.abort();
+    }
+
+    #[tokio::test]
+    async fn negative_or_huge_demand_is_rejected_and_the_loop_holds() {
+        let d = tempfile::tempdir().unwrap();
+        write_version(d.path(), "web", true);
+        let (mut s, target) = service(d.path(), "auto");
+        for bad in [-50.0, 1e308] {
+            let r = tick(&mut s, &context("up", hourly(&[30.0, 31.0, bad], NOW, 60), NOW))
+                .await
+                .record;
+            assert_eq!(r.demand, None, "{bad}: rejected, not read as demand");
+            assert_eq!(r.steps[0].reason, Reason::ImplausibleDemand, "{bad}: {:?}", r.steps);
+            assert_eq!(r.desired_replicas, 2, "{bad}: holds: {r:?}");
+        }
+        assert_eq!(target.applied(), Vec::<u32>::new());
+        // Plausible demand again: decided as usual.
+        let r = tick(&mut s, &context("up", hourly(&[30.0, 31.0, 32.0], NOW, 60), NOW))
+            .await
+            .record;
+        assert_eq!(r.demand, Some(32.0));
+        assert!(
+            r.steps.iter().all(|st| st.reason != Reason::ImplausibleDemand),
+            "{:?}",
+            r.steps
+        );
     }
 
     #[tokio::test]

@@ -219,6 +219,7 @@ pub fn run(cfg: &SimConfig, demand: DemandCurve<'_>, mut policy: impl FnMut(Obse
             ready_replicas: ready,
             demand: Some(d),
             metric_age_seconds: 0,
+            demand_rejected: false,
         });
         if desired != current {
             out.summary.scaling_actions += 1;
