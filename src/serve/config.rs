@@ -211,8 +211,11 @@ fn default_lead() -> String {
 fn default_quantile() -> f64 {
     0.5
 }
+/// `defaults.max_demand_ratio`'s default: a jump of more than 100× the recent maximum is not
+/// traffic but a broken exporter or a unit change.
+pub const DEFAULT_MAX_DEMAND_RATIO: f64 = 100.0;
 fn default_max_demand_ratio() -> f64 {
-    crate::serve::service::DEFAULT_MAX_DEMAND_RATIO
+    DEFAULT_MAX_DEMAND_RATIO
 }
 fn default_history() -> String {
     "2h".into()

@@ -83,10 +83,6 @@ impl ServiceLoop {
     }
 }
 
-/// `defaults.max_demand_ratio`'s default: a jump of more than 100× the recent maximum is not
-/// traffic but a broken exporter or a unit change.
-pub const DEFAULT_MAX_DEMAND_RATIO: f64 = 100.0;
-
 /// Where a tick's fetch starts: whole model steps before `now`, so the grid ends exactly at
 /// `now` and lands on the freshest samples.
 pub fn fetch_start(now: i64, history: i64, step: i64) -> i64 {
@@ -137,6 +133,7 @@ pub fn recent_from(query: &str, name: &str, got: Vec<crate::observe::NamedSeries
 mod tests {
     use super::*;
     use crate::govern::ScaleIn;
+    use crate::serve::config::DEFAULT_MAX_DEMAND_RATIO;
 
     const CONFIG: &str = "[server]\nlisten = \"127.0.0.1:0\"\n[defaults]\nmode = \"auto\"\n[source.prometheus]\nurl = \"http://127.0.0.1:9090\"\n[[service]]\nname = \"web\"\nquery = \"q\"\ncapacity_per_replica = 50\nmin_replicas = 1\nmax_replicas = 10\ntarget = { kind = \"dry-run\", replicas = 3 }\n";
 
