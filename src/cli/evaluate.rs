@@ -75,7 +75,9 @@ pub fn run(a: Args) -> Result<()> {
         ..EvalOptions::default()
     };
     let report = evaluate_file(&a.input, &a.output, &opts)?;
-    let opts = &opts;
+    // The same binding the replay used, to compare each rule with its series' SLO.
+    let names: Vec<&str> = report.services.keys().map(String::as_str).collect();
+    let bound = crate::evaluate::bind_rules(&opts.rules, &names)?;
     for (name, s) in &report.services {
         for d in &s.settings.derived {
             eprintln!("{name}: derived {d}");
@@ -90,7 +92,7 @@ pub fn run(a: Args) -> Result<()> {
         );
         if let Some(r) = &st.latency_rule {
             eprintln!("{name}: latency_rules replays {r}");
-            if let Some(rule) = opts.rules.iter().find(|x| r.starts_with(&format!("{} (", x.name))) {
+            if let Some(rule) = bound.get(name) {
                 let ratio = rule.upper_seconds / st.slo_latency_seconds;
                 if !(0.1..=10.0).contains(&ratio) {
                     eprintln!(

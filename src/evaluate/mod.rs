@@ -725,7 +725,7 @@ impl Replay<'_> {
 
 /// Binds each rule to the series it targets: the one named like its `deploymentName` or
 /// `serviceName`; a lone rule on a lone series binds to it whatever the names.
-fn bind_rules<'a>(rules: &'a [Rule], names: &[&str]) -> Result<BTreeMap<String, &'a Rule>> {
+pub(crate) fn bind_rules<'a>(rules: &'a [Rule], names: &[&str]) -> Result<BTreeMap<String, &'a Rule>> {
     let mut bound: BTreeMap<String, &Rule> = BTreeMap::new();
     for r in rules {
         let matched: Vec<&str> = names
