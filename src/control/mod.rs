@@ -169,7 +169,7 @@ impl Controller {
         let mut safety_floor = None;
         let planned = match c.policy {
             PolicyKind::Predictive => Some(match forecast {
-                Some(w) => plan(obs.now, c.lead_seconds, w, &plan_cfg).map(|mut p| {
+                Some(w) => plan(obs.now, c.lead_seconds, w, &plan_cfg, obs.demand).map(|mut p| {
                     // Demand climbing faster than the forecast: plan for where the trend
                     // reaches when the pods requested now are ready.
                     if let Some(t) = trend.filter(|t| *t > p.peak_demand) {

@@ -64,8 +64,15 @@ pub enum NoPlan {
 /// Replicas for the peak `quantile` of forecast demand over `[now, now + lead]`. Demand between
 /// forecast points is linear, so the window's ends are interpolated rather than rounded out to
 /// whole steps (rounding out planned a step's worth of the next peak too early).
-pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Result<Plan, NoPlan> {
+pub fn plan(
+    now: i64,
+    lead: i64,
+    w: ForecastWindow<'_>,
+    cfg: &PlanConfig,
+    observed: Option<f64>,
+) -> Result<Plan, NoPlan> {
     let f = w.forecast;
+    let shift = observed.and_then(|d| overforecast_shift(w, now, d)).unwrap_or(0.0);
     let pos = |t: i64| (t - w.origin) as f64 / w.step as f64;
     // A window that ends before the first forecast point (the next unobserved one) plans for
     // that point: demand rises towards it from the last observation.
@@ -86,7 +93,7 @@ pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Res
     }
     // Demand is never negative: clamp each point before interpolating, so a slightly negative
     // forecast at the end of an idle period does not hide the rise after it.
-    let q = |i: usize| f.quantile(i, cfg.quantile).max(0.0);
+    let q = |i: usize| (f.quantile(i, cfg.quantile) - shift).max(0.0);
     let at = |x: f64| {
         let i = x.floor() as usize;
         let frac = x - i as f64;
@@ -106,19 +113,33 @@ pub fn plan(now: i64, lead: i64, w: ForecastWindow<'_>, cfg: &PlanConfig) -> Res
 
 /// The forecast's 95% band top at `t`, interpolated; None outside the forecast.
 pub fn upper_95_at(w: ForecastWindow<'_>, t: i64) -> Option<f64> {
+    series_at(w, &w.forecast.upper_95, t)
+}
+
+/// `v` (one of the forecast's series) at `t`, interpolated; None outside the forecast.
+fn series_at(w: ForecastWindow<'_>, v: &[f64], t: i64) -> Option<f64> {
     let x = (t - w.origin) as f64 / w.step as f64;
-    let f = w.forecast;
-    if x < 0.0 || x.ceil() as usize >= f.len() {
+    if x < 0.0 || x.ceil() as usize >= v.len() {
         return None;
     }
     let i = x.floor() as usize;
     let frac = x - i as f64;
     let v = if frac <= 0.0 {
-        f.upper_95[i]
+        v[i]
     } else {
-        f.upper_95[i] * (1.0 - frac) + f.upper_95[i + 1] * frac
+        v[i] * (1.0 - frac) + v[i + 1] * frac
     };
     v.is_finite().then_some(v)
+}
+
+/// The smallest level shift that puts observed demand back inside the forecast's 95% band now:
+/// a forecast the present contradicts from above (a past spike repeated by a seasonal model,
+/// say) is lowered by that much over the whole window. None when the present agrees with it.
+/// Only downward: demand above the band is the trend's and the burst guard's.
+pub fn overforecast_shift(w: ForecastWindow<'_>, now: i64, observed: f64) -> Option<f64> {
+    // Before the first forecast point (the next unobserved one), that point is the present's.
+    let lo = series_at(w, &w.forecast.lower_95, now.max(w.origin))?;
+    (observed.is_finite() && observed >= 0.0 && observed < lo).then_some(lo - observed)
 }
 
 fn check_point(f: &Forecast, i: usize, scale: f64) -> Result<(), NoPlan> {
@@ -174,32 +195,32 @@ mod tests {
         ];
         for (now, lead, want) in cases {
             assert_eq!(
-                plan(now, lead, window(&f), &cfg).unwrap().replicas,
+                plan(now, lead, window(&f), &cfg, None).unwrap().replicas,
                 want,
                 "now={now} lead={lead}"
             );
         }
-        assert_eq!(plan(300, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
-        assert_eq!(plan(270, 60, window(&f), &cfg), Err(NoPlan::ForecastExpired));
+        assert_eq!(plan(300, 60, window(&f), &cfg, None), Err(NoPlan::ForecastExpired));
+        assert_eq!(plan(270, 60, window(&f), &cfg, None), Err(NoPlan::ForecastExpired));
         // Before the forecast's origin, the first forecast point is planned for.
         let later = ForecastWindow {
             origin: 600,
             ..window(&f)
         };
-        assert_eq!(plan(0, 60, later, &cfg).unwrap().replicas, 2);
+        assert_eq!(plan(0, 60, later, &cfg, None).unwrap().replicas, 2);
         // A fitted capacity replaces capacity × utilization: 8 rps per replica at the SLO.
         let fitted = PlanConfig {
             load_per_replica_at_slo: Some(8.0),
             ..cfg
         };
-        assert_eq!(plan(0, 120, window(&f), &fitted).unwrap().replicas, 5);
+        assert_eq!(plan(0, 120, window(&f), &fitted, None).unwrap().replicas, 5);
         // A useless fit (0, NaN) falls back to the fixed capacity.
         for bad in [0.0, f64::NAN] {
             let c = PlanConfig {
                 load_per_replica_at_slo: Some(bad),
                 ..cfg
             };
-            assert_eq!(plan(0, 120, window(&f), &c).unwrap().replicas, 8);
+            assert_eq!(plan(0, 120, window(&f), &c, None).unwrap().replicas, 8);
         }
     }
 
@@ -214,7 +235,7 @@ mod tests {
                 target_utilization: 1.0,
                 load_per_replica_at_slo: None,
             };
-            let r = plan(0, 60, window(&f), &cfg).unwrap().replicas;
+            let r = plan(0, 60, window(&f), &cfg, None).unwrap().replicas;
             assert!(r >= last);
             last = r;
         }
@@ -232,12 +253,88 @@ mod tests {
         let wide = Forecast::from_sigma(vec![1.0; 3], &[100.0; 3]);
         let neg = Forecast::from_sigma(vec![-50.0; 3], &[1.0; 3]);
         for f in [nan, wide, neg] {
-            assert!(matches!(plan(0, 60, window(&f), &cfg), Err(NoPlan::ForecastInsane(_))));
+            assert!(matches!(
+                plan(0, 60, window(&f), &cfg, None),
+                Err(NoPlan::ForecastInsane(_))
+            ));
         }
         // The end of an idle period: a point near zero with an ordinary interval is sane, and a
         // slightly negative point does not hide the rise after it.
         let waking = Forecast::from_sigma(vec![-1.5, 40.0, 40.0], &[4.0; 3]);
         // p90: 3.6 at step 0, 45.1 at step 1; 6 s is a tenth of the way: 7.75
-        assert_eq!(plan(0, 6, window(&waking), &cfg).unwrap().replicas, 8);
+        assert_eq!(plan(0, 6, window(&waking), &cfg, None).unwrap().replicas, 8);
+    }
+
+    #[test]
+    fn a_forecast_the_present_contradicts_from_above_is_lowered() {
+        let cfg = PlanConfig {
+            quantile: 0.5,
+            capacity_per_replica: 1.0,
+            target_utilization: 1.0,
+            load_per_replica_at_slo: None,
+        };
+        // sigma 5: the 95% band's bottom is 100 - 1.96 * 5 = 90.2 at every step; a rise to 130 at
+        // step 2 keeps its shape when the level is lowered.
+        let f = Forecast::from_sigma(vec![100.0, 100.0, 130.0, 100.0], &[5.0; 4]);
+        let later = ForecastWindow {
+            origin: 600,
+            ..window(&f)
+        };
+        // (what, window, now, lead, observed, planned replicas)
+        let cases = [
+            ("no observation: the forecast as it is", window(&f), 0, 60, None, 100),
+            (
+                "the present inside the band: unchanged",
+                window(&f),
+                0,
+                60,
+                Some(95.0),
+                100,
+            ),
+            (
+                "the present above the band: unchanged (the trend's job)",
+                window(&f),
+                0,
+                60,
+                Some(150.0),
+                100,
+            ),
+            (
+                "the present below the band: lowered to meet it",
+                window(&f),
+                0,
+                60,
+                Some(20.0),
+                30,
+            ),
+            ("the rise ahead keeps its shape", window(&f), 60, 60, Some(20.0), 60),
+            (
+                "zero demand lowers to the band's distance",
+                window(&f),
+                0,
+                60,
+                Some(0.0),
+                10,
+            ),
+            (
+                "before the first point, the first point is the present's",
+                later,
+                0,
+                60,
+                Some(20.0),
+                30,
+            ),
+            (
+                "a NaN observation changes nothing",
+                window(&f),
+                0,
+                60,
+                Some(f64::NAN),
+                100,
+            ),
+        ];
+        for (what, w, now, lead, observed, want) in cases {
+            assert_eq!(plan(now, lead, w, &cfg, observed).unwrap().replicas, want, "{what}");
+        }
     }
 }
