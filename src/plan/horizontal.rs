@@ -63,7 +63,8 @@ pub enum NoPlan {
 
 /// Replicas for the peak `quantile` of forecast demand over `[now, now + lead]`. Demand between
 /// forecast points is linear, so the window's ends are interpolated rather than rounded out to
-/// whole steps (rounding out planned a step's worth of the next peak too early).
+/// whole steps (rounding out planned a step's worth of the next peak too early). `observed`, the
+/// demand at `now`, lowers a forecast it contradicts from above ([`overforecast_shift`]).
 pub fn plan(
     now: i64,
     lead: i64,
