@@ -340,3 +340,71 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod floor_tests {
+    use super::*;
+    use crate::forecast::Forecast;
+
+    fn controller(policy: PolicyKind) -> Controller {
+        Controller::new(ControlConfig {
+            policy,
+            plan: PlanConfig {
+                quantile: 0.5,
+                capacity_per_replica: 10.0,
+                target_utilization: 0.8,
+                load_per_replica_at_slo: None,
+            },
+            hpa: HpaUtilization {
+                target_utilization: 0.8,
+                tolerance: 0.1,
+            },
+            governor: GovernorConfig::hpa_default(1, 100),
+            lead_seconds: 60,
+        })
+    }
+
+    /// In reactive scale-in, a forecast below the HPA leaves the count exactly where a standalone
+    /// HPA on the same demand would put it: its stabilization window counts once, not twice.
+    #[test]
+    fn a_low_forecast_follows_the_standalone_hpa_tick_for_tick() {
+        // (what, demand per 30 s tick)
+        let spike = |n: usize| {
+            (0..40)
+                .map(move |i| if i < n { 400.0 } else { 40.0 })
+                .collect::<Vec<_>>()
+        };
+        let cases: Vec<(&str, Vec<f64>)> = vec![
+            ("a spike then quiet", spike(4)),
+            ("a long peak then quiet", spike(15)),
+            ("steps down", (0..40).map(|i| 400.0 - 9.0 * i as f64).collect()),
+            ("flat", vec![120.0; 40]),
+        ];
+        let low = Forecast::from_sigma(vec![1.0; 200], &[0.1; 200]);
+        for (what, demand) in cases {
+            let (mut pred, mut hpa) = (controller(PolicyKind::Predictive), controller(PolicyKind::Reactive));
+            let inputs = pred.configured();
+            let (mut pc, mut hc) = (5u32, 5u32);
+            for (i, d) in demand.iter().enumerate() {
+                let now = 30 * i as i64;
+                let obs = |c: u32| Observation {
+                    now,
+                    current_replicas: c,
+                    ready_replicas: c,
+                    demand: Some(*d),
+                    metric_age_seconds: 0,
+                    demand_rejected: false,
+                };
+                let w = ForecastWindow {
+                    forecast: &low,
+                    origin: 0,
+                    step: 30,
+                };
+                let p = pred.decide(obs(pc), Some(w), &inputs);
+                let h = hpa.decide(obs(hc), None, &inputs);
+                assert_eq!(p.desired_replicas, h.desired_replicas, "{what}: tick {i}");
+                (pc, hc) = (p.desired_replicas, h.desired_replicas);
+            }
+        }
+    }
+}

@@ -235,13 +235,11 @@ impl GovernorConfig {
                 None => v,
             }
         });
-        // What the scale-down stabilization window remembers: the reactive count (a forecast
-        // peak that passed is not held for five minutes); in forecast mode nothing.
-        let held = match (self.scale_in, predictive) {
-            (_, None) => None,
-            (ScaleIn::Reactive, Some(_)) => Some(reactive.unwrap_or(0)),
-            (ScaleIn::Forecast, Some(_)) => Some(0),
-        };
+        // What the scale-down stabilization window remembers. With a forecast configured, the
+        // reactive count is the controller's standalone HPA, already through its own window:
+        // holding it again would keep a passed peak for twice the window, and a forecast peak
+        // that passed is not held either. The HPA policy's own count is held as the HPA holds it.
+        let held = input.predictive.is_some().then_some(0);
         let mut desired = match combined {
             Some(rec) => self.behave(input.now, current, (rec, held), lim, state, &mut steps),
             None => {
