@@ -92,6 +92,7 @@ fn governor(c: &mut Criterion) {
                 safety_floor: None,
                 burst: None,
                 implausible: false,
+                rule: None,
             };
             black_box(cfg.govern(black_box(&input), &mut st))
         })

@@ -586,6 +586,7 @@ fn record(
         safety_floor: None,
         burst: None,
         trend_demand: None,
+        rule: None,
         desired_replicas: desired,
         applied,
         actuation_error: None,

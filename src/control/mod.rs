@@ -7,6 +7,7 @@ use crate::core::reason::Step;
 use crate::govern::{GovernorConfig, GovernorInput, GovernorState, Limits, Mode, ScaleIn};
 use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan, upper_95_at};
 use crate::reactive::hpa::replica::{HpaUtilization, PodsView, recommend};
+use crate::reactive::rules::eval::RuleRecord;
 use serde::{Deserialize, Serialize};
 
 /// Which recommendations feed the governor.
@@ -54,13 +55,15 @@ pub struct Observation {
 /// What a tick passes in beside the observation: the bounds and mode in force (the target's own
 /// maximum, forecast-only on a follower) and the capacity the active model carries. None of it is
 /// written back into the controller's config.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Inputs {
     /// The bounds and mode for this tick.
     pub limits: Limits,
     /// Load per replica at the SLO from the active model's capacity fit; replaces the configured
     /// capacity × utilization when set.
     pub load_per_replica_at_slo: Option<f64>,
+    /// The latency rule attached to the service, evaluated on this tick's windows (`[rules]`).
+    pub rule: Option<RuleRecord>,
 }
 
 /// Why a tick decided what it did: inputs, the forecast used, every clamp, the result.
@@ -105,6 +108,9 @@ pub struct DecisionRecord {
     /// forecast peak and so planned for instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trend_demand: Option<f64>,
+    /// The attached latency rule's verdict, when the service has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRecord>,
     /// The governed replica count.
     pub desired_replicas: u32,
     /// Whether the caller should actuate (Auto mode and a change).
@@ -142,6 +148,7 @@ impl Controller {
         Inputs {
             limits: self.config.governor.limits(),
             load_per_replica_at_slo: self.config.plan.load_per_replica_at_slo,
+            rule: None,
         }
     }
 
@@ -204,6 +211,15 @@ impl Controller {
             safety_floor,
             burst,
             implausible: obs.demand_rejected,
+            // A rule whose latest window is older than the staleness bound is not heard.
+            rule: inputs
+                .rule
+                .as_ref()
+                .filter(|r| {
+                    r.metric_age_seconds
+                        .is_some_and(|a| a <= c.governor.max_metric_age_seconds)
+                })
+                .and_then(|r| r.desired),
         };
         let g = c.governor.govern(&input, &mut self.state);
         DecisionRecord {
@@ -223,6 +239,7 @@ impl Controller {
             safety_floor,
             burst,
             trend_demand,
+            rule: inputs.rule.clone(),
             desired_replicas: g.desired,
             applied: g.apply,
             actuation_error: None,
@@ -251,6 +268,7 @@ impl Controller {
             safety_floor: None,
             burst: None,
             implausible: false,
+            rule: None,
         };
         let hpa = GovernorConfig {
             scale_in: ScaleIn::Reactive,

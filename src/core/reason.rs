@@ -49,6 +49,9 @@ pub enum Reason {
     /// Observed demand left the forecast band while pods were short: raised at once to what the
     /// observed demand needs (KPA's panic mode on the predictive path); never scales in.
     BurstGuard,
+    /// A latency rule asked for more than the other recommendations (its window breached
+    /// `upperBound`, or it holds the count while latency is within its bounds).
+    LatencyRule,
     /// Only a forecast: it may raise capacity but not lower it.
     ForecastOnlyRaises,
     /// The replica-hour budget for the window is spent: forecast-driven growth stops at the

@@ -193,6 +193,9 @@ pub struct GovernorInput {
     pub burst: Option<u32>,
     /// The demand fetched failed the plausibility check: held like stale metrics.
     pub implausible: bool,
+    /// A fresh latency rule's count: it raises the combined recommendation and never lowers it,
+    /// so its scale-downs stay within the scale-in mode's floor.
+    pub rule: Option<u32>,
 }
 
 /// The governor's decision.
@@ -235,6 +238,13 @@ impl GovernorConfig {
                 None => v,
             }
         });
+        let combined = match input.rule {
+            Some(r) if r > combined.unwrap_or(current) => {
+                steps.push(Step::new("rule", r, Reason::LatencyRule));
+                Some(r)
+            }
+            _ => combined,
+        };
         // What the scale-down stabilization window remembers. With a forecast configured, the
         // reactive count is the controller's standalone HPA, already through its own window:
         // holding it again would keep a passed peak for twice the window, and a forecast peak
@@ -412,6 +422,7 @@ mod tests {
             safety_floor: None,
             burst: None,
             implausible: false,
+            rule: None,
         }
     }
 
@@ -497,6 +508,62 @@ mod tests {
                 6,
                 true,
                 Reason::ReactiveFloor,
+            ),
+            (
+                "a latency rule above the others raises the count",
+                cfg(&|_| {}),
+                GovernorInput {
+                    rule: Some(7),
+                    ..input(0, 5, Some(5), Some(0), Some(Ok(4)))
+                },
+                7,
+                true,
+                Reason::LatencyRule,
+            ),
+            (
+                "a rule's scale-down stops at the reactive floor (reactive scale-in)",
+                cfg(&|_| {}),
+                GovernorInput {
+                    rule: Some(3),
+                    ..input(0, 8, Some(6), Some(0), Some(Ok(2)))
+                },
+                6,
+                true,
+                Reason::ReactiveFloor,
+            ),
+            (
+                "a rule's scale-down stops at the safety floor (forecast scale-in)",
+                cfg(&|c| c.scale_in = ScaleIn::Forecast),
+                GovernorInput {
+                    rule: Some(3),
+                    safety_floor: Some(5),
+                    ..input(0, 8, Some(8), Some(0), Some(Ok(2)))
+                },
+                5,
+                true,
+                Reason::SafetyFloor,
+            ),
+            (
+                "a rule holding the count keeps it against a lower forecast and HPA",
+                cfg(&|_| {}),
+                GovernorInput {
+                    rule: Some(8),
+                    ..input(0, 8, Some(3), Some(0), Some(Ok(2)))
+                },
+                8,
+                false,
+                Reason::LatencyRule,
+            ),
+            (
+                "a rule still raises when demand metrics are stale",
+                cfg(&|_| {}),
+                GovernorInput {
+                    rule: Some(6),
+                    ..input(0, 5, Some(5), None, Some(Ok(4)))
+                },
+                6,
+                true,
+                Reason::LatencyRule,
             ),
             (
                 "the burst guard raises at once to what observed demand needs",

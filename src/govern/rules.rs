@@ -23,6 +23,7 @@ pub fn governor_input(
         safety_floor: None,
         burst: None,
         implausible: false,
+        rule: None,
     }
 }
 

@@ -26,6 +26,33 @@ pub struct ServeConfig {
     /// `[kubernetes]`: ForecastScaler CRs run as services.
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    /// `[rules]`: latency rules attached to the file's services (docs/rules.md).
+    #[serde(default)]
+    pub rules: Option<RulesConfig>,
+}
+
+/// `[rules]`: `LatencyBasedAutoScaler` files whose recommendations enter each attached
+/// service's governor, on latencies from the trace source (docs/rules.md#in-scale-serve).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// A rule file or a directory of them, as `scale rules check` reads it.
+    pub path: PathBuf,
+    /// How often the files are re-read (default `10s`); a changed set goes live only when it is
+    /// valid as a whole.
+    #[serde(default = "default_rules_reload")]
+    pub reload: String,
+}
+
+fn default_rules_reload() -> String {
+    "10s".into()
+}
+
+impl RulesConfig {
+    /// The reload interval.
+    pub fn reload_seconds(&self) -> i64 {
+        parse_duration("rules.reload", &self.reload).unwrap_or(10)
+    }
 }
 
 /// `[kubernetes]`: run ForecastScaler CRs as services beside the file's (serve::reconcile).
@@ -614,6 +641,21 @@ impl ServeConfig {
             ));
         }
         self.kubernetes.validate()?;
+        if let Some(r) = &self.rules {
+            let every = parse_duration("rules.reload", &r.reload)?;
+            if !(1..=3600).contains(&every) {
+                return Err(Error::config(
+                    "rules.reload",
+                    format!("must be within [1s, 1h], got {}", r.reload),
+                ));
+            }
+            if self.source.prometheus.is_some() {
+                return Err(Error::config(
+                    "rules",
+                    "latency rules read span windows: use [source.otlp] or [source.tempo]",
+                ));
+            }
+        }
         let p = match (&self.source.prometheus, &self.source.otlp, &self.source.tempo) {
             (Some(p), None, None) => p,
             (None, o, t) if o.is_some() != t.is_some() && self.kubernetes.watch_forecastscalers => {
@@ -884,6 +926,24 @@ target = { kind = "dry-run", replicas = 3 }
                     "[source.otlp]\nport = 1",
                 ),
                 "source.otlp",
+            ),
+            (
+                format!("{GOOD}[rules]\npath = \"rules\"\n"),
+                "rules: latency rules read span windows",
+            ),
+            (
+                GOOD.replace(
+                    "[source.prometheus]\nurl = \"http://127.0.0.1:9090\"",
+                    "[source.otlp]\n[rules]\npath = \"rules\"\nreload = \"0s\"",
+                ),
+                "rules.reload",
+            ),
+            (
+                GOOD.replace(
+                    "[source.prometheus]\nurl = \"http://127.0.0.1:9090\"",
+                    "[source.otlp]\n[rules]\npath = \"rules\"\nwatch = true",
+                ),
+                "rules",
             ),
         ];
         for (text, want) in cases {

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub actuations: Family<Labels, Counter>,
     pub loop_restarts: Family<Labels, Counter>,
     pub budget_overruns: Family<Labels, Counter>,
+    pub rule_breaches: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -46,6 +47,7 @@ impl Metrics {
             actuations: Family::default(),
             loop_restarts: Family::default(),
             budget_overruns: Family::default(),
+            rule_breaches: Family::default(),
             registry: Registry::default(),
         };
         // Counters get their `_total` suffix from the encoder.
@@ -94,6 +96,11 @@ impl Metrics {
             "scale_tick_budget_overruns",
             "Tick phases (fetch, read, actuate) cancelled after their share of the tick budget",
             m.budget_overruns.clone(),
+        );
+        registry.register(
+            "scale_rule_breaches",
+            "Latency-rule windows that breached a bound, by service, rule and bound (upper, lower)",
+            m.rule_breaches.clone(),
         );
         Metrics { registry, ..m }
     }

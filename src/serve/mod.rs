@@ -13,6 +13,7 @@ pub(crate) mod leader;
 pub(crate) mod metrics;
 pub mod publish;
 pub(crate) mod registry;
+pub mod rules;
 pub mod service;
 pub mod tick;
 pub(crate) mod tracker;
@@ -21,6 +22,7 @@ use crate::actuate::target;
 use crate::core::time::Clock;
 use crate::govern::Mode;
 use crate::observe::MetricSource;
+use crate::observe::traces::TraceSource;
 use crate::{Error, Result};
 use config::ServeConfig;
 use publish::Shared;
@@ -79,7 +81,13 @@ pub async fn run_with(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mode = opts.mode.unwrap_or(cfg.defaults.mode.into());
     let mut cfg = cfg;
-    let (source, receivers) = demand_source(&mut cfg).await?;
+    let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
+    // Rules load and attach before anything listens: a bad one stops start-up.
+    let reloader = match &cfg.rules {
+        Some(r) => Some(rules::load(r, &names)?),
+        None => None,
+    };
+    let (source, receivers, traces) = demand_source(&mut cfg).await?;
     // Every target is built before anything runs, so a bad one stops start-up.
     let watch = cfg.kubernetes.watch_forecastscalers;
     let needs_kube = act.leader.enabled
@@ -124,7 +132,21 @@ pub async fn run_with(
             gate.as_ref(),
         )?);
     }
-    let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let rules = match (reloader, &cfg.rules, traces) {
+        (Some(l), Some(r), Some((traces, window))) => Some(rules::RuleLink::new(
+            rules::spawn(l, r, stop_rx.clone()),
+            traces,
+            window,
+        )),
+        (Some(_), _, _) => {
+            return Err(Error::config(
+                "rules",
+                "latency rules read span windows: use [source.otlp] or [source.tempo]",
+            ));
+        }
+        _ => None,
+    };
     let shared = Arc::new(Shared::new(&names));
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
@@ -136,7 +158,6 @@ pub async fn run_with(
         let _ = std::io::stdout().flush();
     }
     tracing::info!(%addr, services = names.len(), mode = config::mode_label(mode), "serving");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tick = std::time::Duration::from_secs(cfg.tick_seconds() as u64);
     if let (Some(gate), Some(client)) = (&gate, &kube) {
         let le = &act.leader;
@@ -169,13 +190,9 @@ pub async fn run_with(
         budget: cfg.tick_budget(),
     };
     for (s, a) in cfg.services.iter().zip(actuations) {
-        tasks.spawn(run_service(
-            ServiceLoop::new(&cfg, s, mode, a),
-            ctx.clone(),
-            tick,
-            opts.ticks,
-            stop_rx.clone(),
-        ));
+        let mut svc = ServiceLoop::new(&cfg, s, mode, a);
+        svc.rules = rules.clone();
+        tasks.spawn(run_service(svc, ctx.clone(), tick, opts.ticks, stop_rx.clone()));
     }
     if let (true, Some(client)) = (watch, &kube) {
         let crs = forecastscaler::CrLoops::new(
@@ -300,11 +317,20 @@ type Listening = (
     Option<crate::sample::stream::SampleStream>,
 );
 
-async fn demand_source(cfg: &mut ServeConfig) -> Result<(Arc<dyn MetricSource>, Option<Listening>)> {
+/// The demand source, the receivers serve started, and the trace source with its window length
+/// (what `[rules]` reads latencies from; None for Prometheus).
+type Sources = (
+    Arc<dyn MetricSource>,
+    Option<Listening>,
+    Option<(Arc<dyn TraceSource>, i64)>,
+);
+
+async fn demand_source(cfg: &mut ServeConfig) -> Result<Sources> {
     use crate::observe::otlp::{ReceiverConfig, Receivers, window::WindowConfig};
+    use crate::observe::traces::TraceSource;
     use crate::observe::traces::{TraceMetric, TraceMetrics, WindowStore};
     if let Some(p) = &cfg.source.prometheus {
-        return Ok((Arc::new(p.client()?), None));
+        return Ok((Arc::new(p.client()?), None, None));
     }
     for s in &mut cfg.services {
         if s.query.trim().is_empty() {
@@ -318,11 +344,13 @@ async fn demand_source(cfg: &mut ServeConfig) -> Result<(Arc<dyn MetricSource>, 
             limit: t.limit,
             traceql: t.traceql.clone(),
         };
+        let window = traces.window_seconds;
+        let traces: Arc<dyn TraceSource> = Arc::new(traces);
         let source = TraceMetrics {
-            source: Arc::new(traces),
+            source: traces.clone(),
             metric: TraceMetric::RequestRate,
         };
-        return Ok((Arc::new(source), None));
+        return Ok((Arc::new(source), None, Some((traces, window))));
     }
     let o = cfg.source.otlp.clone().ok_or_else(|| {
         Error::config(
@@ -373,11 +401,12 @@ async fn demand_source(cfg: &mut ServeConfig) -> Result<(Arc<dyn MetricSource>, 
     if let (true, Some(a)) = (streaming, receivers.grpc_addr) {
         println!("scale serve sampled spans on {a}");
     }
+    let traces: Arc<dyn TraceSource> = Arc::new(store);
     let source = TraceMetrics {
-        source: Arc::new(store),
+        source: traces.clone(),
         metric: TraceMetric::RequestRate,
     };
-    Ok((Arc::new(source), Some((receivers, sampling))))
+    Ok((Arc::new(source), Some((receivers, sampling)), Some((traces, window))))
 }
 
 /// Resolves on SIGINT or SIGTERM.

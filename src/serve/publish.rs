@@ -109,6 +109,18 @@ impl Shared {
             .inc();
     }
 
+    /// A window of `service` breached `rule`'s `bound` (`upper` or `lower`); counted once per window.
+    pub fn rule_breach(&self, service: &str, rule: &str, bound: &str) {
+        self.metrics
+            .rule_breaches
+            .get_or_create(&vec![
+                ("service".to_string(), service.to_string()),
+                ("rule".to_string(), rule.to_string()),
+                ("bound".to_string(), bound.to_string()),
+            ])
+            .inc();
+    }
+
     /// A tick of `name` completed: its loop is up.
     pub fn loop_running(&self, name: &str) {
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());

@@ -51,6 +51,9 @@ pub struct ServiceLoop {
     pub max_demand_ratio: f64,
     /// The service's target.
     pub actuation: Actuation,
+    /// The latency rules, when `[rules]` is configured (the attached rule is looked up per tick,
+    /// so a reload that attaches or detaches one takes effect at once).
+    pub rules: Option<super::rules::RuleLink>,
 }
 
 impl ServiceLoop {
@@ -65,6 +68,7 @@ impl ServiceLoop {
             controller: Controller::new(control),
             max_demand_ratio: cfg.defaults.max_demand_ratio,
             actuation,
+            rules: None,
         }
     }
 

@@ -44,23 +44,30 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
     ctx.shared.model_reloaded(&svc.name, reload);
     let now = ctx.clock.now();
     let fetch_budget = ctx.budget / 2;
-    let (recent, demand_rejected) =
-        match tokio::time::timeout(fetch_budget, svc.fetch(ctx.source.as_ref(), now, ctx.history)).await {
-            Ok(Ok(r)) => (Some(r), false),
-            Ok(Err(crate::Error::Implausible(e))) => {
-                tracing::warn!(service = %svc.name, "demand rejected: {e}");
-                (None, true)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(service = %svc.name, "demand fetch failed: {e}");
-                (None, false)
-            }
-            Err(_) => {
-                tracing::warn!(service = %svc.name, "demand fetch cancelled after its budget of {fetch_budget:?}");
-                ctx.shared.budget_overrun(&svc.name, "fetch");
-                (None, false)
-            }
-        };
+    let fetch = tokio::time::timeout(fetch_budget, svc.fetch(ctx.source.as_ref(), now, ctx.history));
+    let rule_fetch = async {
+        match &svc.rules {
+            Some(link) => link.fetch(&svc.name, now, fetch_budget).await,
+            None => None,
+        }
+    };
+    let (fetched, rule_fetched) = tokio::join!(fetch, rule_fetch);
+    let (recent, demand_rejected) = match fetched {
+        Ok(Ok(r)) => (Some(r), false),
+        Ok(Err(crate::Error::Implausible(e))) => {
+            tracing::warn!(service = %svc.name, "demand rejected: {e}");
+            (None, true)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(service = %svc.name, "demand fetch failed: {e}");
+            (None, false)
+        }
+        Err(_) => {
+            tracing::warn!(service = %svc.name, "demand fetch cancelled after its budget of {fetch_budget:?}");
+            ctx.shared.budget_overrun(&svc.name, "fetch");
+            (None, false)
+        }
+    };
     let io_budget = ctx.budget / 4;
     let reading = match tokio::time::timeout(io_budget, svc.actuation.read()).await {
         Ok(r) => r,
@@ -70,6 +77,19 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
                 "reading the target took longer than its budget of {io_budget:?}"
             )))
         }
+    };
+
+    // The attached latency rule's verdict on its windows, at the count just read.
+    let current = svc.actuation.current();
+    let rule = match (svc.rules.as_mut(), rule_fetched) {
+        (Some(link), Some(f)) => {
+            let (record, breach) = link.verdict(f, now, current);
+            if let Some(b) = breach {
+                ctx.shared.rule_breach(&svc.name, &record.name, b.label());
+            }
+            Some(record)
+        }
+        _ => None,
     };
 
     // Forecast: the model's serving state continued by the fetched points.
@@ -86,8 +106,8 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
             .as_ref()
             .and_then(|a| a.state.capacity.as_ref())
             .and_then(|c| c.load_per_replica_at_slo),
+        rule,
     };
-    let current = svc.actuation.current();
     let obs = Observation {
         now,
         current_replicas: current,

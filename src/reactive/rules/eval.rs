@@ -5,7 +5,7 @@
 use super::spec::{Rule, format_latency};
 use crate::core::time::format_duration;
 use crate::observe::spans::{ServiceMinute, Span, nearest_rank, per_service_minutes};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One window's latency statistic (the rule's percentile) for the rule's service.
@@ -41,6 +41,26 @@ pub enum Action {
     NoData,
 }
 
+/// Which bound a window breached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// Above `upperBound`.
+    Upper,
+    /// Below `lowerBound`.
+    Lower,
+}
+
+impl Bound {
+    /// `upper` or `lower`, as records and metric labels spell it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Bound::Upper => "upper",
+            Bound::Lower => "lower",
+        }
+    }
+}
+
 /// One rule's recommendation at one time, the governor's reactive input.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recommendation {
@@ -54,6 +74,49 @@ pub struct Recommendation {
     pub observed: Option<f64>,
     /// Age of the latest complete window at `now` (for the governor's staleness bound).
     pub metric_age_seconds: Option<i64>,
+    /// The bound the latest window breached; None within the bounds or without data.
+    pub bound: Option<Bound>,
+    /// Windows that breached that bound within `breaches.window` (1 without a window).
+    pub breaches: u32,
+    /// Start of the latest complete window, unix seconds.
+    pub window_start: Option<i64>,
+}
+
+/// A rule's verdict as the decision record carries it (`rule: {…}`), and the governor's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    /// `metadata.name`.
+    pub name: String,
+    /// The statistic compared: `p50`, `p95` or `p99`.
+    pub percentile: String,
+    /// The latest complete window's statistic, seconds.
+    pub observed_seconds: Option<f64>,
+    /// The bound it breached (`upper`, `lower`), or null within the bounds.
+    pub bound: Option<Bound>,
+    /// Breaching windows of that bound within `breaches.window`.
+    pub breaches: u32,
+    /// What the rule asks for before the governor; null without data.
+    pub desired: Option<u32>,
+    /// Age of the latest complete window, seconds.
+    pub metric_age_seconds: Option<i64>,
+    /// e.g. `p95 612ms > upperBound 500ms, 3 breaches in 5m`.
+    pub reason: String,
+}
+
+impl RuleRecord {
+    /// The record of `rule`'s recommendation `rec`.
+    pub fn of(rule: &Rule, rec: &Recommendation) -> Self {
+        RuleRecord {
+            name: rule.name.clone(),
+            percentile: rule.percentile.to_string(),
+            observed_seconds: rec.observed,
+            bound: rec.bound,
+            breaches: rec.breaches,
+            desired: rec.desired,
+            metric_age_seconds: rec.metric_age_seconds,
+            reason: rec.reason.clone(),
+        }
+    }
 }
 
 /// The rule's observations from per-service windows (`window_seconds` long). Uses every request
@@ -127,6 +190,9 @@ pub fn evaluate(rule: &Rule, observations: &[Observation], current: u32, now: i6
             reason: format!("no complete latency window for service {}", rule.service),
             observed: None,
             metric_age_seconds: None,
+            bound: None,
+            breaches: 0,
+            window_start: None,
         };
     };
     let p = rule.percentile;
@@ -135,16 +201,20 @@ pub fn evaluate(rule: &Rule, observations: &[Observation], current: u32, now: i6
         |x: f64| x > rule.upper_seconds,
         |x: f64| rule.lower_seconds.is_some_and(|l| x < l),
     );
-    let hold = |reason: String| Recommendation {
+    let hold = |reason: String, bound: Option<Bound>, breaches: u32| Recommendation {
         desired: Some(current),
         action: Action::Hold,
         reason,
         observed: Some(v),
         metric_age_seconds: Some(now - latest.end()),
+        bound,
+        breaches,
+        window_start: Some(latest.start),
     };
-    let (breach, bound, action, desired): (&dyn Fn(f64) -> bool, String, Action, u32) = if up(v) {
+    let (breach, which, bound, action, desired): (&dyn Fn(f64) -> bool, Bound, String, Action, u32) = if up(v) {
         (
             &up,
+            Bound::Upper,
             format!("> upperBound {}", format_latency(rule.upper_seconds)),
             Action::Up,
             current.saturating_add(rule.step),
@@ -152,6 +222,7 @@ pub fn evaluate(rule: &Rule, observations: &[Observation], current: u32, now: i6
     } else if down(v) {
         (
             &down,
+            Bound::Lower,
             format!("< lowerBound {}", format_latency(rule.lower_seconds.unwrap_or(0.0))),
             Action::Down,
             current.saturating_sub(rule.step),
@@ -161,7 +232,7 @@ pub fn evaluate(rule: &Rule, observations: &[Observation], current: u32, now: i6
             Some(l) => format!("within [{}, {}]", format_latency(l), format_latency(rule.upper_seconds)),
             None => format!("≤ upperBound {}", format_latency(rule.upper_seconds)),
         };
-        return hold(format!("{p} {} {range}", format_latency(v)));
+        return hold(format!("{p} {} {range}", format_latency(v)), None, 0);
     };
     let head = format!("{p} {} {bound}", format_latency(v));
     let need = rule.breaches.count;
@@ -172,12 +243,19 @@ pub fn evaluate(rule: &Rule, observations: &[Observation], current: u32, now: i6
             reason: head,
             observed: Some(v),
             metric_age_seconds: Some(now - latest.end()),
+            bound: Some(which),
+            breaches: 1,
+            window_start: Some(latest.start),
         };
     };
     let count = done.iter().filter(|o| o.end() > now - w && breach(o.latency)).count() as u32;
     let window = format_duration(w);
     if count < need {
-        return hold(format!("{head}, {count} of {need} breaches in {window}: holding"));
+        return hold(
+            format!("{head}, {count} of {need} breaches in {window}: holding"),
+            Some(which),
+            count,
+        );
     }
     Recommendation {
         desired: Some(desired),
@@ -185,6 +263,9 @@ pub fn evaluate(rule: &Rule, observations: &[Observation], current: u32, now: i6
         reason: format!("{head}, {count} breaches in {window}"),
         observed: Some(v),
         metric_age_seconds: Some(now - latest.end()),
+        bound: Some(which),
+        breaches: count,
+        window_start: Some(latest.start),
     }
 }
 

@@ -88,7 +88,12 @@ pub struct Reloader {
     /// Digest of the last snapshot examined, valid or not.
     seen: String,
     last_error: Option<String>,
+    /// What a set must also pass before it goes live (serve: every rule names a known service).
+    check: Option<Check>,
 }
+
+/// A caller's extra validation of a whole set.
+pub type Check = Box<dyn Fn(&RuleSet) -> Result<()> + Send + Sync>;
 
 impl Reloader {
     /// Loads `path` (a file or a directory); the first load must succeed.
@@ -102,7 +107,16 @@ impl Reloader {
             tx,
             seen,
             last_error: None,
+            check: None,
         })
+    }
+
+    /// Adds `check` to what every set must pass: the current one now (an error here is a
+    /// start-up error), and every reloaded one before it is swapped in.
+    pub fn with_check(mut self, check: Check) -> Result<Self> {
+        check(&self.current())?;
+        self.check = Some(check);
+        Ok(self)
     }
 
     /// A handle that always sees the latest good set (`borrow()`), and can wait for the next.
@@ -127,7 +141,11 @@ impl Reloader {
                 return Ok(None);
             }
             self.seen = digest.clone();
-            build(files, digest).map(Some)
+            let set = build(files, digest)?;
+            if let Some(check) = &self.check {
+                check(&set)?;
+            }
+            Ok(Some(set))
         });
         match result {
             Ok(None) => Poll::Unchanged,
@@ -289,6 +307,36 @@ spec:
             std::fs::rename(&gone, &dir).unwrap();
             assert_eq!(r.poll(), Poll::Unchanged);
         });
+    }
+
+    /// A caller's check gates the first set (an error then) and every reload (the last good set
+    /// stays).
+    #[test]
+    fn a_check_gates_the_first_set_and_every_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.yaml");
+        let only_frontend: fn() -> Check = || {
+            Box::new(
+                |set: &RuleSet| match set.rules.iter().find(|r| r.service != "frontend") {
+                    Some(r) => Err(crate::Error::data(&r.source.file, Some(r.source.line), "not frontend")),
+                    None => Ok(()),
+                },
+            )
+        };
+        std::fs::write(&a, rule("cart", "500ms")).unwrap();
+        let e = Reloader::new(dir.path())
+            .unwrap()
+            .with_check(only_frontend())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("a.yaml:1: not frontend"), "{e}");
+        std::fs::write(&a, rule("frontend", "500ms")).unwrap();
+        let mut r = Reloader::new(dir.path()).unwrap().with_check(only_frontend()).unwrap();
+        std::fs::write(&a, rule("cart", "800ms")).unwrap();
+        assert!(matches!(r.poll(), Poll::Rejected(e) if e.contains("not frontend")));
+        assert_eq!(uppers(&r.current()), [("frontend".into(), 0.5)]);
+        std::fs::write(&a, rule("frontend", "900ms")).unwrap();
+        assert_eq!(r.poll(), Poll::Reloaded { rules: 1 });
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub struct Rule {
     pub service: String,
     /// What gets scaled.
     pub deployment: String,
+    /// `spec.target.service`: the `scale serve` service the rule attaches to, when it is not
+    /// named like `deploymentName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<String>,
     /// `spec.latencyThreshold.upperBound` in seconds: above it, scale up.
     pub upper_seconds: f64,
     /// `None`: never scale down.
@@ -295,6 +299,8 @@ struct SpecDoc {
 struct TargetDoc {
     service_name: String,
     deployment_name: String,
+    #[serde(default)]
+    service: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +431,10 @@ fn validate(path: &Path, text: &str, start: usize, d: Document) -> Result<Rule> 
         "spec.target.deploymentName",
         &d.spec.target.deployment_name,
     )?;
+    let attach = match &d.spec.target.service {
+        Some(n) => Some(name_ok("service", "spec.target.service", n)?),
+        None => None,
+    };
     let namespace = match d.metadata.namespace {
         Some(n) => Some(name_ok("namespace", "metadata.namespace", &n)?),
         None => None,
@@ -509,6 +519,7 @@ fn validate(path: &Path, text: &str, start: usize, d: Document) -> Result<Rule> 
         namespace,
         service,
         deployment,
+        attach,
         upper_seconds: upper,
         lower_seconds: lower,
         percentile: d.spec.percentile.unwrap_or_default(),

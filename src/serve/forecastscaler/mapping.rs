@@ -566,6 +566,7 @@ pub(crate) mod tests {
             safety_floor: None,
             burst: None,
             trend_demand: None,
+            rule: None,
             desired_replicas: desired,
             applied: err.is_none(),
             actuation_error: err.map(String::from),
