@@ -146,7 +146,11 @@ impl fmt::Display for Rule {
             self.source.line,
             self.service,
             self.deployment,
-            self.namespace.as_ref().map(|n| format!(" in {n}")).unwrap_or_default(),
+            self.attach
+                .as_ref()
+                .map(|a| format!(" (serve service {a})"))
+                .unwrap_or_default()
+                + &self.namespace.as_ref().map(|n| format!(" in {n}")).unwrap_or_default(),
             self.percentile,
             format_latency(self.upper_seconds),
             self.step
@@ -709,6 +713,20 @@ spec:
     }
 
     #[test]
+    fn spec_target_service_names_the_serve_service() {
+        let cases = [
+            (SEED.to_string(), None),
+            (
+                SEED.replace("deploymentName: frontend", "deploymentName: frontend\n    service: web"),
+                Some("web"),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(&text).unwrap()[0].attach.as_deref(), want, "{text}");
+        }
+    }
+
+    #[test]
     fn multi_document_lines() {
         let second = SEED.replace("frontend", "cart");
         let text = format!("# rules\n---\n{SEED}---\n\n{second}---\n");
@@ -742,6 +760,12 @@ spec:
                 swap("100ms", "600ms"),
                 11,
                 "lowerBound: 600ms must be below upperBound 500ms",
+            ),
+            (
+                "spec.target.service with whitespace",
+                swap("deploymentName: frontend", "deploymentName: frontend\n    service: a b"),
+                9,
+                "spec.target.service: \"a b\" must not contain whitespace",
             ),
             (
                 "unknown spec field",
