@@ -31,14 +31,7 @@ fn send(py: &Path, endpoint: &str, latency_ms: f64, seconds: f64) {
 }
 
 async fn decisions(client: &reqwest::Client, base: &str) -> Vec<serde_json::Value> {
-    let body = client
-        .get(format!("{base}/decisions?service=frontend"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = support::serve::get_text(client, &format!("{base}/decisions?service=frontend")).await;
     serde_json::from_str(&body).unwrap_or_default()
 }
 
@@ -129,14 +122,7 @@ async fn the_seed_rule_scales_serve_up_on_slow_spans_and_down_on_fast_ones() {
     .await["current_replicas"]
         .as_u64()
         .unwrap();
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::serve::get_text(&client, &format!("{base}/metrics")).await;
     let breaches = text
         .lines()
         .find(|l| {

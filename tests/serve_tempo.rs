@@ -177,14 +177,7 @@ async fn serve_plans_on_request_rate_from_tempo() {
     while checked.values().filter(|n| **n >= 3).count() < 2 {
         assert!(Instant::now() < deadline, "too few decisions {checked:?}: {}", logs());
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let body = client
-            .get(format!("http://{api}/decisions"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = support::serve::get_text(&client, &format!("http://{api}/decisions")).await;
         let records: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
         checked.clear();
         for r in &records {

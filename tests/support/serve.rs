@@ -77,3 +77,8 @@ pub fn wait_exit(serve: &mut KillOnDrop, logs: impl Fn() -> String) -> ExitStatu
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The body of a GET on `url` (panics on a transport error: the server must be up).
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
