@@ -128,10 +128,12 @@ async fn serve_plans_on_request_rate_from_tempo() {
         // Every id as 16/8 bytes of hex (Nezha's are already).
         assert!(s.trace_id.len() == 32 && s.span_id.len() == 16, "{s:?}");
     }
-    let expected: BTreeMap<(String, i64), f64> = per_service_minutes(&spans, WINDOW)
-        .into_iter()
+    let minutes = per_service_minutes(&spans, WINDOW);
+    let expected: BTreeMap<(String, i64), f64> = minutes
+        .iter()
         .map(|m| ((m.service.clone(), m.minute), m.rate))
         .collect();
+    let p95: BTreeMap<(String, i64), f64> = minutes.iter().map(|m| ((m.service.clone(), m.minute), m.p95)).collect();
     let mut traces: BTreeMap<String, Vec<Span>> = BTreeMap::new();
     for s in &spans {
         traces.entry(s.trace_id.clone()).or_default().push(s.clone());
@@ -151,13 +153,20 @@ async fn serve_plans_on_request_rate_from_tempo() {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
+    // A latency rule on frontend reads its windows from the same Tempo ([rules]).
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "apiVersion: scale.autoscaling/v1\nkind: LatencyBasedAutoScaler\nmetadata:\n  name: frontend-latency\nspec:\n  target:\n    serviceName: frontend\n    deploymentName: frontend\n  latencyThreshold:\n    upperBound: 500ms\n",
+    )
+    .unwrap();
     let cfg = dir.path().join("serve.toml");
     std::fs::write(
         &cfg,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[defaults]\ntick = \"1s\"\nmodels = {models:?}\nhistory = \"10s\"\n\
              [source.tempo]\nurl = \"http://{tempo_addr}\"\nwindow = \"{WINDOW}s\"\nlimit = {LIMIT}\ntimeout = \"10s\"\n\
-             [source.tempo.auth]\nbearer_token = \"{TOKEN}\"\n\
+             [source.tempo.auth]\nbearer_token = \"{TOKEN}\"\n[rules]\npath = {rules:?}\n\
              [[service]]\nname = \"frontend\"\ncapacity_per_replica = 5\nmin_replicas = 1\nmax_replicas = 100\n\
              [[service]]\nname = \"checkout\"\nquery = \"checkoutservice\"\ncapacity_per_replica = 5\nmin_replicas = 1\nmax_replicas = 100\n"
         ),
@@ -201,6 +210,19 @@ async fn serve_plans_on_request_rate_from_tempo() {
                 (got - want).abs() < 1e-9,
                 "{service} at {time}: demand {got}, spans say {want}"
             );
+            // The rule's statistic is the p95 of the same window, from the same spans.
+            match (service, r["rule"]["observed_seconds"].as_f64()) {
+                ("frontend", Some(got)) => {
+                    let want = p95[&("frontend".to_string(), window)];
+                    assert!(
+                        (got - want).abs() < 1e-9,
+                        "frontend at {time}: rule p95 {got}, spans say {want}"
+                    );
+                    assert_eq!(r["rule"]["name"], "frontend-latency", "{r}");
+                }
+                ("frontend", None) => panic!("no rule verdict: {r}"),
+                (_, got) => assert!(got.is_none() && r.get("rule").is_none(), "no rule on {service}: {r}"),
+            }
             // The frontend gets requests every second of the minute: a zero here would mean
             // the shift missed, and the equality above would prove little.
             assert!(
