@@ -73,7 +73,11 @@ async fn the_seed_rule_scales_serve_up_on_slow_spans_and_down_on_fast_ones() {
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let rules = support::repo().join("examples/seed/rules");
+    // The seed's file, copied so the test can edit it while serve runs (hot reload).
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let seed = std::fs::read_to_string(support::repo().join("examples/seed/rules/frontend-latency.yaml")).unwrap();
+    std::fs::write(rules.join("frontend-latency.yaml"), &seed).unwrap();
     let cfg = dir.path().join("serve.toml");
     // No model: the predictive policy has no forecast, so the rule and the standalone HPA decide
     // (capacity 1000 req/s per replica: the HPA alone wants one replica for 20 req/s).
@@ -140,6 +144,30 @@ async fn the_seed_rule_scales_serve_up_on_slow_spans_and_down_on_fast_ones() {
     .await;
     let current = down["current_replicas"].as_u64().unwrap();
     assert!(current >= down["reactive"].as_u64().unwrap_or(1), "{down}");
+
+    // Hot reload: an edit naming an unknown service is rejected and the last good set stays;
+    // a valid edit (upperBound 10ms) goes live, and the same 20 ms spans now breach it.
+    std::fs::write(rules.join("frontend-latency.yaml"), seed.replace("frontend", "cart")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logs().contains("rules rejected; keeping the last good set") {
+        assert!(Instant::now() < deadline, "the bad edit was not rejected: {}", logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(logs().contains("attaches to service \"cart\""), "{}", logs());
+    std::fs::write(
+        rules.join("frontend-latency.yaml"),
+        seed.replace("upperBound: 500ms", "upperBound: 10ms")
+            .replace("lowerBound: 100ms", "lowerBound: 1ms"),
+    )
+    .unwrap();
+    let reloaded = until(&py, &client, &base, &otlp, 20.0, &logs, |r| {
+        r["rule"]["bound"] == "upper"
+            && r["rule"]["reason"]
+                .as_str()
+                .is_some_and(|t| t.contains("upperBound 10ms"))
+    })
+    .await;
+    assert_eq!(reloaded["rule"]["name"], "frontend-latency", "{reloaded}");
 
     support::serve::sigterm(&serve);
     let status = support::serve::wait_exit(&mut serve, logs);
