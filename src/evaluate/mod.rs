@@ -723,15 +723,16 @@ impl Replay<'_> {
     }
 }
 
-/// Binds each rule to the series it targets: the one named like its `deploymentName` or
-/// `serviceName`; a lone rule on a lone series binds to it whatever the names.
+/// Binds each rule to the series it targets: the one named like its target (`spec.target.service`,
+/// else `deploymentName`) or its `serviceName`; a lone rule on a lone series binds to it whatever
+/// the names.
 pub(crate) fn bind_rules<'a>(rules: &'a [Rule], names: &[&str]) -> Result<BTreeMap<String, &'a Rule>> {
     let mut bound: BTreeMap<String, &Rule> = BTreeMap::new();
     for r in rules {
         let matched: Vec<&str> = names
             .iter()
             .copied()
-            .filter(|n| *n == r.deployment || *n == r.service)
+            .filter(|n| *n == r.target_name() || *n == r.service)
             .collect();
         let matched = match (matched.as_slice(), rules.len(), names) {
             ([], 1, [only]) => vec![*only],
@@ -1217,6 +1218,12 @@ mod tests {
             ),
             (vec![], vec!["web"], Ok(vec![])),
         ];
+        // `spec.target.service` names the series, as it names the service in `scale serve`.
+        let attached = rule_yaml("a", "frontend", "500ms", "100ms")
+            .replace("deploymentName: frontend", "deploymentName: frontend\n    service: web");
+        let rs = crate::reactive::rules::spec::parse_rules(std::path::Path::new("r.yaml"), &attached).unwrap();
+        let got: Vec<String> = bind_rules(&rs, &["api", "web"]).unwrap().into_keys().collect();
+        assert_eq!(got, ["web"]);
         for (docs, names, want) in cases {
             let rs = rules(&docs);
             let got = bind_rules(&rs, &names);

@@ -44,6 +44,9 @@ pub struct RulesConfig {
     pub reload: String,
 }
 
+/// Why `[rules]` needs a trace source.
+pub(crate) const RULES_NEED_TRACES: &str = "latency rules read span windows: use [source.otlp] or [source.tempo]";
+
 fn default_rules_reload() -> String {
     "10s".into()
 }
@@ -650,10 +653,7 @@ impl ServeConfig {
                 ));
             }
             if self.source.prometheus.is_some() {
-                return Err(Error::config(
-                    "rules",
-                    "latency rules read span windows: use [source.otlp] or [source.tempo]",
-                ));
+                return Err(Error::config("rules", RULES_NEED_TRACES));
             }
         }
         let p = match (&self.source.prometheus, &self.source.otlp, &self.source.tempo) {

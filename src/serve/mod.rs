@@ -139,12 +139,8 @@ pub async fn run_with(
             traces,
             window,
         )),
-        (Some(_), _, _) => {
-            return Err(Error::config(
-                "rules",
-                "latency rules read span windows: use [source.otlp] or [source.tempo]",
-            ));
-        }
+        // ServeConfig::validate refuses this already; a config built in code must not lose rules.
+        (Some(_), _, _) => return Err(Error::config("rules", config::RULES_NEED_TRACES)),
         _ => None,
     };
     let shared = Arc::new(Shared::new(&names));

@@ -14,17 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The serve service a rule attaches to: `spec.target.service`, else its `deploymentName`.
-pub fn attached_service(rule: &Rule) -> &str {
-    rule.attach.as_deref().unwrap_or(&rule.deployment)
-}
-
 /// What every set serve runs must pass: each rule attaches to one of `services`, at most one
 /// rule per service, and no rule filters operations (serve keeps per-service windows, not spans).
 pub fn check(set: &RuleSet, services: &[String]) -> Result<()> {
     let mut taken: BTreeMap<&str, &Rule> = BTreeMap::new();
     for r in &set.rules {
-        let s = attached_service(r);
+        let s = r.target_name();
         let at = |msg: String| Error::data(&r.source.file, Some(r.source.line), msg);
         if !services.iter().any(|n| n == s) {
             let field = if r.attach.is_some() {
@@ -102,7 +97,7 @@ impl RuleLink {
     /// attached. Runs beside the demand fetch, within the same `budget`.
     pub async fn fetch(&self, service: &str, now: i64, budget: Duration) -> Option<Fetched> {
         let set = self.rules.borrow().clone();
-        let rule = set.rules.iter().find(|r| attached_service(r) == service)?.clone();
+        let rule = set.rules.iter().find(|r| r.target_name() == service)?.clone();
         // The breach window, plus two windows so the latest complete one is always included.
         let span = rule.breaches.window_seconds.unwrap_or(0) + 2 * self.window_seconds;
         let got = tokio::time::timeout(budget, self.traces.windows(&rule.service, now - span, now)).await;

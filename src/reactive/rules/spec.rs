@@ -136,6 +136,14 @@ pub struct Rule {
     pub source: Source,
 }
 
+impl Rule {
+    /// What the rule scales by name: `spec.target.service` when set, else `deploymentName`
+    /// (a `scale serve` service; a series in `scale evaluate`).
+    pub fn target_name(&self) -> &str {
+        self.attach.as_deref().unwrap_or(&self.deployment)
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
