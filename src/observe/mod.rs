@@ -9,6 +9,7 @@ pub use files::{LoadedSeries, load_series};
 pub mod http;
 pub mod memory;
 pub mod prometheus;
+pub mod sketch;
 pub mod tempo;
 pub mod traces;
 

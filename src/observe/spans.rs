@@ -5,10 +5,11 @@
 //! name (case-insensitive), so extra or reordered columns are fine. Every cell is read as text and
 //! parsed here, so a bad cell is reported with its file and line.
 
+use super::sketch::LatencySketch;
 use crate::{Error, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufReader, Cursor};
 use std::path::Path;
 
@@ -46,7 +47,8 @@ pub struct ServiceMinute {
     pub requests: usize,
     /// Requests per second over the window.
     pub rate: f64,
-    /// Nearest-rank percentiles of the entry spans' durations, in seconds.
+    /// Nearest-rank percentiles of the entry spans' durations, in seconds: exact up to
+    /// [`super::sketch::EXACT_MAX`] requests, else within [`super::sketch::RELATIVE_ERROR`].
     pub p50: f64,
     /// 95th percentile, seconds.
     pub p95: f64,
@@ -280,15 +282,7 @@ pub fn service_of(pod: &str) -> String {
     pod.to_string()
 }
 
-/// The nearest-rank `q` percentile of ascending `sorted`: the smallest value with at least
-/// `q·n` values at or below it. NaN when empty.
-pub fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64 - 1e-9).ceil().clamp(1.0, sorted.len() as f64) as usize;
-    sorted[rank - 1]
-}
+pub use super::sketch::nearest_rank;
 
 /// Per-service, per-window request counts and latency percentiles.
 ///
@@ -309,13 +303,10 @@ pub fn per_service_minutes(spans: &[Span], window_seconds: i64) -> Vec<ServiceMi
             .get(&(s.trace_id.as_str(), p.as_str()))
             .is_none_or(|svc| *svc != s.service),
     };
-    let mut groups: BTreeMap<(&str, i64), Group> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, i64), Requests> = BTreeMap::new();
     for s in spans.iter().filter(|s| is_entry(s)) {
         let t = s.start_ns.div_euclid(1_000_000_000).div_euclid(window) * window;
-        let g = groups.entry((s.service.as_str(), t)).or_default();
-        g.durations.push(s.duration);
-        g.errors += s.error as usize;
-        g.pods.insert(s.pod.as_str());
+        groups.entry((s.service.as_str(), t)).or_default().add(s);
     }
     groups
         .into_iter()
@@ -323,29 +314,59 @@ pub fn per_service_minutes(spans: &[Span], window_seconds: i64) -> Vec<ServiceMi
         .collect()
 }
 
-#[derive(Default)]
-struct Group<'a> {
-    durations: Vec<f64>,
+/// Distinct pods counted per service and window at most: the count is a lower bound on
+/// replicas anyway, and a client inventing pod names cannot grow memory past it.
+pub const MAX_PODS_PER_WINDOW: usize = 65_536;
+
+/// One service's entry spans in one window, summarised as they arrive: the single definition of
+/// a [`ServiceMinute`], shared by [`per_service_minutes`] and the OTLP receivers' online windows.
+/// Memory is bounded (a [`LatencySketch`] and at most [`MAX_PODS_PER_WINDOW`] pod hashes), not
+/// proportional to spans.
+#[derive(Debug, Clone, Default)]
+pub struct Requests {
+    latency: LatencySketch,
     errors: usize,
-    pods: BTreeSet<&'a str>,
+    pods: HashSet<u64>,
 }
 
-impl Group<'_> {
-    fn summarise(mut self, service: &str, minute: i64, window: i64) -> ServiceMinute {
-        self.durations.sort_by(f64::total_cmp);
-        let d = &self.durations;
+impl Requests {
+    /// Counts one entry span.
+    pub fn add(&mut self, s: &Span) {
+        self.add_parts(s.duration, s.error, pod_hash(&s.pod));
+    }
+
+    /// Counts one entry span given its parts (`pod` from [`pod_hash`]).
+    pub fn add_parts(&mut self, duration: f64, error: bool, pod: u64) {
+        self.latency.add(duration);
+        self.errors += usize::from(error);
+        if self.pods.len() < MAX_PODS_PER_WINDOW {
+            self.pods.insert(pod);
+        }
+    }
+
+    /// The window's summary.
+    pub fn summarise(&self, service: &str, minute: i64, window: i64) -> ServiceMinute {
+        let n = self.latency.count() as usize;
         ServiceMinute {
             service: service.to_string(),
             minute,
-            requests: d.len(),
-            rate: d.len() as f64 / window as f64,
-            p50: nearest_rank(d, 0.50),
-            p95: nearest_rank(d, 0.95),
-            p99: nearest_rank(d, 0.99),
+            requests: n,
+            rate: n as f64 / window as f64,
+            p50: self.latency.quantile(0.50),
+            p95: self.latency.quantile(0.95),
+            p99: self.latency.quantile(0.99),
             errors: self.errors,
             pods: self.pods.len(),
         }
     }
+}
+
+/// A pod name's key for counting distinct pods (fixed, so every window agrees).
+pub fn pod_hash(pod: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pod.hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]

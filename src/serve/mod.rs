@@ -3,6 +3,7 @@
 
 pub mod actuation;
 pub(crate) mod bench;
+pub(crate) mod bench_otlp;
 pub mod config;
 pub mod events;
 pub(crate) mod forecast;
@@ -251,6 +252,8 @@ pub async fn run_with(
                 late_spans = stats.late_spans,
                 forced_closes = stats.forced_closes,
                 future_spans = stats.future_spans,
+                unresolved_parents = stats.unresolved_parents,
+                service_overflow_spans = stats.service_overflow_spans,
                 "OTLP receivers stopped"
             ),
             Err(e) => tracing::error!("OTLP receivers: {e}"),

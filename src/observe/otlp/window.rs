@@ -1,13 +1,23 @@
 //! Online, bounded-memory version of [`per_service_minutes`]: spans arrive in batches, in any
 //! order; each window is summarised once, when event time has passed its end plus the lateness.
 //!
-//! A window's spans are held until it closes because whether a span is an *entry* span depends on
-//! its parent's service, and parents (which end last) are usually exported after their children.
-//! At close the entry spans are summarised by [`per_service_minutes`] itself, so rate, nearest-rank
-//! percentiles and error counts have one definition.
+//! Spans are counted as they arrive, into one [`Requests`] (counts and a latency sketch) per
+//! service and window, so memory is bounded by services × windows, not by spans. Whether a span
+//! is an *entry* span depends on its parent's service, and parents (which end last) are usually
+//! exported after their children: a child whose parent has not been seen waits, compactly, until
+//! the parent arrives or the child's window closes (then its parent counts as absent). A child
+//! arriving after its parent finds the parent's service among the span ids remembered for the
+//! retention.
+//!
+//! [`per_service_minutes`]: crate::observe::spans::per_service_minutes
 
-use crate::observe::spans::{ServiceMinute, Span, per_service_minutes};
+use crate::observe::spans::{Requests, ServiceMinute, Span, pod_hash};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+/// Open windows at most: more (only with a very long lateness) close the oldest early.
+pub const MAX_OPEN_WINDOWS: usize = 1024;
 
 /// Windowing settings. Durations in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,14 +26,20 @@ pub struct WindowConfig {
     pub window_seconds: i64,
     /// How long after a window's end (in event time) spans for it are still accepted.
     pub lateness_seconds: i64,
-    /// Spans held in open windows at most; past it the oldest window closes early.
+    /// Children waiting for their parent, held at most; past it every waiting child is counted
+    /// as an entry at once (its parent as absent) and counted in [`WindowStats::unresolved_parents`].
     pub max_pending_spans: usize,
-    /// How far back (before the oldest open window) span → service is remembered for deciding
-    /// entry spans; a parent older than this counts as absent.
+    /// Span ids (→ service) remembered at most, for children that arrive after their parent.
+    pub max_span_ids: usize,
+    /// Span ids are remembered for at least this much event time (at most twice it), unless
+    /// `max_span_ids` forgets them sooner; a parent forgotten counts as absent.
     pub retention_seconds: i64,
     /// With a receiver clock ([`Aggregator::observe_at`]): spans ending more than this far
     /// past the clock are dropped as future-dated (default 5 min of clock skew).
     pub max_future_skew_seconds: i64,
+    /// Services per window at most; entry spans of further services are dropped and counted
+    /// ([`WindowStats::service_overflow_spans`]), so invented service names cannot grow memory.
+    pub max_services: usize,
 }
 
 impl Default for WindowConfig {
@@ -32,8 +48,10 @@ impl Default for WindowConfig {
             window_seconds: 60,
             lateness_seconds: 30,
             max_pending_spans: 1_000_000,
+            max_span_ids: 4_000_000,
             retention_seconds: 600,
             max_future_skew_seconds: 300,
+            max_services: 10_000,
         }
     }
 }
@@ -43,22 +61,90 @@ impl Default for WindowConfig {
 pub struct WindowStats {
     /// Spans for a window already closed: dropped.
     pub late_spans: u64,
-    /// Windows closed early because `max_pending_spans` was reached.
+    /// Windows closed early because more than [`MAX_OPEN_WINDOWS`] were open.
     pub forced_closes: u64,
     /// Spans dated beyond the clock plus `max_future_skew_seconds`: dropped, so that one span
     /// from the year 2200 cannot move event time and close every window as "fresh" zeros.
     pub future_spans: u64,
+    /// Children counted as entries without waiting for their parent (`max_pending_spans`).
+    pub unresolved_parents: u64,
+    /// Entry spans of services beyond `max_services` in their window: dropped.
+    pub service_overflow_spans: u64,
 }
 
-/// The windowing state: open windows, the span → service map for entry spans, and the counters.
+/// Keys that are already random hashes need no second hash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// A child whose parent has not arrived: what it needs to be counted later.
+struct Waiting {
+    window: i64,
+    service: String,
+    service_key: u64,
+    duration: f64,
+    error: bool,
+    pod: u64,
+}
+
+/// Span id → service key in two generations: the current one is retired when it is half the cap
+/// or older than the retention, and the retired one is dropped at the next retirement.
+#[derive(Default)]
+struct SpanIds {
+    current: IdMap<u64>,
+    previous: IdMap<u64>,
+    since_s: Option<i64>,
+}
+
+impl SpanIds {
+    fn insert(&mut self, key: u64, service: u64, now_s: i64, cfg: &WindowConfig) {
+        let since = *self.since_s.get_or_insert(now_s);
+        if self.current.len() >= (cfg.max_span_ids / 2).max(1)
+            || now_s.saturating_sub(since) >= cfg.retention_seconds.max(0)
+        {
+            self.previous = std::mem::take(&mut self.current);
+            self.since_s = Some(now_s);
+        }
+        self.current.insert(key, service);
+    }
+
+    fn get(&self, key: u64) -> Option<u64> {
+        self.current.get(&key).or_else(|| self.previous.get(&key)).copied()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
+/// The windowing state: open windows, waiting children, remembered span ids and the counters.
 pub struct Aggregator {
     cfg: WindowConfig,
     window: i64,
-    /// Open windows by start (unix seconds).
-    open: BTreeMap<i64, Vec<Span>>,
-    pending: usize,
-    /// (trace, span) → (service, window start): the parents' services.
-    owners: HashMap<(String, String), (String, i64)>,
+    /// Open windows by start (unix seconds): each service's requests so far.
+    open: BTreeMap<i64, HashMap<String, Requests>>,
+    /// Parent key → children waiting for it.
+    waiting: IdMap<Vec<Waiting>>,
+    waiting_len: usize,
+    ids: SpanIds,
+    /// Hashes span ids and services (seeded per process, so clients cannot aim collisions).
+    keys: RandomState,
     /// Windows starting before this are closed.
     closed_before: i64,
     /// Largest span end time seen or clock time given, ns.
@@ -73,22 +159,24 @@ impl Aggregator {
             window: cfg.window_seconds.max(1),
             cfg,
             open: BTreeMap::new(),
-            pending: 0,
-            owners: HashMap::new(),
+            waiting: IdMap::default(),
+            waiting_len: 0,
+            ids: SpanIds::default(),
+            keys: RandomState::new(),
             closed_before: i64::MIN,
             watermark_ns: i64::MIN,
             stats: WindowStats::default(),
         }
     }
 
-    /// Counters of late spans and forced closes so far.
+    /// Counters of dropped spans and early decisions so far.
     pub fn stats(&self) -> WindowStats {
         self.stats
     }
 
-    /// Spans held in open windows.
+    /// Children waiting for their parent.
     pub fn pending(&self) -> usize {
-        self.pending
+        self.waiting_len
     }
 
     fn window_of(&self, start_ns: i64) -> i64 {
@@ -109,7 +197,6 @@ impl Aggregator {
     }
 
     fn observe_inner(&mut self, spans: Vec<Span>, now_ns: Option<i64>) -> Vec<ServiceMinute> {
-        let horizon = self.owner_horizon();
         let skew_ns = self.cfg.max_future_skew_seconds.max(0).saturating_mul(1_000_000_000);
         for span in spans {
             let w = self.window_of(span.start_ns);
@@ -123,23 +210,87 @@ impl Aggregator {
             } else {
                 self.watermark_ns = self.watermark_ns.max(end);
             }
-            if w >= horizon {
-                self.owners
-                    .insert((span.trace_id.clone(), span.span_id.clone()), (span.service.clone(), w));
-            }
-            if w < self.closed_before {
-                self.stats.late_spans += 1;
-                continue;
-            }
-            self.open.entry(w).or_default().push(span);
-            self.pending += 1;
+            self.place(span, w);
         }
         let mut out = self.close_due();
-        while self.pending > self.cfg.max_pending_spans {
+        while self.open.len() > MAX_OPEN_WINDOWS {
             self.stats.forced_closes += 1;
             out.extend(self.close_oldest());
         }
         out
+    }
+
+    /// Remembers the span's id, settles the children waiting for it, and counts it if it is an
+    /// entry (or makes it wait for its parent).
+    fn place(&mut self, span: Span, w: i64) {
+        let key = self.keys.hash_one((span.trace_id.as_str(), span.span_id.as_str()));
+        let service_key = self.keys.hash_one(span.service.as_str());
+        self.ids
+            .insert(key, service_key, self.watermark_ns.div_euclid(1_000_000_000), &self.cfg);
+        if let Some(children) = self.waiting.remove(&key) {
+            self.waiting_len -= children.len();
+            for c in children.into_iter().filter(|c| c.service_key != service_key) {
+                self.count(c.window, c.service, c.duration, c.error, c.pod);
+            }
+        }
+        if w < self.closed_before {
+            self.stats.late_spans += 1;
+            return;
+        }
+        let pod = pod_hash(&span.pod);
+        let Some(parent) = &span.parent_id else {
+            return self.count(w, span.service, span.duration, span.error, pod);
+        };
+        let parent_key = self.keys.hash_one((span.trace_id.as_str(), parent.as_str()));
+        match self.ids.get(parent_key) {
+            Some(p) if p == service_key => {}
+            Some(_) => self.count(w, span.service, span.duration, span.error, pod),
+            None => {
+                // The window is open while its children wait, so it closes in order.
+                self.open.entry(w).or_default();
+                self.waiting.entry(parent_key).or_default().push(Waiting {
+                    window: w,
+                    service: span.service,
+                    service_key,
+                    duration: span.duration,
+                    error: span.error,
+                    pod,
+                });
+                self.waiting_len += 1;
+                if self.waiting_len > self.cfg.max_pending_spans {
+                    self.stats.unresolved_parents += self.waiting_len as u64;
+                    self.settle_waiting(i64::MAX);
+                }
+            }
+        }
+    }
+
+    /// Counts an entry span in its (open) window.
+    fn count(&mut self, w: i64, service: String, duration: f64, error: bool, pod: u64) {
+        let services = self.open.entry(w).or_default();
+        if let Some(r) = services.get_mut(service.as_str()) {
+            return r.add_parts(duration, error, pod);
+        }
+        if services.len() >= self.cfg.max_services {
+            self.stats.service_overflow_spans += 1;
+            return;
+        }
+        services.entry(service).or_default().add_parts(duration, error, pod);
+    }
+
+    /// Children in windows up to `through` stop waiting: their parent counts as absent.
+    fn settle_waiting(&mut self, through: i64) {
+        let mut due = Vec::new();
+        self.waiting.retain(|_, children| {
+            let (now, later): (Vec<Waiting>, Vec<Waiting>) = children.drain(..).partition(|c| c.window <= through);
+            due.extend(now);
+            *children = later;
+            !children.is_empty()
+        });
+        self.waiting_len -= due.len();
+        for c in due {
+            self.count(c.window, c.service, c.duration, c.error, c.pod);
+        }
     }
 
     /// Moves event time to at least `now_ns` (a clock tick), closing windows that are due.
@@ -150,6 +301,7 @@ impl Aggregator {
 
     /// Closes every open window (at shutdown).
     pub fn flush(&mut self) -> Vec<ServiceMinute> {
+        self.settle_waiting(i64::MAX);
         let mut out = Vec::new();
         while !self.open.is_empty() {
             out.extend(self.close_oldest());
@@ -175,44 +327,27 @@ impl Aggregator {
     }
 
     fn close_oldest(&mut self) -> Vec<ServiceMinute> {
-        let Some((w, spans)) = self.open.pop_first() else {
+        let Some(&w) = self.open.keys().next() else {
             return Vec::new();
         };
-        self.pending -= spans.len();
-        self.closed_before = self.closed_before.max(w + self.window);
-        let entries: Vec<Span> = spans
-            .into_iter()
-            .filter(|s| self.is_entry(s))
-            .map(|s| Span { parent_id: None, ..s })
-            .collect();
-        let horizon = self.owner_horizon();
-        self.owners.retain(|_, (_, w)| *w >= horizon);
-        per_service_minutes(&entries, self.window)
-    }
-
-    /// Same rule as [`per_service_minutes`]: no parent, parent unknown, or parent in another service.
-    fn is_entry(&self, s: &Span) -> bool {
-        match &s.parent_id {
-            None => true,
-            Some(p) => self
-                .owners
-                .get(&(s.trace_id.clone(), p.clone()))
-                .is_none_or(|(svc, _)| *svc != s.service),
+        if self.waiting_len > 0 {
+            self.settle_waiting(w);
         }
-    }
-
-    /// Owner entries for windows before this are forgotten.
-    fn owner_horizon(&self) -> i64 {
-        let oldest = self.open.keys().next().copied().unwrap_or(self.closed_before);
-        oldest
-            .min(self.closed_before)
-            .saturating_sub(self.cfg.retention_seconds.max(0))
+        let services = self.open.remove(&w).unwrap_or_default();
+        self.closed_before = self.closed_before.max(w + self.window);
+        let mut out: Vec<ServiceMinute> = services
+            .iter()
+            .map(|(svc, r)| r.summarise(svc, w, self.window))
+            .collect();
+        out.sort_by(|a, b| a.service.cmp(&b.service));
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::spans::per_service_minutes;
     use proptest::prelude::*;
 
     fn span(trace: usize, id: usize, parent: Option<usize>, service: &str, start_s: f64, dur: f64) -> Span {
@@ -375,22 +510,61 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded_by_forced_closes() {
+    fn memory_is_bounded_by_services_and_windows_not_spans() {
         let cfg = WindowConfig {
-            max_pending_spans: 3,
+            max_pending_spans: 100,
+            max_span_ids: 1_000,
+            max_services: 3,
             lateness_seconds: 100_000,
             ..Default::default()
         };
         let mut agg = Aggregator::new(cfg);
-        let spans: Vec<Span> = (0..5).map(|i| span(i, 1, None, "web", 60.0 * i as f64, 0.1)).collect();
-        let closed = agg.observe(spans);
-        assert_eq!(closed.iter().map(|m| m.minute).collect::<Vec<_>>(), [0, 60]);
-        assert_eq!((agg.pending(), agg.stats().forced_closes), (3, 2));
-        // Owners of long-closed windows are forgotten too.
-        let many: Vec<Span> = (0..1000)
-            .map(|i| span(i, 1, None, "web", 100_000.0 + i as f64 * 60.0, 0.1))
+        // 50,000 entry spans in one window: nothing is held per span.
+        let roots: Vec<Span> = (0..50_000)
+            .map(|i| span(i, 1, None, "web", 10.0, 0.001 * (i % 100) as f64))
             .collect();
-        agg.observe(many);
-        assert!(agg.owners.len() <= 3 + 11, "{}", agg.owners.len());
+        agg.observe(roots);
+        assert!(agg.ids.len() <= 1_000, "{}", agg.ids.len());
+        // 500 children whose parents never come: at most 100 wait, the rest are settled early.
+        let orphans: Vec<Span> = (0..500)
+            .map(|i| span(100_000 + i, 2, Some(1_000), "web", 20.0, 0.5))
+            .collect();
+        agg.observe(orphans);
+        assert!(agg.pending() <= 100, "{}", agg.pending());
+        assert!(agg.stats().unresolved_parents >= 400, "{:?}", agg.stats());
+        // Invented service names stop at max_services per window.
+        let invented: Vec<Span> = (0..10)
+            .map(|i| span(200_000 + i, 1, None, &format!("svc{i}"), 30.0, 0.1))
+            .collect();
+        agg.observe(invented);
+        let got = agg.flush();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(agg.stats().service_overflow_spans, 8);
+        let web = got.iter().find(|m| m.service == "web").unwrap();
+        assert_eq!(web.requests, 50_500);
+        // The sketch's p95 of 0..0.099 s (and the orphans' 0.5 s) is within 1% of nearest rank.
+        let mut d: Vec<f64> = (0..50_000).map(|i| 0.001 * (i % 100) as f64).collect();
+        d.extend([0.5; 500]);
+        d.sort_by(f64::total_cmp);
+        let want = crate::observe::spans::nearest_rank(&d, 0.95);
+        assert!((web.p95 - want).abs() <= 0.01 * want, "{} vs {want}", web.p95);
+    }
+
+    #[test]
+    fn too_many_open_windows_close_the_oldest() {
+        let cfg = WindowConfig {
+            lateness_seconds: 1_000_000_000,
+            ..Default::default()
+        };
+        let mut agg = Aggregator::new(cfg);
+        let spans: Vec<Span> = (0..MAX_OPEN_WINDOWS + 5)
+            .map(|i| span(i, 1, None, "web", 60.0 * i as f64, 0.1))
+            .collect();
+        let closed = agg.observe(spans);
+        assert_eq!(
+            closed.iter().map(|m| m.minute).collect::<Vec<_>>(),
+            [0, 60, 120, 180, 240]
+        );
+        assert_eq!(agg.stats().forced_closes, 5);
     }
 }
