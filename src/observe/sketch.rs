@@ -23,7 +23,7 @@ pub fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The 1-based nearest rank of `q` among `n > 0` values (the 1e-9 keeps 0.95·100 at 95).
-fn rank(q: f64, n: u64) -> u64 {
+pub fn rank(q: f64, n: u64) -> u64 {
     (q * n as f64 - 1e-9).ceil().clamp(1.0, n as f64) as u64
 }
 

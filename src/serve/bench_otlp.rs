@@ -198,8 +198,7 @@ impl Tally {
 
     /// Exact nearest-rank `q` percentile, seconds (the sketch's rank rule).
     fn quantile(&self, q: f64) -> f64 {
-        let n = self.requests();
-        let rank = (q * n as f64 - 1e-9).ceil().clamp(1.0, n.max(1) as f64) as u64;
+        let rank = crate::observe::sketch::rank(q, self.requests().max(1));
         let mut seen = 0;
         for (k, c) in self.by_ms.iter().enumerate() {
             seen += c;
