@@ -61,7 +61,7 @@ impl LatencySketch {
             (self.min, self.max) = (self.min.min(v), self.max.max(v));
         }
         self.count += 1;
-        if self.buckets.is_empty() && self.zeros == 0 {
+        if !self.is_bucketed() {
             self.exact.push(v);
             if self.exact.len() > EXACT_MAX {
                 for x in std::mem::take(&mut self.exact) {
