@@ -8,7 +8,7 @@ feature dicts built beforehand; SCALE's is the scoring loop `scale sample --stat
 (`us_per_span`), which also covers what River gets precomputed (vocabulary lookup, operation-name
 normalisation, the duration feature). Both are wall time per span over the same spans.
 
-    /var/tmp/scale-venv/bin/python bench/compare_river.py --spans /tmp/shocked.csv
+    $(bash bench/setup_venv.sh)/bin/python bench/compare_river.py --spans /tmp/shocked.csv
 """
 import argparse
 import csv
@@ -60,15 +60,16 @@ def best_f1(labels, scores):
     return best
 
 
-def duration_feature(seconds, a, op_log=None, op=None):
-    """The same [0, 1] duration feature `scale sample --duration-scale` computes (op-log: against
-    the running mean of ln(1 + d/1ms) over the operation's earlier spans, kept in `op_log`)."""
+def duration_feature(seconds, a, op_log=None, endpoint=None):
+    """The same [0, 1] duration feature `scale sample --duration-scale` computes (op-log: the
+    slow side of ln(1 + d/1ms) against the endpoint's usual, kept in `op_log`, over ln 100, as
+    in src/sample/mod.rs: a plain mean for its first 1024 spans, then moving)."""
     if a.duration_scale == "op-log":
         l = math.log1p(max(seconds, 0.0) * 1e3)
-        s, n = op_log.get(op, (0.0, 0))
-        mean = s / n if n else l
-        op_log[op] = (s + l, n + 1)
-        v = 0.5 + (l - mean) / (2 * math.log1p(a.max_duration * 1e3))
+        mean, n = op_log.get(endpoint, (l, 0))
+        n += 1
+        op_log[endpoint] = (mean + (l - mean) / min(n, 1024), n)
+        v = max(l - mean, 0.0) / math.log(100.0)
     elif a.duration_scale == "log":
         v = math.log1p(max(seconds, 0.0) * 1e3) / math.log1p(a.max_duration * 1e3)
     else:
@@ -84,7 +85,7 @@ def run_river(rows, services, operations, a, seed):
         x.update({f"op={o}": 0.0 for o in operations})
         x[f"svc={r['svc']}"] = 1.0
         x[f"op={r['OperationName']}"] = 1.0
-        x["duration"] = duration_feature(float(r["Duration"]) / a.unit, a, op_log, r["OperationName"])
+        x["duration"] = duration_feature(float(r["Duration"]) / a.unit, a, op_log, (r["svc"], r["OperationName"]))
         feats.append(x)
     hst = anomaly.HalfSpaceTrees(n_trees=a.n_trees, height=a.height, window_size=a.window_size, seed=seed)
     scores = []
@@ -123,40 +124,58 @@ def f1_after(labels, sampled, start):
 
 
 def seed_protocol(a):
-    """River as the seed ran it (sparse dicts, limits, learn then only score) beside
+    """River as the seed ran it (sparse dicts, limits, learn then only score) and the same with
+    dense dicts (every one-hot key present, the earlier benchmark's protocol), beside
     `scale sample --seed-compat` and `scale sample` with no flags, on the same file."""
     with open(a.spans, newline="") as f:
         rows = list(csv.DictReader(f))
     labels = [int(r["label"]) for r in rows]
-    xs = [{service_of(r): 1, r["OperationName"]: 1, "duration": float(r["Duration"]) / a.unit * 1e3} for r in rows]
-    hst = anomaly.HalfSpaceTrees(n_trees=16, height=8, window_size=175, seed=int(a.seeds.split(",")[0]),
-                                 limits={"duration": (0.0, 10_000.0)})
-    for x in xs[: a.train_size]:
-        hst.learn_one(x)
-    t0 = time.perf_counter()
-    scores = [hst.score_one(x) for x in xs[a.train_size :]]
-    river_us = (time.perf_counter() - t0) / len(scores) * 1e6
-    sampled = [False] * a.train_size + [s >= 0.6 for s in scores]
-    out = {"river_seed": (f1_after(labels, sampled, a.train_size)[2], river_us)}
+    services = sorted({service_of(r) for r in rows})
+    operations = sorted({r["OperationName"] for r in rows})
+    sparse = [{service_of(r): 1, r["OperationName"]: 1, "duration": float(r["Duration"]) / a.unit * 1e3} for r in rows]
+    dense = []
+    for x in sparse:
+        d = {k: 0 for k in services}
+        d.update({k: 0 for k in operations})
+        d.update(x)
+        dense.append(d)
+    out = {}
+    river_us = None
+    for name, xs in [("river_seed_sparse", sparse), ("river_seed_dense", dense)]:
+        hst = anomaly.HalfSpaceTrees(n_trees=16, height=8, window_size=175, seed=int(a.seeds.split(",")[0]),
+                                     limits={"duration": (0.0, 10_000.0)})
+        for x in xs[: a.train_size]:
+            hst.learn_one(x)
+        t0 = time.perf_counter()
+        scores = [hst.score_one(x) for x in xs[a.train_size :]]
+        us = (time.perf_counter() - t0) / len(scores) * 1e6
+        river_us = river_us or us
+        sampled = [False] * a.train_size + [s >= 0.6 for s in scores]
+        out[name] = (f1_after(labels, sampled, a.train_size)[2], us, None)
     warm = int(0.15 * len(rows))
     for name, extra, start in [("scale_seed_compat", ["--seed-compat", "--train-size", str(a.train_size)], a.train_size),
                                ("scale_defaults", [], warm)]:
         with tempfile.TemporaryDirectory() as d:
             o = os.path.join(d, "o.csv")
+            st = os.path.join(d, "stats.json")
             t0 = time.perf_counter()
-            p = subprocess.run([a.scale, "sample", "--input", a.spans, "--output", o] + extra, capture_output=True, text=True)
+            p = subprocess.run([a.scale, "sample", "--input", a.spans, "--output", o, "--stats", st] + extra,
+                               capture_output=True, text=True)
             wall = (time.perf_counter() - t0) / len(rows) * 1e6
             if p.returncode != 0:
                 sys.exit(f"scale sample failed: {p.stderr}")
             with open(o, newline="") as f:
                 smp = [r["sampled"] == "true" for r in csv.DictReader(f)]
-        out[name] = (f1_after(labels, smp, start)[2], wall)
+            with open(st) as f:
+                loop = json.load(f)["us_per_span"]
+        out[name] = (f1_after(labels, smp, start)[2], wall, loop)
     print(f"spans={len(rows)} train_size={a.train_size} (seed protocol) warm-up for defaults={warm}")
-    print("| detector | F1 | µs/span | River µs/span ÷ this |")
-    print("|---|---|---|---|")
-    for k, (f1, us) in out.items():
-        kind = "score_one loop" if k == "river_seed" else "whole process"
-        print(f"| {k} ({kind}) | {f1:.3f} | {us:.2f} | {river_us / us:.1f}× |")
+    print("| detector | F1 | µs/span | River sparse loop ÷ this | scoring loop µs/span | River sparse loop ÷ loop |")
+    print("|---|---|---|---|---|---|")
+    for k, (f1, us, loop) in out.items():
+        kind = "score_one loop" if k.startswith("river") else "whole process"
+        tail = f"{loop:.3f} | {river_us / loop:.0f}×" if loop else "— | —"
+        print(f"| {k} ({kind}) | {f1:.3f} | {us:.2f} | {river_us / us:.1f}× | {tail} |")
 
 
 def main():

@@ -73,7 +73,7 @@ pub struct Args {
     /// Spans per window (default 250; seed-compat 175).
     #[arg(long)]
     window_size: Option<usize>,
-    /// Sample spans scoring at least this (default 0.99; seed-compat 0.6).
+    /// Sample spans scoring at least this (default 0.994; seed-compat 0.6).
     #[arg(long)]
     min_score: Option<f64>,
     /// Seconds: the top of the `log`/`linear` feature (default 1), or seed-compat's duration
@@ -83,9 +83,10 @@ pub struct Args {
     /// Duration feature: `op-log` (default), `log` or the seed's `linear`.
     #[arg(long, value_enum, default_value_t = Scale::OpLog)]
     duration_scale: Scale,
-    /// Spans learned before any is sampled (seed-compat: learned, then only scoring).
-    #[arg(long, default_value_t = 1000)]
-    train_size: usize,
+    /// Spans learned before any is sampled (default 250, one window; seed-compat 1000, learned,
+    /// then only scoring).
+    #[arg(long)]
+    train_size: Option<usize>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Which features the splits use: `duration` (default), `group` or River's `dimension`.
@@ -113,7 +114,7 @@ pub fn run(a: Args) -> Result<()> {
             window_size: a.window_size.unwrap_or(d.window_size),
             min_score: a.min_score.unwrap_or(d.min_score),
             max_duration: a.max_duration.unwrap_or(d.max_duration),
-            train_size: a.train_size,
+            train_size: a.train_size.unwrap_or(d.train_size),
             seed: a.seed,
         })
     } else {
@@ -129,7 +130,7 @@ pub fn run(a: Args) -> Result<()> {
             min_score: a.min_score.unwrap_or(d.min_score),
             max_duration: a.max_duration.unwrap_or(d.max_duration),
             duration_scale: a.duration_scale.into(),
-            train_size: a.train_size,
+            train_size: a.train_size.unwrap_or(d.train_size),
             max_services: a.max_services,
             max_operations: a.max_operations,
             normalize_operations: !a.raw_operations,

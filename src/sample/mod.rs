@@ -86,10 +86,10 @@ impl Default for SamplerConfig {
                 split_weight: hst::SplitWeight::Duration,
                 ..HstParams::default()
             },
-            min_score: 0.99,
+            min_score: 0.994,
             max_duration: 1.0,
             duration_scale: DurationScale::OpLog,
-            train_size: 1000,
+            train_size: 250,
             max_services: 256,
             max_operations: 1024,
             normalize_operations: true,
@@ -100,17 +100,17 @@ impl Default for SamplerConfig {
 /// Duration feature: `linear` is the seed's `d / max_duration`; `log` is
 /// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`, which spreads the millisecond range where most
 /// spans live over the trees' splits instead of crowding it next to 0. `op-log` (the default) is
-/// the log duration relative to the same operation's: `0.5 + (ℓ − mean ℓ of the operation's
-/// earlier spans) / (2 ln 100)` with `ℓ = ln(1 + d/1ms)`, so "slow for this endpoint" is one
-/// region of the duration axis whatever the endpoint's usual latency, and 100× the usual is the
-/// top of the axis.
+/// the log duration relative to the same endpoint's (service and operation):
+/// `max(0, ℓ − mean ℓ of its earlier spans) / ln 100` with `ℓ = ln(1 + d/1ms)`, so "slow for
+/// this endpoint" is one region of the duration axis whatever the endpoint's usual latency:
+/// the usual (and faster) is 0 and 100× the usual is 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DurationScale {
     /// `d / max_duration`.
     Linear,
     /// `ln(1 + d/1ms) / ln(1 + max_duration/1ms)`.
     Log,
-    /// The log duration relative to the operation's mean so far; the default.
+    /// The log duration relative to the endpoint's usual so far, slow side only; the default.
     OpLog,
 }
 
@@ -181,24 +181,42 @@ pub struct Decision {
 /// dimensions seen so far and the buffered warm-up spans are learned. The vocabulary is then
 /// fixed: a name first seen later is "unknown" too, which the trees place with the rare
 /// side of every split on that group, so a new endpoint scores as unusual until it is common.
-/// Memory is therefore bounded by the two limits plus `train_size` buffered points.
+/// `op-log` keeps its own history per endpoint (service and operation), which does grow after
+/// planting: up to `4 ×` each limit names and `4 × max_operations` endpoints, past which they
+/// share one history. Memory is therefore bounded by the limits plus `train_size` buffered points.
 #[derive(Debug, Clone)]
 pub struct Sampler {
     cfg: SamplerConfig,
-    services: FastMap<u32>,
-    operations: FastMap<u32>,
-    /// Raw operation name → its dimension after normalisation, so a repeated name is one hash
-    /// lookup. Exact: a name's dimension never changes once decided (the vocabulary only grows
-    /// during warm-up, and a name refused for the bound stays refused). Cleared when it reaches
+    /// Service name → its one-hot dimension and its `op-log` key.
+    services: FastMap<Ids>,
+    /// Normalised operation name → its one-hot dimension and its `op-log` key.
+    operations: FastMap<Ids>,
+    /// One-hot dimensions given so far (services, operations); fixed once planted.
+    dims: (u32, u32),
+    /// Raw operation name → its ids after normalisation, so a repeated name is one hash
+    /// lookup. Exact: a name's ids never change once decided. Cleared when it reaches
     /// `4 × max_operations` names, which bounds it when raw names carry ids.
-    raw_operations: FastMap<Option<u32>>,
-    /// `op-log`: per operation dimension (last slot: unknown operations) the sum and count of
-    /// `ln(1 + d/1ms)` over spans seen so far.
+    raw_operations: FastMap<Ids>,
+    /// `op-log`: (service key, operation key) → slot in `op_log`.
+    op_log_slots: HashMap<u64, u32, BuildHasherDefault<FxHasher>>,
+    /// `op-log`: per slot (slot 0: endpoints past the bounds) the mean of `ln(1 + d/1ms)` over
+    /// its spans so far (moving past [`OP_LOG_MEMORY`]) and their count.
     op_log: Vec<(f64, u64)>,
     forest: Option<HalfSpaceTrees>,
     /// Warm-up spans as (service index, operation index, scaled duration).
     warm_up: Vec<(Option<u32>, Option<u32>, f32)>,
 }
+
+/// A name's one-hot dimension (`None`: past the vocabulary or first seen after planting) and its
+/// `op-log` history key ([`OVERFLOW`]: past `4 ×` the vocabulary bound).
+#[derive(Debug, Clone, Copy)]
+struct Ids {
+    dim: Option<u32>,
+    key: u32,
+}
+
+/// The `op-log` key shared by names past the history bound.
+const OVERFLOW: u32 = u32::MAX;
 
 impl Sampler {
     /// A sampler with an empty vocabulary; fails when `cfg` does not validate.
@@ -207,8 +225,10 @@ impl Sampler {
         let mut s = Sampler {
             services: FastMap::default(),
             operations: FastMap::default(),
+            dims: (0, 0),
             raw_operations: FastMap::default(),
-            op_log: Vec::new(),
+            op_log_slots: HashMap::default(),
+            op_log: vec![(0.0, 0)],
             forest: None,
             warm_up: Vec::with_capacity(cfg.train_size),
             cfg,
@@ -226,13 +246,19 @@ impl Sampler {
 
     /// Dimensions per one-hot group (services, operations).
     pub fn vocabulary_sizes(&self) -> (usize, usize) {
-        (self.services.len(), self.operations.len())
+        (self.dims.0 as usize, self.dims.1 as usize)
     }
 
     /// Scores one span (duration in seconds) and learns it.
     pub fn observe(&mut self, service: &str, operation: &str, duration: f64) -> Decision {
         let warm = self.forest.is_none();
-        let svc = lookup(&mut self.services, service, warm, self.cfg.max_services);
+        let svc = ids(
+            &mut self.services,
+            service,
+            warm,
+            &mut self.dims.0,
+            self.cfg.max_services,
+        );
         let op = match self.raw_operations.get(operation) {
             Some(&op) => op,
             None => {
@@ -241,7 +267,13 @@ impl Sampler {
                 } else {
                     std::borrow::Cow::Borrowed(operation)
                 };
-                let op = lookup(&mut self.operations, &name, warm, self.cfg.max_operations);
+                let op = ids(
+                    &mut self.operations,
+                    &name,
+                    warm,
+                    &mut self.dims.1,
+                    self.cfg.max_operations,
+                );
                 if self.raw_operations.len() >= 4 * self.cfg.max_operations {
                     self.raw_operations.clear();
                 }
@@ -250,13 +282,14 @@ impl Sampler {
             }
         };
         let value = match self.cfg.duration_scale {
-            DurationScale::OpLog => self.op_log_feature(op, duration),
+            DurationScale::OpLog => self.op_log_feature(svc.key, op.key, duration),
             scale => scale.feature(duration, self.cfg.max_duration),
         };
+        let (svc, op) = (svc.dim, op.dim);
         match &mut self.forest {
             Some(f) => {
                 let ready = f.ready();
-                let score = f.score_learn(&point(self.services.len() as u32, svc, op, value));
+                let score = f.score_learn(&point(self.dims.0, svc, op, value));
                 Decision {
                     score,
                     sampled: ready && score >= self.cfg.min_score,
@@ -275,29 +308,44 @@ impl Sampler {
         }
     }
 
-    /// `op-log` feature against the operation's earlier spans (0.5 for its first), then
-    /// records this span.
-    fn op_log_feature(&mut self, op: Option<u32>, duration: f64) -> f32 {
+    /// `op-log` feature against the same endpoint's (service and operation) earlier spans (0
+    /// for its first), then records this span.
+    fn op_log_feature(&mut self, svc: u32, op: u32, duration: f64) -> f32 {
         let l = (duration.max(0.0) * 1e3).ln_1p();
         if l.is_nan() {
             return 0.0;
         }
-        let slot = op.map_or(self.cfg.max_operations, |o| o as usize);
-        if self.op_log.len() <= slot {
-            self.op_log.resize(slot + 1, (0.0, 0));
-        }
-        let (sum, n) = &mut self.op_log[slot];
-        let mean = if *n == 0 { l } else { *sum / *n as f64 };
-        *sum += l;
+        let slot = if svc == OVERFLOW || op == OVERFLOW {
+            0
+        } else {
+            let next = self.op_log.len() as u32;
+            let bound = 4 * self.cfg.max_operations;
+            match self.op_log_slots.get(&(u64::from(svc) << 32 | u64::from(op))) {
+                Some(&s) => s,
+                None if self.op_log_slots.len() < bound => {
+                    self.op_log_slots.insert(u64::from(svc) << 32 | u64::from(op), next);
+                    self.op_log.push((0.0, 0));
+                    next
+                }
+                None => 0,
+            }
+        };
+        let (mean, n) = &mut self.op_log[slot as usize];
+        let usual = if *n == 0 { l } else { *mean };
         *n += 1;
-        let v = 0.5 + (l - mean) / (2.0 * OP_LOG_RANGE);
+        // The plain mean for an endpoint's first OP_LOG_MEMORY spans, then moving, so a lasting
+        // change of its latency becomes its new usual.
+        *mean += (l - *mean) / (*n).min(OP_LOG_MEMORY) as f64;
+        // One-sided: faster than usual is usual. A fast span is no latency problem, and as a
+        // low-density region of the axis it would only be sampled as a false alarm.
+        let v = (l - usual).max(0.0) / OP_LOG_RANGE;
         v.clamp(0.0, 1.0) as f32
     }
 
     /// Plants over the current vocabulary and learns the buffered warm-up spans.
     fn plant(&mut self) {
-        let n_svc = self.services.len() as u32;
-        let mut forest = HalfSpaceTrees::new(self.cfg.hst, &[n_svc, self.operations.len() as u32]);
+        let n_svc = self.dims.0;
+        let mut forest = HalfSpaceTrees::new(self.cfg.hst, &[n_svc, self.dims.1]);
         for (svc, op, value) in std::mem::take(&mut self.warm_up) {
             forest.score_learn(&point(n_svc, svc, op, value));
         }
@@ -305,10 +353,13 @@ impl Sampler {
     }
 }
 
-/// `op-log`: the log ratio to the operation's mean that reaches either end of the axis (100×).
-/// Shocks of 8–10× (plus 10 ms) land near the top while an operation's usual spread stays
-/// around 0.5; a narrower range saturates and a wider one crowds (docs/sample.md).
+/// `op-log`: the log ratio to the endpoint's usual duration that reaches the top of the axis (100×).
+/// Shocks of 8–10× (plus 10 ms) land in its upper half while an endpoint's usual spread stays
+/// next to 0; a narrower range saturates and a wider one crowds (docs/sample.md).
 pub const OP_LOG_RANGE: f64 = 4.605_170_185_988_092;
+
+/// `op-log`: spans of an endpoint after which its usual duration becomes a moving mean.
+pub const OP_LOG_MEMORY: u64 = 1024;
 
 /// Operation dimensions follow the service dimensions.
 #[inline]
@@ -319,17 +370,28 @@ fn point(n_services: u32, svc: Option<u32>, op: Option<u32>, value: f32) -> Poin
     }
 }
 
-/// Index of `name`, adding it while `grow` and under `max`.
-fn lookup(vocab: &mut FastMap<u32>, name: &str, grow: bool, max: usize) -> Option<u32> {
+/// The ids of `name`: a new one-hot dimension while `grow` and under `max` (counted in `dims`),
+/// and a history key while under `4 × max` names.
+fn ids(vocab: &mut FastMap<Ids>, name: &str, grow: bool, dims: &mut u32, max: usize) -> Ids {
     if let Some(&i) = vocab.get(name) {
-        return Some(i);
+        return i;
     }
-    if grow && vocab.len() < max {
-        let i = vocab.len() as u32;
-        vocab.insert(name.into(), i);
-        return Some(i);
+    if vocab.len() >= 4 * max {
+        return Ids {
+            dim: None,
+            key: OVERFLOW,
+        };
     }
-    None
+    let dim = (grow && (*dims as usize) < max).then(|| {
+        *dims += 1;
+        *dims - 1
+    });
+    let i = Ids {
+        dim,
+        key: vocab.len() as u32,
+    };
+    vocab.insert(name.into(), i);
+    i
 }
 
 #[cfg(test)]
@@ -362,6 +424,41 @@ mod default_tests {
     use super::{Sampler, SamplerConfig};
     use crate::core::rng::Rng;
     use proptest::prelude::*;
+
+    /// Endpoints first seen after planting, and one operation name in two services, each keep
+    /// their own usual duration: their usual spans are not sampled, a 9× one outranks them all,
+    /// and a 10× faster one scores as usual.
+    #[test]
+    fn each_endpoint_keeps_its_own_usual() {
+        let mut s = Sampler::new(SamplerConfig::default()).unwrap();
+        let mut rng = Rng::from_state(7);
+        let jitter = |rng: &mut Rng| 0.8 + 0.4 * rng.uniform();
+        for _ in 0..1000 {
+            s.observe("a", "fast", 0.001 * jitter(&mut rng));
+        }
+        // (service, operation, usual seconds), none seen during warm-up
+        let endpoints = [("b", "slow", 0.5), ("c", "HTTP POST", 0.002), ("d", "HTTP POST", 0.2)];
+        let (mut usual_sampled, mut usual, mut top) = (0, 0, 0f64);
+        for i in 0..3000 {
+            let (svc, op, base) = endpoints[i % 3];
+            let d = s.observe(svc, op, base * jitter(&mut rng));
+            if i >= 300 {
+                usual += 1;
+                usual_sampled += d.sampled as u32;
+                top = top.max(d.score);
+            }
+        }
+        assert!(
+            usual_sampled * 100 <= usual,
+            "{usual_sampled} of {usual} usual spans sampled"
+        );
+        for (svc, op, base) in endpoints {
+            let slow = s.observe(svc, op, base * 9.0).score;
+            let fast = s.observe(svc, op, base * 0.1).score;
+            assert!(slow > top, "{svc}/{op} at 9×: {slow} vs the usual's top {top}");
+            assert!(fast <= top, "{svc}/{op} at 0.1×: {fast} vs the usual's top {top}");
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]

@@ -396,13 +396,13 @@ pub struct OtlpSample {
     /// `split_weight`: `dimension`, `group` or `duration` (default `duration`).
     pub split_weight: Option<String>,
     /// `min_score`: sample spans whose normalised score (0 ordinary … 1 anomalous) is at least
-    /// this (default 0.99).
+    /// this (default 0.994).
     pub min_score: Option<f64>,
     /// `max_duration`: durations at or above this many seconds map to 1 (default 1).
     pub max_duration: Option<f64>,
     /// `duration_scale`: `log`, `linear` or `op-log` (default `op-log`).
     pub duration_scale: Option<String>,
-    /// `train_size`: warm-up spans that build the vocabulary, never sampled (default 1000).
+    /// `train_size`: warm-up spans that build the vocabulary, never sampled (default 250).
     pub train_size: Option<usize>,
     /// `max_services`: service names in the vocabulary at most (default 256).
     pub max_services: Option<usize>,
