@@ -231,6 +231,11 @@ async fn serve_forecast_only_against_real_prometheus() {
 
 /// OTLP/HTTP protobuf: `n` root spans of `service` starting now, 50 ms each.
 fn export_request(service: &str, n: usize, seq: u64) -> Vec<u8> {
+    export_request_at(service, n, seq, 0)
+}
+
+/// As [`export_request`], starting `offset_seconds` from now.
+fn export_request_at(service: &str, n: usize, seq: u64, offset_seconds: i64) -> Vec<u8> {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -240,6 +245,7 @@ fn export_request(service: &str, n: usize, seq: u64) -> Vec<u8> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
+    let start = start.saturating_add_signed(offset_seconds * 1_000_000_000);
     let spans = (0..n as u64)
         .map(|i| Span {
             trace_id: [seq.to_be_bytes(), (i + 1).to_be_bytes()].concat(),
@@ -355,6 +361,41 @@ async fn serve_plans_on_request_rate_from_otlp_spans() {
     assert!(record["reactive"].as_u64().unwrap() >= 2, "{record}");
     let (ready, _) = get(&client, &format!("{base}/readyz")).await;
     assert_eq!(ready, 200);
+
+    // One span a day ahead and one for a window closed a minute ago: both dropped, and /metrics
+    // counts them while serve runs.
+    for (seq, offset) in [(1_000_001, 86_400), (1_000_002, -60)] {
+        let r = client
+            .post(&otlp)
+            .header("content-type", "application/x-protobuf")
+            .body(export_request_at("checkout", 1, seq, offset))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let counter = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let (_, text) = get(&client, &format!("{base}/metrics")).await;
+        let want = [("scale_otlp_future_spans_total", 1), ("scale_otlp_late_spans_total", 1)];
+        if want.iter().all(|&(n, v)| counter(&text, n) == Some(v)) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "window counters not on /metrics: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for name in [
+        "scale_otlp_unresolved_parents_total",
+        "scale_otlp_service_overflow_spans_total",
+        "scale_otlp_forced_window_closes_total",
+    ] {
+        assert_eq!(counter(&text, name), Some(0), "{name}: {text}");
+    }
 
     // SIGTERM stops the receivers too.
     support::serve::sigterm(&serve);

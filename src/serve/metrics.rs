@@ -1,12 +1,17 @@
 //! The /metrics series (names shared with charts/scale/dashboards/scale.json, docs/dashboard.md).
 
+use crate::observe::otlp::LiveStats;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 
 pub type Labels = Vec<(String, String)>;
 type FGauge = Gauge<f64, AtomicU64>;
@@ -24,6 +29,49 @@ pub struct Metrics {
     pub loop_restarts: Family<Labels, Counter>,
     pub budget_overruns: Family<Labels, Counter>,
     pub rule_breaches: Family<Labels, Counter>,
+    otlp: Arc<OtlpWindows>,
+}
+
+/// The OTLP receivers' window counters, read on each scrape once serve attaches them.
+#[derive(Debug, Default)]
+struct OtlpWindows(OnceLock<Arc<LiveStats>>);
+
+impl Collector for OtlpWindows {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(live) = self.0.get() else { return Ok(()) };
+        let s = live.snapshot();
+        for (name, help, value) in [
+            (
+                "scale_otlp_late_spans",
+                "Spans for a window already closed: dropped",
+                s.late_spans,
+            ),
+            (
+                "scale_otlp_future_spans",
+                "Spans dated beyond the clock plus max_future_skew_seconds: dropped",
+                s.future_spans,
+            ),
+            (
+                "scale_otlp_unresolved_parents",
+                "Child spans counted as entries without waiting for their parent (max_pending_spans reached)",
+                s.unresolved_parents,
+            ),
+            (
+                "scale_otlp_service_overflow_spans",
+                "Entry spans of services past max_services in their window: dropped",
+                s.service_overflow_spans,
+            ),
+            (
+                "scale_otlp_forced_window_closes",
+                "Windows closed early because too many were open",
+                s.forced_closes,
+            ),
+        ] {
+            let c = ConstCounter::new(value);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Metrics {
@@ -48,6 +96,7 @@ impl Metrics {
             loop_restarts: Family::default(),
             budget_overruns: Family::default(),
             rule_breaches: Family::default(),
+            otlp: Arc::default(),
             registry: Registry::default(),
         };
         // Counters get their `_total` suffix from the encoder.
@@ -102,7 +151,13 @@ impl Metrics {
             "Latency-rule windows that breached a bound, by service, rule and bound (upper, lower)",
             m.rule_breaches.clone(),
         );
+        registry.register_collector(Box::new(m.otlp.clone()));
         Metrics { registry, ..m }
+    }
+
+    /// Exports the OTLP receivers' window counters from now on (the first call wins).
+    pub fn attach_otlp(&self, live: Arc<LiveStats>) {
+        let _ = self.otlp.0.set(live);
     }
 
     /// The OpenMetrics text exposition.

@@ -145,6 +145,9 @@ pub async fn run_with(
         _ => None,
     };
     let shared = Arc::new(Shared::new(&names));
+    if let Some((r, _)) = &receivers {
+        shared.metrics.attach_otlp(r.live_stats());
+    }
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .map_err(|e| Error::config("server.listen", format!("cannot bind {}: {e}", cfg.server.listen)))?;

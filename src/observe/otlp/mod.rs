@@ -16,6 +16,7 @@ use convert::Converted;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -146,6 +147,38 @@ impl Default for Plugins {
     }
 }
 
+/// The aggregator's [`WindowStats`] as it runs, for /metrics: updated after every batch and
+/// clock tick, read without waiting for the aggregator.
+#[derive(Debug, Default)]
+pub struct LiveStats([AtomicU64; 5]);
+
+impl LiveStats {
+    fn store(&self, s: WindowStats) {
+        let values = [
+            s.late_spans,
+            s.forced_closes,
+            s.future_spans,
+            s.unresolved_parents,
+            s.service_overflow_spans,
+        ];
+        for (cell, v) in self.0.iter().zip(values) {
+            cell.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// The counters as of the aggregator's last batch or tick.
+    pub fn snapshot(&self) -> WindowStats {
+        let v = |i: usize| self.0[i].load(Ordering::Relaxed);
+        WindowStats {
+            late_spans: v(0),
+            forced_closes: v(1),
+            future_spans: v(2),
+            unresolved_parents: v(3),
+            service_overflow_spans: v(4),
+        }
+    }
+}
+
 /// Running receivers. [`Receivers::shutdown`] stops them and flushes every open window.
 pub struct Receivers {
     /// Bound gRPC address (the real port when 0 was asked); `None` when disabled.
@@ -156,6 +189,7 @@ pub struct Receivers {
     servers: Vec<JoinHandle<std::result::Result<(), String>>>,
     aggregator: JoinHandle<WindowStats>,
     on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+    live: Arc<LiveStats>,
 }
 
 impl Receivers {
@@ -208,7 +242,8 @@ impl Receivers {
         }
         drop(ingest);
         let clock = cfg.close_on_clock.then_some(plugins.clock);
-        let aggregator = tokio::spawn(aggregate(rx, cfg.window, clock, sink));
+        let live = Arc::new(LiveStats::default());
+        let aggregator = tokio::spawn(aggregate(rx, cfg.window, clock, sink, live.clone()));
         Ok(Receivers {
             grpc_addr,
             http_addr,
@@ -216,7 +251,13 @@ impl Receivers {
             servers,
             aggregator,
             on_shutdown: plugins.on_shutdown,
+            live,
         })
+    }
+
+    /// The window counters while the receivers run (a shared handle, cheap to read).
+    pub fn live_stats(&self) -> Arc<LiveStats> {
+        self.live.clone()
     }
 
     /// Stops accepting, lets in-flight requests finish, drains the channel, flushes all windows.
@@ -246,6 +287,7 @@ async fn aggregate<F>(
     cfg: WindowConfig,
     clock: Option<SharedClock>,
     mut sink: F,
+    live: Arc<LiveStats>,
 ) -> WindowStats
 where
     F: FnMut(Vec<ServiceMinute>),
@@ -272,8 +314,10 @@ where
                 emit(agg.advance(now_ns))
             }
         }
+        live.store(agg.stats());
     }
     emit(agg.flush());
+    live.store(agg.stats());
     agg.stats()
 }
 
