@@ -27,6 +27,7 @@ struct Seen {
     path: String,
     q: Option<String>,
     limit: Option<String>,
+    end: Option<String>,
     accept: String,
     auth: String,
 }
@@ -43,6 +44,7 @@ fn record(t: &Tempo, path: String, q: &HashMap<String, String>, h: &HeaderMap) {
         path,
         q: q.get("q").cloned(),
         limit: q.get("limit").cloned(),
+        end: q.get("end").cloned(),
         accept: get(header::ACCEPT),
         auth: get(header::AUTHORIZATION),
     });
@@ -249,6 +251,19 @@ async fn serve_plans_on_request_rate_from_tempo() {
             .all(|s| s.limit.as_deref() == Some(&LIMIT.to_string()) && s.accept == "application/json")
     );
     assert!(seen.len() > searches.len(), "no trace was fetched");
+    // The demand fetch and the rule share one search a tick: after the first tick (which learns
+    // the widest range), one frontend search per tick.
+    let frontend: Vec<&&Seen> = searches
+        .iter()
+        .filter(|s| s.q.as_deref() == Some("{ resource.service.name = \"frontend\" }"))
+        .collect();
+    let ticks: std::collections::BTreeSet<&str> = frontend.iter().filter_map(|s| s.end.as_deref()).collect();
+    assert!(
+        frontend.len() <= ticks.len() + 1,
+        "{} frontend searches over {} ticks",
+        frontend.len(),
+        ticks.len()
+    );
     for s in &seen {
         assert_eq!(s.auth, format!("Bearer {TOKEN}"), "{s:?}");
         if s.path.starts_with("/api/traces/") {

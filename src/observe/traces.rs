@@ -155,6 +155,11 @@ impl TraceSource for WindowStore {
 pub const DEFAULT_TRACEQL: &str = "{ resource.service.name = \"$service\" }";
 
 /// Tempo as a trace source: the service's spans from a TraceQL search, windowed.
+///
+/// The calls of one tick share one search per service: the demand fetch and a latency rule ask
+/// for the same `end` (the tick's now), so the latest search is kept per service and a call it
+/// covers is answered from it. Each search spans the widest range asked for that service, so
+/// from the second tick on the rule's shorter range is always covered.
 pub struct TempoTraces {
     /// The Tempo to search.
     pub tempo: Tempo,
@@ -165,19 +170,39 @@ pub struct TempoTraces {
     /// The search; `$service` is replaced by the service name, escaped for a TraceQL string
     /// (see [`DEFAULT_TRACEQL`]).
     pub traceql: String,
+    recent: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<Recent>>>>,
+}
+
+/// Services whose latest search is kept at most; past it the memo starts afresh.
+const MAX_RECENT_SERVICES: usize = 10_000;
+
+/// One service's widest range asked (seconds) and its latest search: (start, end, windows).
+#[derive(Default)]
+struct Recent {
+    widest: i64,
+    got: Option<(i64, i64, Windows)>,
 }
 
 impl TempoTraces {
+    /// A source searching `tempo` with `traceql`, at most `limit` traces per search.
+    pub fn new(tempo: Tempo, window_seconds: i64, limit: usize, traceql: String) -> Self {
+        TempoTraces {
+            tempo,
+            window_seconds,
+            limit,
+            traceql,
+            recent: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// The query for `service`.
     pub fn query(&self, service: &str) -> String {
         let escaped = service.replace('\\', "\\\\").replace('"', "\\\"");
         self.traceql.replace("$service", &escaped)
     }
-}
 
-#[async_trait::async_trait]
-impl TraceSource for TempoTraces {
-    async fn windows(&self, service: &str, start: i64, end: i64) -> Result<Windows> {
+    /// One search and its traces, windowed.
+    async fn search(&self, service: &str, start: i64, end: i64) -> Result<Windows> {
         let q = self.query(service);
         let hits = self.tempo.search(&q, start, end, self.limit).await?;
         if hits.len() >= self.limit {
@@ -202,6 +227,48 @@ impl TraceSource for TempoTraces {
             // Tempo answers for the whole range asked; the last, partial window is not complete.
             complete_before: end.div_euclid(w) * w,
         })
+    }
+}
+
+impl Windows {
+    /// The windows that end after `start`.
+    fn since(&self, start: i64) -> Windows {
+        Windows {
+            windows: self
+                .windows
+                .iter()
+                .filter(|m| m.minute + self.window_seconds > start)
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TraceSource for TempoTraces {
+    async fn windows(&self, service: &str, start: i64, end: i64) -> Result<Windows> {
+        let entry = {
+            let mut m = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() >= MAX_RECENT_SERVICES && !m.contains_key(service) {
+                m.clear();
+            }
+            m.entry(service.to_string()).or_default().clone()
+        };
+        // Held across the search, so a concurrent call of the same tick waits and reuses it.
+        let mut recent = entry.lock().await;
+        recent.widest = recent.widest.max(end.saturating_sub(start));
+        if let Some((s, e, w)) = &recent.got
+            && *e == end
+            && *s <= start
+        {
+            return Ok(w.since(start));
+        }
+        let from = end.saturating_sub(recent.widest);
+        let w = self.search(service, from, end).await?;
+        let got = w.since(start);
+        recent.got = Some((from, end, w));
+        Ok(got)
     }
 }
 
@@ -289,12 +356,12 @@ mod tests {
 
     #[test]
     fn tempo_query_escapes_the_service_name() {
-        let t = TempoTraces {
-            tempo: Tempo::new("http://127.0.0.1:1", &crate::observe::http::HttpConfig::default()).unwrap(),
-            window_seconds: 60,
-            limit: 10,
-            traceql: DEFAULT_TRACEQL.into(),
-        };
+        let t = TempoTraces::new(
+            Tempo::new("http://127.0.0.1:1", &crate::observe::http::HttpConfig::default()).unwrap(),
+            60,
+            10,
+            DEFAULT_TRACEQL.into(),
+        );
         let cases = [
             ("frontend", r#"{ resource.service.name = "frontend" }"#),
             (r#"we"ird\"#, r#"{ resource.service.name = "we\"ird\\" }"#),

@@ -340,12 +340,8 @@ async fn demand_source(cfg: &mut ServeConfig) -> Result<Sources> {
         }
     }
     if let Some(t) = &cfg.source.tempo {
-        let traces = crate::observe::traces::TempoTraces {
-            tempo: t.client()?,
-            window_seconds: t.window_seconds(),
-            limit: t.limit,
-            traceql: t.traceql.clone(),
-        };
+        let traces =
+            crate::observe::traces::TempoTraces::new(t.client()?, t.window_seconds(), t.limit, t.traceql.clone());
         let window = traces.window_seconds;
         let traces: Arc<dyn TraceSource> = Arc::new(traces);
         let source = TraceMetrics {
