@@ -485,8 +485,19 @@ fn evaluate_replays_latency_rules() {
         r["frontier"]
     );
     let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
-    assert!(timeline.lines().next().unwrap().ends_with(",latency_rules_cause"));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("latency_rules"));
+    let header = timeline.lines().next().unwrap();
+    assert!(header.contains(",latency_rules_cause,"), "{header}");
+    assert!(header.ends_with(",predictive_with_rules_cause"), "{header}");
+    // Serve's path for `[rules]`: the forecast with the rule attached, reported beside it.
+    let attached = &r["services"]["seasonal"]["policies"]["predictive_with_rules"];
+    for k in ["slo_violation_minutes", "replica_hours", "violations_by_cause"] {
+        assert!(!attached[k].is_null(), "predictive_with_rules.{k}: {attached}");
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("latency_rules") && stdout.contains("predictive_with_rules"),
+        "{stdout}"
+    );
 
     // A rule file with an error: one line naming the file and line, nothing written.
     let bad = d.path().join("bad.yaml");

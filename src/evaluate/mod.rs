@@ -10,7 +10,7 @@ pub(crate) mod report;
 use crate::capacity::fit::CapacityModel;
 use crate::capacity::queue::QueueModel;
 use crate::control::DecisionRecord;
-use crate::control::{ControlConfig, Controller, PolicyKind};
+use crate::control::{ControlConfig, Controller, Inputs, PolicyKind};
 use crate::core::series::{Cleaned, GapPolicy, Series};
 use crate::forecast::Forecast;
 use crate::govern::{GovernorConfig, GovernorState, ScaleIn};
@@ -19,6 +19,7 @@ use crate::observe::memory::MemorySource;
 use crate::plan::horizontal::{ForecastWindow, PlanConfig};
 use crate::reactive::hpa::replica::HpaUtilization;
 use crate::reactive::rules::eval::Observation as LatencyWindow;
+use crate::reactive::rules::eval::RuleRecord;
 use crate::reactive::rules::spec::Rule;
 use crate::serve::config::DEFAULT_MAX_DEMAND_RATIO;
 use crate::serve::forecast::{Anchored, Forecaster};
@@ -495,6 +496,11 @@ pub fn evaluate_series(
     let reac_cfg = control_config(PolicyKind::Reactive, s, None);
     let (mut reac, _, reac_notes) = replay.play(&reac_cfg);
     let mut rules = rule.map(|r| replay.play_rule(r, &reac_cfg.governor));
+    // What `scale serve` runs for a service with the rule in `[rules]`: the forecast and the rule.
+    let mut attached = rule.map(|r| {
+        let (run, _, notes) = replay.play_attached(&pred_cfg, Some(r));
+        (run, notes)
+    });
     let sched = oracle_schedule(&sim, demand, s.min_replicas, s.max_replicas);
     let oracle_sim = SimConfig {
         initial_replicas: sched.first().copied().unwrap_or(initial),
@@ -530,6 +536,9 @@ pub fn evaluate_series(
     let rules_cause = rules
         .as_mut()
         .map(|(r, notes)| replay.attribute(r, notes, false, reac_cfg.plan.per_replica(), &oracle_replicas));
+    let attached_cause = attached
+        .as_mut()
+        .map(|(r, notes)| replay.attribute(r, notes, true, pred_cfg.plan.per_replica(), &oracle_replicas));
     let mut frontier = if opts.frontier { replay.frontier() } else { Vec::new() };
     if let (true, Some((r, _))) = (opts.frontier, &rules) {
         frontier.push(FrontierPoint::latency_rules(&r.summary));
@@ -561,9 +570,14 @@ pub fn evaluate_series(
         add_run(&mut timeline, name, r);
         timeline.cause.insert(name.into(), cause);
     }
-    if let (Some((r, _)), Some(cause)) = (&rules, rules_cause) {
-        add_run(&mut timeline, "latency_rules", r);
-        timeline.cause.insert("latency_rules".into(), cause);
+    for (name, run, cause) in [
+        ("latency_rules", rules.as_ref(), rules_cause),
+        ("predictive_with_rules", attached.as_ref(), attached_cause),
+    ] {
+        if let (Some((r, _)), Some(cause)) = (run, cause) {
+            add_run(&mut timeline, name, r);
+            timeline.cause.insert(name.into(), cause);
+        }
     }
     let report = ServiceReport {
         policies: Policies {
@@ -571,6 +585,7 @@ pub fn evaluate_series(
             reactive_hpa: reac.summary,
             oracle: orac.summary,
             latency_rules: rules.map(|(r, _)| r.summary),
+            predictive_with_rules: attached.map(|(r, _)| r.summary),
         },
         forecast,
         settings,
@@ -641,8 +656,16 @@ impl Replay<'_> {
     /// Replays one control config through the shared control step; returns the run and the
     /// applied decisions.
     fn play(&self, cfg: &ControlConfig) -> (SimRun, Vec<DecisionRecord>, Vec<TickNote>) {
+        self.play_attached(cfg, None)
+    }
+
+    /// As [`Self::play`], with `rule` attached as `scale serve`'s `[rules]` attaches it: each
+    /// tick's verdict on the simulated cluster's latency windows goes into the controller's
+    /// inputs, and the governor's `rule` step takes it.
+    fn play_attached(&self, cfg: &ControlConfig, rule: Option<&Rule>) -> (SimRun, Vec<DecisionRecord>, Vec<TickNote>) {
         let mut ctl = Controller::new(cfg.clone());
-        let inputs = ctl.configured();
+        let configured = ctl.configured();
+        let mut latency = rule.map(|r| (r, SimLatency::new(self, r)));
         let mut decisions = Vec::new();
         let mut notes = Vec::new();
         let mut k = 0;
@@ -652,6 +675,17 @@ impl Replay<'_> {
                 PolicyKind::Reactive => None,
             };
             k += 1;
+            let inputs = match &mut latency {
+                Some((rule, l)) => {
+                    let windows = l.observe(&obs);
+                    let rec = crate::reactive::rules::eval::evaluate(rule, windows, obs.current_replicas, obs.now);
+                    Inputs {
+                        rule: Some(RuleRecord::of(rule, &rec)),
+                        ..configured.clone()
+                    }
+                }
+                None => configured.clone(),
+            };
             let rec = ctl.decide(obs, w, &inputs);
             notes.push(TickNote::of(&rec));
             let n = applied(&rec);
@@ -777,59 +811,85 @@ pub(crate) fn bind_rules<'a>(rules: &'a [Rule], names: &[&str]) -> Result<BTreeM
 const UNBOUNDED_LATENCY_SECONDS: f64 = 1e6;
 
 impl Replay<'_> {
-    /// The seed's autoscaler: `rule` on the simulated cluster's latency, through the governor
-    /// (HPA behavior, as `govern::rules` applies it). Windows are the receivers' default
-    /// minute; a window's statistic is the highest modelled latency at the rule's percentile
-    /// measured in it: at every tick, and once a minute between ticks longer than a minute (at
-    /// the demand then and the tick's ready replicas).
+    /// The seed's autoscaler: `rule` alone on the simulated cluster's latency ([`SimLatency`]),
+    /// through the governor (HPA behavior, as `govern::rules` applies it).
     fn play_rule(&self, rule: &Rule, governor: &GovernorConfig) -> (SimRun, Vec<TickNote>) {
-        const WINDOW: i64 = 60;
-        let keep = rule.breaches.window_seconds.unwrap_or(0) + 2 * WINDOW.max(self.sim.tick);
-        let q = rule.percentile.quantile();
         let mut state = GovernorState::default();
-        let mut windows: std::collections::VecDeque<LatencyWindow> = std::collections::VecDeque::new();
+        let mut latency = SimLatency::new(self, rule);
         let mut notes = Vec::new();
-        // Ticks longer than a window are measured once a minute since the previous tick.
-        let samples = (self.sim.tick / WINDOW).max(1);
         let r = run(self.sim, self.demand, |o| {
-            for j in (0..samples).rev() {
-                let t = o.now - j * WINDOW;
-                let d = self.demand.at(t);
-                let latency = match o.ready_replicas {
-                    0 if d > 0.0 => f64::INFINITY,
-                    0 => 0.0,
-                    ready => self.sim.queue.latency_quantile(d / ready as f64, q),
-                };
-                let latency = if latency.is_finite() {
-                    latency.min(UNBOUNDED_LATENCY_SECONDS)
-                } else {
-                    UNBOUNDED_LATENCY_SECONDS
-                };
-                let requests = (d.max(0.0) * WINDOW.min(self.sim.tick) as f64) as usize;
-                let start = t.div_euclid(WINDOW) * WINDOW;
-                match windows.back_mut() {
-                    Some(w) if w.start == start => {
-                        w.latency = w.latency.max(latency);
-                        w.requests += requests;
-                    }
-                    _ => windows.push_back(LatencyWindow {
-                        start,
-                        seconds: WINDOW,
-                        latency,
-                        requests,
-                    }),
-                }
-            }
-            while windows.front().is_some_and(|w| w.end() < o.now - keep) {
-                windows.pop_front();
-            }
-            let rec =
-                crate::reactive::rules::eval::evaluate(rule, windows.make_contiguous(), o.current_replicas, o.now);
+            let windows = latency.observe(&o);
+            let rec = crate::reactive::rules::eval::evaluate(rule, windows, o.current_replicas, o.now);
             let g = crate::govern::rules::govern(governor, &mut state, &rec, o.now, o.current_replicas);
             notes.push(TickNote::of_governed(&g));
             if g.apply { g.desired } else { o.current_replicas }
         });
         (r, notes)
+    }
+}
+
+/// The simulated cluster's latency windows as a rule reads them: the receivers' default minute,
+/// each window's statistic the highest modelled latency at the rule's percentile measured in it:
+/// at every tick, and once a minute between ticks longer than a minute (at the demand then and
+/// the tick's ready replicas).
+struct SimLatency<'a> {
+    sim: &'a SimConfig,
+    demand: DemandCurve<'a>,
+    q: f64,
+    keep: i64,
+    windows: std::collections::VecDeque<LatencyWindow>,
+}
+
+impl<'a> SimLatency<'a> {
+    const WINDOW: i64 = 60;
+
+    fn new(replay: &Replay<'a>, rule: &Rule) -> Self {
+        SimLatency {
+            sim: replay.sim,
+            demand: replay.demand,
+            q: rule.percentile.quantile(),
+            keep: rule.breaches.window_seconds.unwrap_or(0) + 2 * Self::WINDOW.max(replay.sim.tick),
+            windows: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Measures the tick `o` and returns the windows the rule sees then, oldest first.
+    fn observe(&mut self, o: &crate::control::Observation) -> &[LatencyWindow] {
+        const WINDOW: i64 = SimLatency::WINDOW;
+        // Ticks longer than a window are measured once a minute since the previous tick.
+        let samples = (self.sim.tick / WINDOW).max(1);
+        for j in (0..samples).rev() {
+            let t = o.now - j * WINDOW;
+            let d = self.demand.at(t);
+            let latency = match o.ready_replicas {
+                0 if d > 0.0 => f64::INFINITY,
+                0 => 0.0,
+                ready => self.sim.queue.latency_quantile(d / ready as f64, self.q),
+            };
+            let latency = if latency.is_finite() {
+                latency.min(UNBOUNDED_LATENCY_SECONDS)
+            } else {
+                UNBOUNDED_LATENCY_SECONDS
+            };
+            let requests = (d.max(0.0) * WINDOW.min(self.sim.tick) as f64) as usize;
+            let start = t.div_euclid(WINDOW) * WINDOW;
+            match self.windows.back_mut() {
+                Some(w) if w.start == start => {
+                    w.latency = w.latency.max(latency);
+                    w.requests += requests;
+                }
+                _ => self.windows.push_back(LatencyWindow {
+                    start,
+                    seconds: WINDOW,
+                    latency,
+                    requests,
+                }),
+            }
+        }
+        while self.windows.front().is_some_and(|w| w.end() < o.now - self.keep) {
+            self.windows.pop_front();
+        }
+        self.windows.make_contiguous()
     }
 }
 
@@ -953,7 +1013,8 @@ pub fn write_outputs(out: &Path, report: &EvalReport, timelines: &BTreeMap<Strin
 /// One row per service and tick; documented in docs/evaluate.md.
 pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
     const POLICIES: [&str; 3] = ["predictive", "reactive_hpa", "oracle"];
-    const RULES: &str = "latency_rules";
+    // Columns of the policies only `--rules` replays follow, each only when replayed.
+    const OPTIONAL: [&str; 2] = ["latency_rules", "predictive_with_rules"];
     let mut out = String::from(
         "service,time,demand,forecast,forecast_lower_80,forecast_upper_80,forecast_lower_95,forecast_upper_95",
     );
@@ -964,11 +1025,13 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
     for p in POLICIES {
         out.push_str(&format!(",{p}_cause"));
     }
-    // The latency rules' columns follow, only when `--rules` replayed them.
-    let rules = timelines.values().any(|t| t.replicas.contains_key(RULES));
-    if rules {
+    let optional: Vec<&str> = OPTIONAL
+        .into_iter()
+        .filter(|p| timelines.values().any(|t| t.replicas.contains_key(*p)))
+        .collect();
+    for p in &optional {
         out.push_str(&format!(
-            ",{RULES}_replicas,{RULES}_ready,{RULES}_violation,{RULES}_p95_seconds,{RULES}_cause"
+            ",{p}_replicas,{p}_ready,{p}_violation,{p}_p95_seconds,{p}_cause"
         ));
     }
     out.push('\n');
@@ -1030,10 +1093,10 @@ pub fn timeline_csv(timelines: &BTreeMap<String, Timeline>) -> String {
                 out.push(',');
                 out.push_str(&cause(p));
             }
-            if rules {
-                out.push_str(&run_cols(RULES));
+            for p in &optional {
+                out.push_str(&run_cols(p));
                 out.push(',');
-                out.push_str(&cause(RULES));
+                out.push_str(&cause(p));
             }
             out.push('\n');
         }
@@ -1287,6 +1350,70 @@ mod tests {
         assert_eq!(timeline.cause["latency_rules"].len(), replicas.len());
         let csv = timeline_csv(&BTreeMap::from([("web".to_string(), timeline)]));
         let header = csv.lines().next().unwrap();
-        assert!(header.ends_with(",latency_rules_replicas,latency_rules_ready,latency_rules_violation,latency_rules_p95_seconds,latency_rules_cause"), "{header}");
+        assert!(header.contains(",latency_rules_replicas,latency_rules_ready,latency_rules_violation,latency_rules_p95_seconds,latency_rules_cause"), "{header}");
+        assert!(header.ends_with(",predictive_with_rules_replicas,predictive_with_rules_ready,predictive_with_rules_violation,predictive_with_rules_p95_seconds,predictive_with_rules_cause"), "{header}");
+    }
+
+    /// `--rules` also replays serve's path for a service with the rule in `[rules]`: the forecast
+    /// with the rule's verdict in the controller's inputs. A rule whose upper bound is always
+    /// breached raises that policy above the forecast alone; one that is never breached leaves
+    /// the forecast's scale-ups as they are.
+    #[test]
+    fn rules_attached_to_the_forecast_replay_serves_path() {
+        let series = daily(9);
+        let opts = EvalOptions {
+            startup: Some(60),
+            tick: Some(30),
+            retrain: Retrain::Never,
+            ..EvalOptions::default()
+        };
+        let train_end = series.len() - (series.len() as f64 * 0.2).ceil() as usize;
+        let slo = settings_for(&series, train_end, &opts).slo_latency_seconds;
+        let ms = |f: f64| format!("{:.3}ms", slo * f * 1000.0);
+        let cleaned = Cleaned { series, issues: vec![] };
+        // (upper, lower as multiples of the SLO) → attached replica-hours vs the forecast alone
+        type Case = (f64, f64, fn(f64, f64) -> bool);
+        let cases: [Case; 2] = [
+            (0.01, 0.005, |with, alone| with > alone),
+            (1e6, 1e-6, |with, alone| with >= alone),
+        ];
+        for (upper, lower, want) in cases {
+            let text = rule_yaml("web-latency", "web", &ms(upper), &ms(lower));
+            let rule = crate::reactive::rules::spec::parse_rules(std::path::Path::new("r.yaml"), &text)
+                .unwrap()
+                .remove(0);
+            let (report, timeline) = evaluate_series(&cleaned, &opts, Some(&rule)).unwrap();
+            let p = &report.policies;
+            let with = p
+                .predictive_with_rules
+                .as_ref()
+                .expect("predictive_with_rules replayed");
+            assert!(
+                want(with.replica_hours, p.predictive.replica_hours),
+                "upper {upper}× SLO: {} with the rule vs {} alone",
+                with.replica_hours,
+                p.predictive.replica_hours
+            );
+            let by_cause: f64 = with.violations_by_cause.values().sum();
+            assert!((by_cause - with.slo_violation_minutes).abs() < 1e-6);
+            let (ups_with, ups_alone) = (
+                &timeline.replicas["predictive_with_rules"],
+                &timeline.replicas["predictive"],
+            );
+            assert_eq!(ups_with.len(), ups_alone.len());
+            if upper > 1.0 {
+                // Never breached: every scale-up of the forecast alone happens with the rule too.
+                for k in 1..ups_alone.len() {
+                    if ups_alone[k] > ups_alone[k - 1] && ups_with[k - 1] == ups_alone[k - 1] {
+                        assert!(
+                            ups_with[k] >= ups_alone[k],
+                            "tick {k}: {} vs {}",
+                            ups_with[k],
+                            ups_alone[k]
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -17,6 +17,10 @@ pub struct Policies {
     /// The `LatencyBasedAutoScaler` rule bound to the service (`--rules`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_rules: Option<PolicySummary>,
+    /// The predictive policy with that rule attached, as `scale serve` runs a service with the
+    /// rule in `[rules]` (`--rules`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive_with_rules: Option<PolicySummary>,
 }
 
 impl Policies {
@@ -25,10 +29,8 @@ impl Policies {
             predictive: self.predictive.merge(&other.predictive),
             reactive_hpa: self.reactive_hpa.merge(&other.reactive_hpa),
             oracle: self.oracle.merge(&other.oracle),
-            latency_rules: match (&self.latency_rules, &other.latency_rules) {
-                (Some(a), Some(b)) => Some(a.merge(b)),
-                (a, b) => a.clone().or_else(|| b.clone()),
-            },
+            latency_rules: merge_optional(&self.latency_rules, &other.latency_rules),
+            predictive_with_rules: merge_optional(&self.predictive_with_rules, &other.predictive_with_rules),
         }
     }
 
@@ -42,7 +44,18 @@ impl Policies {
         if let Some(r) = &self.latency_rules {
             out.push(("latency_rules", r));
         }
+        if let Some(r) = &self.predictive_with_rules {
+            out.push(("predictive_with_rules", r));
+        }
         out
+    }
+}
+
+/// Services without the policy add nothing to the total.
+fn merge_optional(a: &Option<PolicySummary>, b: &Option<PolicySummary>) -> Option<PolicySummary> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.merge(b)),
+        (a, b) => a.clone().or_else(|| b.clone()),
     }
 }
 

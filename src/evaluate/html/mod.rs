@@ -28,11 +28,15 @@ const CHART_WIDTH: u32 = 1100;
 const Y_LABEL_AREA: u32 = 110;
 const ISSUES_SHOWN: usize = 20;
 /// Policies in the order tables, lanes and legends list them; any others follow alphabetically.
-const POLICIES: [(&str, &str); 4] = [
+const POLICIES: [(&str, &str); 5] = [
     ("predictive", "forecast-driven (SCALE)"),
     ("reactive_hpa", "reactive, HPA-style"),
     ("oracle", "perfect foresight (bound)"),
     ("latency_rules", "the seed's latency rules"),
+    (
+        "predictive_with_rules",
+        "forecast-driven with the rules, as serve runs [rules]",
+    ),
 ];
 const DEMAND: RGBColor = RGBColor(40, 40, 40);
 const FORECAST: RGBColor = RGBColor(94, 60, 153);
