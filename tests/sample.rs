@@ -12,6 +12,17 @@ fn scale(args: &[&str]) -> Output {
         .expect("run scale")
 }
 
+/// `scale sample` with no flags but the files.
+fn sample_defaults(input: &Path, output: &Path) -> Output {
+    scale(&[
+        "sample",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ])
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
@@ -194,13 +205,7 @@ fn bad_input_names_file_and_line_and_writes_nothing() {
     for (name, body, want) in cases {
         let input = write(d.path(), "in.csv", &body);
         let output = d.path().join("out.csv");
-        let o = scale(&[
-            "sample",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-        ]);
+        let o = sample_defaults(&input, &output);
         assert!(!o.status.success(), "{name}: accepted");
         let err = stderr(&o);
         assert!(err.contains(&format!("in.csv{want}")), "{name}: {err}");
@@ -281,13 +286,7 @@ fn nezha_shocked_spans_are_found() {
         let d = tempfile::tempdir().unwrap();
         let input = write(d.path(), "shocked.csv", &shocked_nezha(&src));
         let output = d.path().join("scored.csv");
-        let o = scale(&[
-            "sample",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-        ]);
+        let o = sample_defaults(&input, &output);
         assert!(o.status.success(), "{}", stderr(&o));
         let (header, rows) = read_csv(&output);
         let col = |n: &str| header.iter().position(|h| h == n).unwrap();

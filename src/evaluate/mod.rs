@@ -855,11 +855,10 @@ impl<'a> SimLatency<'a> {
 
     /// Measures the tick `o` and returns the windows the rule sees then, oldest first.
     fn observe(&mut self, o: &crate::control::Observation) -> &[LatencyWindow] {
-        const WINDOW: i64 = SimLatency::WINDOW;
         // Ticks longer than a window are measured once a minute since the previous tick.
-        let samples = (self.sim.tick / WINDOW).max(1);
+        let samples = (self.sim.tick / Self::WINDOW).max(1);
         for j in (0..samples).rev() {
-            let t = o.now - j * WINDOW;
+            let t = o.now - j * Self::WINDOW;
             let d = self.demand.at(t);
             let latency = match o.ready_replicas {
                 0 if d > 0.0 => f64::INFINITY,
@@ -871,8 +870,8 @@ impl<'a> SimLatency<'a> {
             } else {
                 UNBOUNDED_LATENCY_SECONDS
             };
-            let requests = (d.max(0.0) * WINDOW.min(self.sim.tick) as f64) as usize;
-            let start = t.div_euclid(WINDOW) * WINDOW;
+            let requests = (d.max(0.0) * Self::WINDOW.min(self.sim.tick) as f64) as usize;
+            let start = t.div_euclid(Self::WINDOW) * Self::WINDOW;
             match self.windows.back_mut() {
                 Some(w) if w.start == start => {
                     w.latency = w.latency.max(latency);
@@ -880,7 +879,7 @@ impl<'a> SimLatency<'a> {
                 }
                 _ => self.windows.push_back(LatencyWindow {
                     start,
-                    seconds: WINDOW,
+                    seconds: Self::WINDOW,
                     latency,
                     requests,
                 }),
@@ -1306,8 +1305,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn latency_rules_scale_up_on_slow_windows_and_down_on_fast_ones() {
+    /// A daily series, the replay options of the rule tests, and a rule "web-latency" with its
+    /// bounds (upper, lower) as multiples of the derived SLO, so it acts on this service's
+    /// latency scale.
+    fn rule_case() -> (Cleaned, EvalOptions, impl Fn(f64, f64) -> Rule) {
         let series = daily(9);
         let opts = EvalOptions {
             startup: Some(60),
@@ -1315,15 +1316,22 @@ mod tests {
             retrain: Retrain::Never,
             ..EvalOptions::default()
         };
-        // Bounds around the derived SLO, so the rule acts on this service's latency scale.
         let train_end = series.len() - (series.len() as f64 * 0.2).ceil() as usize;
         let slo = settings_for(&series, train_end, &opts).slo_latency_seconds;
-        let ms = |f: f64| format!("{:.3}ms", slo * f * 1000.0);
-        let text = rule_yaml("web-latency", "web", &ms(0.9), &ms(0.5));
-        let rule = crate::reactive::rules::spec::parse_rules(std::path::Path::new("r.yaml"), &text)
-            .unwrap()
-            .remove(0);
-        let cleaned = Cleaned { series, issues: vec![] };
+        let rule = move |upper: f64, lower: f64| {
+            let ms = |f: f64| format!("{:.3}ms", slo * f * 1000.0);
+            let text = rule_yaml("web-latency", "web", &ms(upper), &ms(lower));
+            crate::reactive::rules::spec::parse_rules(std::path::Path::new("r.yaml"), &text)
+                .unwrap()
+                .remove(0)
+        };
+        (Cleaned { series, issues: vec![] }, opts, rule)
+    }
+
+    #[test]
+    fn latency_rules_scale_up_on_slow_windows_and_down_on_fast_ones() {
+        let (cleaned, opts, rule) = rule_case();
+        let rule = rule(0.9, 0.5);
         let (report, timeline) = evaluate_series(&cleaned, &opts, Some(&rule)).unwrap();
         let r = report.policies.latency_rules.as_ref().expect("latency_rules replayed");
         assert!(
@@ -1360,17 +1368,7 @@ mod tests {
     /// the forecast's scale-ups as they are.
     #[test]
     fn rules_attached_to_the_forecast_replay_serves_path() {
-        let series = daily(9);
-        let opts = EvalOptions {
-            startup: Some(60),
-            tick: Some(30),
-            retrain: Retrain::Never,
-            ..EvalOptions::default()
-        };
-        let train_end = series.len() - (series.len() as f64 * 0.2).ceil() as usize;
-        let slo = settings_for(&series, train_end, &opts).slo_latency_seconds;
-        let ms = |f: f64| format!("{:.3}ms", slo * f * 1000.0);
-        let cleaned = Cleaned { series, issues: vec![] };
+        let (cleaned, opts, rule_at) = rule_case();
         // (upper, lower as multiples of the SLO) → attached replica-hours vs the forecast alone
         type Case = (f64, f64, fn(f64, f64) -> bool);
         let cases: [Case; 2] = [
@@ -1378,10 +1376,7 @@ mod tests {
             (1e6, 1e-6, |with, alone| with >= alone),
         ];
         for (upper, lower, want) in cases {
-            let text = rule_yaml("web-latency", "web", &ms(upper), &ms(lower));
-            let rule = crate::reactive::rules::spec::parse_rules(std::path::Path::new("r.yaml"), &text)
-                .unwrap()
-                .remove(0);
+            let rule = rule_at(upper, lower);
             let (report, timeline) = evaluate_series(&cleaned, &opts, Some(&rule)).unwrap();
             let p = &report.policies;
             let with = p
