@@ -586,6 +586,7 @@ fn record(
         safety_floor: None,
         burst: None,
         trend_demand: None,
+        forecast_bias: None,
         rule: None,
         desired_replicas: desired,
         applied,

@@ -5,7 +5,7 @@
 
 use crate::core::reason::Step;
 use crate::govern::{GovernorConfig, GovernorInput, GovernorState, Limits, Mode, ScaleIn};
-use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan, upper_95_at};
+use crate::plan::horizontal::{ForecastWindow, NoPlan, PlanConfig, plan, point_at, upper_95_at};
 use crate::reactive::hpa::replica::{HpaUtilization, PodsView, recommend};
 use crate::reactive::rules::eval::RuleRecord;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,10 @@ pub enum PolicyKind {
     /// The HPA alone, governed.
     Reactive,
 }
+
+/// Half-life of the forecast-error memory, in forecast steps: long enough that one noisy point
+/// does not move the plan, short enough that a day's wrong seasonal peak is corrected within it.
+pub const BIAS_HALF_LIFE_STEPS: f64 = 3.0;
 
 /// One target's control settings: the planner, the reactive HPA and the governor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +112,10 @@ pub struct DecisionRecord {
     /// forecast peak and so planned for instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trend_demand: Option<f64>,
+    /// How much the planned quantiles were lowered for the forecast's recent over-forecasting
+    /// (requests/s, negative), when they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_bias: Option<f64>,
     /// The attached latency rule's verdict, when the service has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<RuleRecord>,
@@ -130,6 +138,8 @@ pub struct Controller {
     /// The predictive policy's reactive floor: a standalone HPA on the same demand (its own
     /// count and behavior state), so the floor is what the HPA alone would run.
     shadow: Option<(u32, GovernorState)>,
+    /// Recent forecast error at the tick (observed − point), decayed: (last update, value).
+    bias: Option<(i64, f64)>,
 }
 
 impl Controller {
@@ -140,6 +150,7 @@ impl Controller {
             state: GovernorState::default(),
             last_demand: None,
             shadow: None,
+            bias: None,
         }
     }
 
@@ -171,12 +182,13 @@ impl Controller {
             PolicyKind::Predictive => self.shadow_hpa(&obs, &plan_cfg, inputs.limits),
         };
         let trend = self.trend(&obs);
+        let bias = forecast.map(|w| self.bias(&obs, w)).unwrap_or(0.0);
         let c = &self.config;
         let mut burst = None;
         let mut safety_floor = None;
         let planned = match c.policy {
             PolicyKind::Predictive => Some(match forecast {
-                Some(w) => plan(obs.now, c.lead_seconds, w, &plan_cfg, obs.demand).map(|mut p| {
+                Some(w) => plan(obs.now, c.lead_seconds, w, &plan_cfg, obs.demand, bias).map(|mut p| {
                     // Demand climbing faster than the forecast: plan for where the trend
                     // reaches when the pods requested now are ready.
                     if let Some(t) = trend.filter(|t| *t > p.peak_demand) {
@@ -239,6 +251,7 @@ impl Controller {
             safety_floor,
             burst,
             trend_demand,
+            forecast_bias: (bias < 0.0).then_some(bias),
             rule: inputs.rule.clone(),
             desired_replicas: g.desired,
             applied: g.apply,
@@ -277,6 +290,26 @@ impl Controller {
         };
         *count = hpa.govern(&input, state).desired;
         Some(*count)
+    }
+
+    /// How far the forecast has recently run above observed demand: the error at each tick
+    /// (observed − point), decayed with a half-life of [`BIAS_HALF_LIFE_STEPS`] of the forecast's
+    /// steps, and only when negative. A model that keeps over-forecasting (a seasonal peak that
+    /// does not come, a level that has dropped) is lowered by that much; an under-forecast is left
+    /// to the trend and the burst guard, which react within a tick.
+    fn bias(&mut self, obs: &Observation, w: ForecastWindow<'_>) -> f64 {
+        let (Some(d), Some(p)) = (obs.demand, point_at(w, obs.now)) else {
+            return self.bias.map_or(0.0, |b| b.1.min(0.0));
+        };
+        let err = d - p;
+        let half = BIAS_HALF_LIFE_STEPS * w.step.max(1) as f64;
+        let b = match self.bias {
+            Some((t, b)) if obs.now >= t => b + (1.0 - 0.5f64.powf((obs.now - t) as f64 / half)) * (err - b),
+            _ => err,
+        };
+        let b = if b.is_finite() { b } else { 0.0 };
+        self.bias = Some((obs.now, b));
+        b.min(0.0)
     }
 
     /// Observed demand extrapolated by its rising slope to when pods requested now are ready.
@@ -364,7 +397,7 @@ mod floor_tests {
     use super::*;
     use crate::forecast::Forecast;
 
-    fn controller(policy: PolicyKind) -> Controller {
+    pub(super) fn controller(policy: PolicyKind) -> Controller {
         Controller::new(ControlConfig {
             policy,
             plan: PlanConfig {
@@ -423,6 +456,64 @@ mod floor_tests {
                 assert_eq!(p.desired_replicas, h.desired_replicas, "{what}: tick {i}");
                 (pc, hc) = (p.desired_replicas, h.desired_replicas);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod bias_tests {
+    use super::*;
+    use crate::forecast::Forecast;
+
+    /// A forecast that keeps running above observed demand is lowered by the decayed error; one
+    /// that runs below, or on the mark, is left alone (the trend and burst guard handle rises).
+    #[test]
+    fn recent_over_forecasting_lowers_the_plan_and_nothing_else_does() {
+        // (what, demand per 60 s tick, peak planned at the last tick (±1), bias recorded)
+        let cases: Vec<(&str, Vec<f64>, f64, bool)> = vec![
+            ("runs 100 above demand", vec![200.0; 30], 200.0, true),
+            ("on the mark", vec![300.0; 30], 300.0, false),
+            ("runs below demand", vec![350.0; 30], 300.0, false),
+            // One low point out of thirty moves the plan by a fraction of its error, not all of it.
+            ("one low point", [vec![300.0; 29], vec![100.0]].concat(), 259.0, true),
+        ];
+        // Wide bands, so the present never leaves the 95% band and only the bias can lower it.
+        let f = Forecast::from_sigma(vec![300.0; 200], &[100.0; 200]);
+        for (what, demand, want_peak, want_bias) in cases {
+            let mut ctl = floor_tests::controller(PolicyKind::Predictive);
+            let inputs = ctl.configured();
+            let mut last = None;
+            for (i, d) in demand.iter().enumerate() {
+                let obs = Observation {
+                    now: 60 * i as i64,
+                    current_replicas: 40,
+                    ready_replicas: 40,
+                    demand: Some(*d),
+                    metric_age_seconds: 0,
+                    demand_rejected: false,
+                };
+                let w = ForecastWindow {
+                    forecast: &f,
+                    origin: 0,
+                    step: 60,
+                };
+                last = Some(ctl.decide(obs, Some(w), &inputs));
+            }
+            let rec = last.expect("ticks");
+            let peak = rec.forecast_peak.expect("planned");
+            assert!((peak - want_peak).abs() <= 1.0, "{what}: peak {peak}, want {want_peak}");
+            assert_eq!(
+                rec.forecast_bias.is_some(),
+                want_bias,
+                "{what}: {:?}",
+                rec.forecast_bias
+            );
+            let need = (peak / 8.0).ceil() as u32;
+            assert!(
+                rec.predictive.is_some_and(|p| p >= need),
+                "{what}: {:?} < {need}",
+                rec.predictive
+            );
         }
     }
 }

@@ -64,16 +64,22 @@ pub enum NoPlan {
 /// Replicas for the peak `quantile` of forecast demand over `[now, now + lead]`. Demand between
 /// forecast points is linear, so the window's ends are interpolated rather than rounded out to
 /// whole steps (rounding out planned a step's worth of the next peak too early). `observed`, the
-/// demand at `now`, lowers a forecast it contradicts from above ([`overforecast_shift`]).
+/// demand at `now`, lowers a forecast it contradicts from above ([`overforecast_shift`]); `bias` is
+/// added to every planned quantile first (the controller's correction for recent forecast error).
 pub fn plan(
     now: i64,
     lead: i64,
     w: ForecastWindow<'_>,
     cfg: &PlanConfig,
     observed: Option<f64>,
+    bias: f64,
 ) -> Result<Plan, NoPlan> {
     let f = w.forecast;
-    let shift = observed.and_then(|d| overforecast_shift(w, now, d)).unwrap_or(0.0);
+    let bias = if bias.is_finite() { bias } else { 0.0 };
+    let shift = observed
+        .and_then(|d| overforecast_shift(w, now, d - bias))
+        .unwrap_or(0.0)
+        - bias;
     let pos = |t: i64| (t - w.origin) as f64 / w.step as f64;
     // A window that ends before the first forecast point (the next unobserved one) plans for
     // that point: demand rises towards it from the last observation.
@@ -110,6 +116,11 @@ pub fn plan(
         replicas: cfg.replicas_for(peak),
         peak_demand: peak,
     })
+}
+
+/// The point forecast at `t` (the first point before it), interpolated; None outside.
+pub fn point_at(w: ForecastWindow<'_>, t: i64) -> Option<f64> {
+    series_at(w, &w.forecast.point, t.max(w.origin))
 }
 
 /// The forecast's 95% band top at `t`, interpolated; None outside the forecast.
@@ -196,32 +207,32 @@ mod tests {
         ];
         for (now, lead, want) in cases {
             assert_eq!(
-                plan(now, lead, window(&f), &cfg, None).unwrap().replicas,
+                plan(now, lead, window(&f), &cfg, None, 0.0).unwrap().replicas,
                 want,
                 "now={now} lead={lead}"
             );
         }
-        assert_eq!(plan(300, 60, window(&f), &cfg, None), Err(NoPlan::ForecastExpired));
-        assert_eq!(plan(270, 60, window(&f), &cfg, None), Err(NoPlan::ForecastExpired));
+        assert_eq!(plan(300, 60, window(&f), &cfg, None, 0.0), Err(NoPlan::ForecastExpired));
+        assert_eq!(plan(270, 60, window(&f), &cfg, None, 0.0), Err(NoPlan::ForecastExpired));
         // Before the forecast's origin, the first forecast point is planned for.
         let later = ForecastWindow {
             origin: 600,
             ..window(&f)
         };
-        assert_eq!(plan(0, 60, later, &cfg, None).unwrap().replicas, 2);
+        assert_eq!(plan(0, 60, later, &cfg, None, 0.0).unwrap().replicas, 2);
         // A fitted capacity replaces capacity × utilization: 8 rps per replica at the SLO.
         let fitted = PlanConfig {
             load_per_replica_at_slo: Some(8.0),
             ..cfg
         };
-        assert_eq!(plan(0, 120, window(&f), &fitted, None).unwrap().replicas, 5);
+        assert_eq!(plan(0, 120, window(&f), &fitted, None, 0.0).unwrap().replicas, 5);
         // A useless fit (0, NaN) falls back to the fixed capacity.
         for bad in [0.0, f64::NAN] {
             let c = PlanConfig {
                 load_per_replica_at_slo: Some(bad),
                 ..cfg
             };
-            assert_eq!(plan(0, 120, window(&f), &c, None).unwrap().replicas, 8);
+            assert_eq!(plan(0, 120, window(&f), &c, None, 0.0).unwrap().replicas, 8);
         }
     }
 
@@ -236,7 +247,7 @@ mod tests {
                 target_utilization: 1.0,
                 load_per_replica_at_slo: None,
             };
-            let r = plan(0, 60, window(&f), &cfg, None).unwrap().replicas;
+            let r = plan(0, 60, window(&f), &cfg, None, 0.0).unwrap().replicas;
             assert!(r >= last);
             last = r;
         }
@@ -255,7 +266,7 @@ mod tests {
         let neg = Forecast::from_sigma(vec![-50.0; 3], &[1.0; 3]);
         for f in [nan, wide, neg] {
             assert!(matches!(
-                plan(0, 60, window(&f), &cfg, None),
+                plan(0, 60, window(&f), &cfg, None, 0.0),
                 Err(NoPlan::ForecastInsane(_))
             ));
         }
@@ -263,7 +274,7 @@ mod tests {
         // slightly negative point does not hide the rise after it.
         let waking = Forecast::from_sigma(vec![-1.5, 40.0, 40.0], &[4.0; 3]);
         // p90: 3.6 at step 0, 45.1 at step 1; 6 s is a tenth of the way: 7.75
-        assert_eq!(plan(0, 6, window(&waking), &cfg, None).unwrap().replicas, 8);
+        assert_eq!(plan(0, 6, window(&waking), &cfg, None, 0.0).unwrap().replicas, 8);
     }
 
     #[test]
@@ -335,7 +346,11 @@ mod tests {
             ),
         ];
         for (what, w, now, lead, observed, want) in cases {
-            assert_eq!(plan(now, lead, w, &cfg, observed).unwrap().replicas, want, "{what}");
+            assert_eq!(
+                plan(now, lead, w, &cfg, observed, 0.0).unwrap().replicas,
+                want,
+                "{what}"
+            );
         }
     }
 }

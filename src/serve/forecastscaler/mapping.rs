@@ -566,6 +566,7 @@ pub(crate) mod tests {
             safety_floor: None,
             burst: None,
             trend_demand: None,
+            forecast_bias: None,
             rule: None,
             desired_replicas: desired,
             applied: err.is_none(),
