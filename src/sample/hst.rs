@@ -360,6 +360,9 @@ pub struct HalfSpaceTrees {
     /// Smallest reference mass that lets the walk go deeper (River: `r_mass >= 0.1 · window`).
     size_limit: u64,
     max_score: f64,
+    /// Some split is on a one-hot dimension. Without one (`--split-weight duration`) the walk
+    /// skips comparing every node with the point's one-hot keys.
+    one_hot: bool,
 }
 
 impl HalfSpaceTrees {
@@ -392,6 +395,7 @@ impl HalfSpaceTrees {
         };
         // r ≥ 0.1·window as f64 ⇔ r ≥ ceil(0.1·window) for integer r.
         let size_limit = (0.1 * window as f64).ceil() as u64;
+        let one_hot = feature.iter().any(|&f| f != CONTINUOUS);
         HalfSpaceTrees {
             params,
             height: h,
@@ -406,6 +410,7 @@ impl HalfSpaceTrees {
             first_window: true,
             size_limit,
             max_score: n_trees as f64 * window as f64 * ((1u64 << (h + 1)) - 1) as f64,
+            one_hot,
         }
     }
 
@@ -435,9 +440,11 @@ impl HalfSpaceTrees {
         let v = value_bits(p.value);
         let (n, stride, h) = (self.n_trees, self.nodes_per_tree, self.height);
         // Before the first window every contribution is 0.
-        let sum = match &mut self.nodes {
-            Nodes::Narrow(nodes) => walk(nodes, n, stride, h, &keys, v),
-            Nodes::Wide(nodes) => walk(nodes, n, stride, h, &keys, v),
+        let sum = match (&mut self.nodes, self.one_hot) {
+            (Nodes::Narrow(nodes), true) => walk(nodes, n, stride, h, &keys, v),
+            (Nodes::Wide(nodes), true) => walk(nodes, n, stride, h, &keys, v),
+            (Nodes::Narrow(nodes), false) => walk(nodes, n, stride, h, &[], v),
+            (Nodes::Wide(nodes), false) => walk(nodes, n, stride, h, &[], v),
         };
         let scoring = !self.first_window;
         self.counter += 1;
