@@ -397,6 +397,27 @@ mod floor_tests {
     use super::*;
     use crate::forecast::Forecast;
 
+    /// A fresh observation at `now`: `replicas` all ready, `demand` current.
+    pub(super) fn observed(now: i64, replicas: u32, demand: f64) -> Observation {
+        Observation {
+            now,
+            current_replicas: replicas,
+            ready_replicas: replicas,
+            demand: Some(demand),
+            metric_age_seconds: 0,
+            demand_rejected: false,
+        }
+    }
+
+    /// A window over `forecast` from time 0 with `step` seconds between points.
+    pub(super) fn window(forecast: &Forecast, step: i64) -> ForecastWindow<'_> {
+        ForecastWindow {
+            forecast,
+            origin: 0,
+            step,
+        }
+    }
+
     pub(super) fn controller(policy: PolicyKind) -> Controller {
         Controller::new(ControlConfig {
             policy,
@@ -438,21 +459,8 @@ mod floor_tests {
             let (mut pc, mut hc) = (5u32, 5u32);
             for (i, d) in demand.iter().enumerate() {
                 let now = 30 * i as i64;
-                let obs = |c: u32| Observation {
-                    now,
-                    current_replicas: c,
-                    ready_replicas: c,
-                    demand: Some(*d),
-                    metric_age_seconds: 0,
-                    demand_rejected: false,
-                };
-                let w = ForecastWindow {
-                    forecast: &low,
-                    origin: 0,
-                    step: 30,
-                };
-                let p = pred.decide(obs(pc), Some(w), &inputs);
-                let h = hpa.decide(obs(hc), None, &inputs);
+                let p = pred.decide(observed(now, pc, *d), Some(window(&low, 30)), &inputs);
+                let h = hpa.decide(observed(now, hc, *d), None, &inputs);
                 assert_eq!(p.desired_replicas, h.desired_replicas, "{what}: tick {i}");
                 (pc, hc) = (p.desired_replicas, h.desired_replicas);
             }
@@ -484,20 +492,8 @@ mod bias_tests {
             let inputs = ctl.configured();
             let mut last = None;
             for (i, d) in demand.iter().enumerate() {
-                let obs = Observation {
-                    now: 60 * i as i64,
-                    current_replicas: 40,
-                    ready_replicas: 40,
-                    demand: Some(*d),
-                    metric_age_seconds: 0,
-                    demand_rejected: false,
-                };
-                let w = ForecastWindow {
-                    forecast: &f,
-                    origin: 0,
-                    step: 60,
-                };
-                last = Some(ctl.decide(obs, Some(w), &inputs));
+                let obs = floor_tests::observed(60 * i as i64, 40, *d);
+                last = Some(ctl.decide(obs, Some(floor_tests::window(&f, 60)), &inputs));
             }
             let rec = last.expect("ticks");
             let peak = rec.forecast_peak.expect("planned");
