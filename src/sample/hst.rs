@@ -955,12 +955,13 @@ mod tests {
         #[test]
         fn fast_walk_equals_reference(
             services in 1u32..4, operations in 1u32..6, height in 1usize..12, n_trees in 1usize..12,
-            window in 1usize..40, seed in any::<u64>(), group in any::<bool>(),
+            window in 1usize..40, seed in any::<u64>(),
+            split_weight in prop_oneof![Just(SplitWeight::Group), Just(SplitWeight::Dimension), Just(SplitWeight::Duration)],
             spans in prop::collection::vec((0u32..12, 0u32..12, prop_oneof![Just(0.0f32), Just(1.0f32), 0.0f32..1.0]), 1..300),
         ) {
             let params = HstParams {
                 n_trees, height, window_size: window, seed,
-                split_weight: if group { SplitWeight::Group } else { SplitWeight::Dimension },
+                split_weight,
             };
             prop_assert_eq!(fast_vs_reference(params, services, operations, &spans), Ok(()));
         }
