@@ -528,3 +528,54 @@ fn evaluate_replays_latency_rules() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(json(&d.path().join("plain/report.json"))["policies"]["latency_rules"].is_null());
 }
+
+/// A level that drops inside the replay: the forecast keeps planning for the old level until it
+/// adapts, and the planner lowers it by the recent over-forecast (`forecast_bias` in the record).
+#[test]
+fn a_forecast_above_demand_is_lowered_and_recorded() {
+    let d = tempfile::tempdir().unwrap();
+    let mut csv = String::from("timestamp,value\n");
+    let days = 28;
+    for t in 0..days * 24 {
+        let hour = (t % 24) as f64;
+        let up = ((hour - 6.0) / 2.0).clamp(0.0, 1.0) * ((21.0 - hour) / 3.0).clamp(0.0, 1.0);
+        let level = if t >= 24 * 24 { 0.4 } else { 1.0 };
+        let v = level * (40.0 + 120.0 * up) + ((t * 37) % 11) as f64;
+        csv.push_str(&format!(
+            "{},{v:.2}\n",
+            scale::core::time::format_timestamp(1_704_067_200 + t as i64 * 3600)
+        ));
+    }
+    let input = d.path().join("drop.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = d.path().join("out");
+    let o = scale(&[
+        "evaluate",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--startup",
+        "10m",
+        "--tick",
+        "5m",
+        "--retrain",
+        "never",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let decisions = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
+    let biased: Vec<f64> = decisions
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let t = v["decision"]["time"].as_i64().unwrap();
+            v["decision"]["forecast_bias"]
+                .as_f64()
+                .filter(|_| t >= 1_704_067_200 + 24 * 24 * 3600)
+        })
+        .collect();
+    assert!(!biased.is_empty(), "no decision after the drop was lowered");
+    assert!(biased.iter().all(|b| *b < 0.0), "{biased:?}");
+    // The correction is the over-forecast, not a collapse: at most the old level's peak.
+    assert!(biased.iter().all(|b| *b > -200.0), "{biased:?}");
+}
