@@ -16,19 +16,37 @@ fn stderr(o: &Output) -> String {
 
 /// Hourly demand with a daily cycle and a steep morning ramp, as a NAB-style file.
 fn write_seasonal(dir: &Path, days: usize) -> PathBuf {
+    write_daily(dir, "seasonal.csv", days, |_| 1.0)
+}
+
+/// The daily cycle of [`write_seasonal`], its cycle scaled by `level(hour index)`.
+fn write_daily(dir: &Path, name: &str, days: usize, level: impl Fn(usize) -> f64) -> PathBuf {
     let mut csv = String::from("timestamp,value\n");
     for t in 0..days * 24 {
         let hour = (t % 24) as f64;
         let up = ((hour - 6.0) / 2.0).clamp(0.0, 1.0) * ((21.0 - hour) / 3.0).clamp(0.0, 1.0);
-        let v = 40.0 + 120.0 * up + ((t * 37) % 11) as f64;
+        let v = level(t) * (40.0 + 120.0 * up) + ((t * 37) % 11) as f64;
         csv.push_str(&format!(
             "{},{v:.2}\n",
             scale::core::time::format_timestamp(1_704_067_200 + t as i64 * 3600)
         ));
     }
-    let p = dir.join("seasonal.csv");
+    let p = dir.join(name);
     std::fs::write(&p, csv).unwrap();
     p
+}
+
+/// `scale evaluate --input INPUT --output OUT` with `extra` flags after them.
+fn evaluate(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "evaluate",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    scale(&args)
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -320,19 +338,11 @@ fn min_replicas_zero_wakes_before_the_first_request() {
     let d = tempfile::tempdir().unwrap();
     let input = write_idle_nights(d.path(), 28);
     let out = d.path().join("out");
-    let o = scale(&[
-        "evaluate",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--startup",
-        "10m",
-        "--tick",
-        "1m",
-        "--min-replicas",
-        "0",
-    ]);
+    let o = evaluate(
+        &input,
+        &out,
+        &["--startup", "10m", "--tick", "1m", "--min-replicas", "0"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
     let mut lines = timeline.lines();
@@ -534,34 +544,13 @@ fn evaluate_replays_latency_rules() {
 #[test]
 fn a_forecast_above_demand_is_lowered_and_recorded() {
     let d = tempfile::tempdir().unwrap();
-    let mut csv = String::from("timestamp,value\n");
-    let days = 28;
-    for t in 0..days * 24 {
-        let hour = (t % 24) as f64;
-        let up = ((hour - 6.0) / 2.0).clamp(0.0, 1.0) * ((21.0 - hour) / 3.0).clamp(0.0, 1.0);
-        let level = if t >= 24 * 24 { 0.4 } else { 1.0 };
-        let v = level * (40.0 + 120.0 * up) + ((t * 37) % 11) as f64;
-        csv.push_str(&format!(
-            "{},{v:.2}\n",
-            scale::core::time::format_timestamp(1_704_067_200 + t as i64 * 3600)
-        ));
-    }
-    let input = d.path().join("drop.csv");
-    std::fs::write(&input, csv).unwrap();
+    let input = write_daily(d.path(), "drop.csv", 28, |t| if t >= 24 * 24 { 0.4 } else { 1.0 });
     let out = d.path().join("out");
-    let o = scale(&[
-        "evaluate",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--startup",
-        "10m",
-        "--tick",
-        "5m",
-        "--retrain",
-        "never",
-    ]);
+    let o = evaluate(
+        &input,
+        &out,
+        &["--startup", "10m", "--tick", "5m", "--retrain", "never"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let decisions = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
     let biased: Vec<f64> = decisions
