@@ -568,3 +568,102 @@ fn a_forecast_above_demand_is_lowered_and_recorded() {
     // The correction is the over-forecast, not a collapse: at most the old level's peak.
     assert!(biased.iter().all(|b| *b > -200.0), "{biased:?}");
 }
+
+/// Container usage at 5-minute steps: a working-hours CPU peak, memory following it slowly,
+/// as `timestamp,cpu,memory` (or long, with two pods).
+fn write_usage(dir: &Path, days: usize, long: bool) -> PathBuf {
+    let mut csv = String::from(if long {
+        "timestamp,pod,container,cpu,memory\n"
+    } else {
+        "timestamp,cpu,memory\n"
+    });
+    for i in 0..days * 288 {
+        let hour = (i % 288) / 12;
+        let cpu = if (9..17).contains(&hour) { 1.2 } else { 0.3 } + ((i * 37) % 11) as f64 / 100.0;
+        let mem = (600.0 + 100.0 * cpu) * 1024.0 * 1024.0;
+        let t = 1_704_067_200 + i as i64 * 300;
+        if long {
+            for pod in ["web-a", "web-b"] {
+                csv.push_str(&format!("{t},{pod},app,{cpu:.3},{mem:.0}\n"));
+            }
+        } else {
+            csv.push_str(&format!("{t},{cpu:.3},{mem:.0}\n"));
+        }
+    }
+    let p = dir.join(if long { "long.csv" } else { "usage.csv" });
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+#[test]
+fn evaluate_vertical_follows_the_contract() {
+    let d = tempfile::tempdir().unwrap();
+    for long in [false, true] {
+        let input = write_usage(d.path(), 8, long);
+        let out = d.path().join(format!("out-{long}"));
+        let o = evaluate(&input, &out, &["--vertical"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r = json(&out.join("report.json"));
+        let p = &r["vertical"]["policies"];
+        for policy in ["vpa", "predictive_vertical", "oracle_vertical"] {
+            for key in [
+                "throttled_minutes",
+                "oom_kills",
+                "violation_minutes",
+                "cpu_core_hours",
+                "memory_gib_hours",
+                "resizes",
+            ] {
+                assert!(p[policy][key].is_number(), "{policy}.{key}: {p}");
+            }
+        }
+        assert_eq!(p["oracle_vertical"]["violation_minutes"], 0.0);
+        // On a daily cycle the forecast sizes for the peak ahead: fewer throttled minutes and
+        // less CPU than the VPA's p90.
+        let f = |k: &str, pol: &str| p[pol][k].as_f64().unwrap();
+        assert!(
+            f("throttled_minutes", "predictive_vertical") <= f("throttled_minutes", "vpa"),
+            "{p}"
+        );
+        assert!(
+            f("cpu_core_hours", "predictive_vertical") <= 0.85 * f("cpu_core_hours", "vpa"),
+            "{p}"
+        );
+        let pods = if long { 2.0 } else { 1.0 };
+        // 8 days of requests per pod: oracle CPU is the usage, about 0.6 cores on average.
+        assert!(f("cpu_core_hours", "oracle_vertical") > 0.5 * 8.0 * 24.0 * pods, "{p}");
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(html.contains("<svg") && html.contains("predictive_vertical"));
+        let decisions = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(decisions.lines().next().unwrap()).unwrap();
+        assert_eq!(first["container"], if long { "app" } else { "usage" });
+        assert!(first["vertical"]["reasons"].is_array(), "{first}");
+        let timeline = std::fs::read_to_string(out.join("vertical_timeline.csv")).unwrap();
+        assert!(timeline.starts_with("timestamp,container,cpu_usage,memory_usage,vpa_cpu,vpa_memory,"));
+        assert_eq!(timeline.lines().count(), 1 + 8 * 24 * 60);
+    }
+}
+
+#[test]
+fn evaluate_vertical_bad_input_is_one_line_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.csv");
+    std::fs::write(&bad, "timestamp,cpu,memory\n0,1,1e8\n300,-2,1e8\n").unwrap();
+    let wrong = d.path().join("wrong.csv");
+    std::fs::write(&wrong, "timestamp,value\n0,1\n").unwrap();
+    let good = write_usage(d.path(), 1, false);
+    let cases: [(&Path, &[&str], &str); 5] = [
+        (&bad, &["--vertical"], "bad.csv:3: column cpu: negative usage -2"),
+        (&wrong, &["--vertical"], "wrong columns"),
+        (&good, &["--vertical", "--limit-ratio", "0.5"], "--limit-ratio"),
+        (&good, &["--vertical", "--tick", "10s"], "--tick"),
+        (&good, &["--resize-delay", "60s"], "--vertical"),
+    ];
+    for (i, (input, extra, want)) in cases.into_iter().enumerate() {
+        let out = d.path().join(format!("out{i}"));
+        let o = evaluate(input, &out, extra);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains(want), "{extra:?}: {e}");
+        assert!(!out.join("report.json").exists(), "{extra:?}");
+    }
+}

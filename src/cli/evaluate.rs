@@ -51,9 +51,34 @@ pub struct Args {
     /// serviceName (a lone rule on a lone series binds to it).
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Replay container usage (`timestamp,cpu,memory`, or long with `pod,container`) through
+    /// the `vpa`, `predictive_vertical` and `oracle_vertical` policies instead of demand.
+    #[arg(long, conflicts_with_all = ["frontier", "rules", "capacity_per_replica", "startup", "slo_latency"])]
+    vertical: bool,
+    /// Vertical: delay from a resize until it takes effect, e.g. 60s.
+    #[arg(long, requires = "vertical")]
+    resize_delay: Option<String>,
+    /// Vertical: how long an OOM-killed container is down, e.g. 60s.
+    #[arg(long, requires = "vertical")]
+    oom_restart: Option<String>,
+    /// Vertical: limit ÷ request for CPU and memory, at least 1.
+    #[arg(long, requires = "vertical", default_value_t = 1.0)]
+    limit_ratio: f64,
+    /// Vertical: quantile of the previous days' usage the predictive policy sizes CPU for.
+    #[arg(long, requires = "vertical")]
+    vertical_quantile: Option<f64>,
+    /// Vertical: fraction the predictive policy adds to its CPU forecast.
+    #[arg(long, requires = "vertical")]
+    vertical_margin: Option<f64>,
+    /// Vertical: most resizes per hour for the predictive policy.
+    #[arg(long, requires = "vertical")]
+    max_resizes_per_hour: Option<u32>,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.vertical {
+        return run_vertical(a);
+    }
     let opts = EvalOptions {
         capacity_per_replica: a.capacity_per_replica,
         startup: duration_secs("--startup", a.startup)?,
@@ -106,6 +131,78 @@ pub fn run(a: Args) -> Result<()> {
     }
     print_summary(&report);
     println!("\nwrote {}/report.json, report.html, timeline.csv", a.output.display());
+    Ok(())
+}
+
+fn minutes(field: &str, v: Option<String>, default: i64) -> Result<i64> {
+    let s = duration_secs(field, v)?.unwrap_or(default * 60);
+    if !(0..=86_400).contains(&s) {
+        return Err(crate::Error::config(field, "must be between 0s and 24h"));
+    }
+    Ok((s + 59) / 60)
+}
+
+fn run_vertical(a: Args) -> Result<()> {
+    use crate::evaluate::vertical::{POLICIES, VerticalOptions, evaluate_vertical_file};
+    let mut opts = VerticalOptions::default();
+    opts.spec.resize_delay_minutes = minutes("--resize-delay", a.resize_delay, opts.spec.resize_delay_minutes)?;
+    opts.spec.restart_minutes = minutes("--oom-restart", a.oom_restart, opts.spec.restart_minutes)?.max(1);
+    if !(a.limit_ratio.is_finite() && (1.0..=100.0).contains(&a.limit_ratio)) {
+        return Err(crate::Error::config("--limit-ratio", "must be between 1 and 100"));
+    }
+    opts.spec.limit_ratio = a.limit_ratio;
+    opts.tick_seconds = duration_secs("--tick", a.tick)?;
+    if opts.tick_seconds.is_some_and(|t| !(60..=86_400).contains(&t)) {
+        return Err(crate::Error::config(
+            "--tick",
+            "must be between 1m and 24h for --vertical",
+        ));
+    }
+    if let Some(q) = a.vertical_quantile {
+        if !(q.is_finite() && (0.0..=1.0).contains(&q)) {
+            return Err(crate::Error::config("--vertical-quantile", "must be in [0, 1]"));
+        }
+        opts.config.quantile = q;
+    }
+    if let Some(m) = a.vertical_margin {
+        if !(m.is_finite() && (0.0..=10.0).contains(&m)) {
+            return Err(crate::Error::config("--vertical-margin", "must be in [0, 10]"));
+        }
+        opts.config.cpu_margin = m;
+    }
+    if let Some(n) = a.max_resizes_per_hour {
+        opts.config.limits.max_resizes_per_hour = n.max(1);
+    }
+    let report = evaluate_vertical_file(&a.input, &a.output, &opts)?;
+    println!(
+        "{:<20} {:<20} {:>10} {:>5} {:>10} {:>10} {:>10} {:>8}",
+        "container", "policy", "throttled", "ooms", "viol_min", "cpu_core_h", "mem_gib_h", "resizes"
+    );
+    let rows = report
+        .containers
+        .iter()
+        .map(|(n, p)| (n.as_str(), p))
+        .chain((report.containers.len() > 1).then_some(("TOTAL", &report.policies)));
+    for (name, p) in rows {
+        for policy in POLICIES {
+            let s = &p[policy];
+            println!(
+                "{:<20} {:<20} {:>10.0} {:>5} {:>10.0} {:>10.2} {:>10.2} {:>8}",
+                name,
+                policy,
+                s.throttled_minutes,
+                s.oom_kills,
+                s.violation_minutes,
+                s.cpu_core_hours,
+                s.memory_gib_hours,
+                s.resizes
+            );
+        }
+    }
+    println!(
+        "\nwrote {}/report.json, report.html, vertical_timeline.csv, decisions.jsonl",
+        a.output.display()
+    );
     Ok(())
 }
 

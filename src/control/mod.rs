@@ -10,6 +10,8 @@ use crate::reactive::hpa::replica::{HpaUtilization, PodsView, recommend};
 use crate::reactive::rules::eval::RuleRecord;
 use serde::{Deserialize, Serialize};
 
+pub mod vertical;
+
 /// Which recommendations feed the governor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

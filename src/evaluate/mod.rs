@@ -6,6 +6,7 @@ pub(crate) mod attribution;
 pub(crate) mod demo;
 pub(crate) mod html;
 pub(crate) mod report;
+pub mod vertical;
 
 use crate::capacity::fit::CapacityModel;
 use crate::capacity::queue::QueueModel;

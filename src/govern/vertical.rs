@@ -154,6 +154,103 @@ pub fn govern_vertical(bounds: &VerticalBounds, current: &Resources, rec: &Recom
     }
 }
 
+/// The resize governor's limits: what keeps a desired size from churning the pods.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResizeLimits {
+    /// A change smaller than this fraction of the current request is held (default 0.1),
+    /// unless it raises a request that usage already exceeds.
+    pub min_relative_change: f64,
+    /// Most resizes in any hour (default 6).
+    pub max_resizes_per_hour: u32,
+    /// Usage older than this, seconds, holds every resize (default 600).
+    pub stale_after_seconds: i64,
+}
+
+impl Default for ResizeLimits {
+    fn default() -> Self {
+        ResizeLimits {
+            min_relative_change: 0.1,
+            max_resizes_per_hour: 6,
+            stale_after_seconds: 600,
+        }
+    }
+}
+
+/// What `limit_resize` sees besides the desired size: all inputs, no clock.
+#[derive(Debug, Clone, Copy)]
+pub struct ResizeInputs<'a> {
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// The requests in effect.
+    pub current: Resources,
+    /// The latest observed usage (the max over pods).
+    pub usage: Resources,
+    /// Time of the latest usage sample.
+    pub usage_time: i64,
+    /// Times of the recent resizes.
+    pub recent_resizes: &'a [i64],
+}
+
+/// Reasons recorded by `limit_resize`.
+pub mod limit_reason {
+    /// Usage is older than `stale_after_seconds`.
+    pub const STALE_DATA: &str = "StaleData";
+    /// Raised to the latest usage: a request is never set below what the container uses.
+    pub const BELOW_USAGE: &str = "BelowUsage";
+    /// Every change is below `min_relative_change`.
+    pub const BELOW_MIN_CHANGE: &str = "BelowMinChange";
+    /// `max_resizes_per_hour` resizes happened in the last hour.
+    pub const RESIZE_BUDGET_SPENT: &str = "ResizeBudgetSpent";
+    /// Applied as desired.
+    pub const APPLIED: &str = "Applied";
+}
+
+fn relative_change(current: f64, desired: f64) -> f64 {
+    if current > 0.0 && current.is_finite() {
+        (desired - current).abs() / current
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Clamps a desired size (already inside [min, max]) by the limits above, in order: stale
+/// data, never below usage, minimum change, resize budget. Returns the size to set (the
+/// current one when held) and each stage's (stage, reason).
+pub fn limit_resize(
+    limits: &ResizeLimits,
+    inp: &ResizeInputs<'_>,
+    desired: Resources,
+) -> (Resources, Vec<(String, String)>) {
+    use limit_reason::*;
+    let mut steps = Vec::with_capacity(4);
+    let mut step = |stage: &str, why: &str| steps.push((stage.to_string(), why.to_string()));
+    if inp.now.saturating_sub(inp.usage_time) > limits.stale_after_seconds {
+        step("stale", STALE_DATA);
+        return (inp.current, steps);
+    }
+    let mut d = desired;
+    if d.cpu_cores < inp.usage.cpu_cores || d.memory_bytes < inp.usage.memory_bytes {
+        d.cpu_cores = d.cpu_cores.max(inp.usage.cpu_cores);
+        d.memory_bytes = d.memory_bytes.max(inp.usage.memory_bytes);
+        step("usage", BELOW_USAGE);
+    }
+    let starved = (d.cpu_cores > inp.current.cpu_cores && inp.usage.cpu_cores > inp.current.cpu_cores)
+        || (d.memory_bytes > inp.current.memory_bytes && inp.usage.memory_bytes > inp.current.memory_bytes);
+    let change = relative_change(inp.current.cpu_cores, d.cpu_cores)
+        .max(relative_change(inp.current.memory_bytes, d.memory_bytes));
+    if change == 0.0 || (!starved && change < limits.min_relative_change) {
+        step("change", BELOW_MIN_CHANGE);
+        return (inp.current, steps);
+    }
+    let in_hour = inp.recent_resizes.iter().filter(|&&t| inp.now - t < 3600).count();
+    if in_hour >= limits.max_resizes_per_hour as usize {
+        step("budget", RESIZE_BUDGET_SPENT);
+        return (inp.current, steps);
+    }
+    step("apply", APPLIED);
+    (d, steps)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +444,45 @@ mod tests {
             prop_assert!(d.cpu.0 >= bounds.min.cpu_cores && d.cpu.0 <= bounds.max.cpu_cores, "{d:?}");
             prop_assert!(d.memory.0 >= bounds.min.memory_bytes && d.memory.0 <= bounds.max.memory_bytes, "{d:?}");
         }
+    }
+
+    #[test]
+    fn resize_limits_table() {
+        let lim = ResizeLimits::default();
+        let cur = res(1.0, GIB);
+        // (desired, usage, usage age s, resizes in the last hour, want, last reason)
+        let cases = [
+            (res(2.0, GIB), res(0.5, GIB / 2.0), 0, 0, res(2.0, GIB), "Applied"),
+            (res(2.0, GIB), res(0.5, GIB / 2.0), 601, 0, cur, "StaleData"),
+            (res(1.05, GIB), res(0.5, GIB / 2.0), 0, 0, cur, "BelowMinChange"),
+            // Usage above the request: a small raise is not held.
+            (res(1.05, GIB), res(1.02, GIB / 2.0), 0, 0, res(1.05, GIB), "Applied"),
+            (res(0.2, GIB), res(0.5, GIB / 2.0), 0, 0, res(0.5, GIB), "Applied"),
+            (res(2.0, GIB), res(0.5, GIB / 2.0), 0, 6, cur, "ResizeBudgetSpent"),
+            (res(2.0, GIB), res(0.5, GIB / 2.0), 0, 5, res(2.0, GIB), "Applied"),
+        ];
+        for (desired, usage, age, n, want, why) in cases {
+            let recent: Vec<i64> = (0..n).map(|i| 10_000 - 60 * i).collect();
+            let inp = ResizeInputs {
+                now: 10_000,
+                current: cur,
+                usage,
+                usage_time: 10_000 - age,
+                recent_resizes: &recent,
+            };
+            let (got, steps) = limit_resize(&lim, &inp, desired);
+            assert_eq!(got, want, "{desired:?} {usage:?} {age} {n}");
+            assert_eq!(steps.last().unwrap().1, why, "{steps:?}");
+        }
+        // A resize more than an hour old does not count.
+        let old = [10_000 - 3600; 6];
+        let inp = ResizeInputs {
+            now: 10_000,
+            current: cur,
+            usage: res(0.5, GIB / 2.0),
+            usage_time: 10_000,
+            recent_resizes: &old,
+        };
+        assert_eq!(limit_resize(&lim, &inp, res(2.0, GIB)).0, res(2.0, GIB));
     }
 }

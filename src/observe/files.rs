@@ -55,7 +55,7 @@ pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
     };
     let scol = find(&SERVICE_NAMES);
     let times = time_column(path, &df, &tcol, line_offset)?;
-    let values = value_column(path, &df, &vcol, line_offset)?;
+    let values = value_column(path, &df, &vcol, line_offset, "demand")?;
     let services: Vec<Option<String>> = match &scol {
         Some(c) => {
             let col = df
@@ -94,7 +94,7 @@ pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
         .collect()
 }
 
-fn read_csv(path: &Path) -> Result<DataFrame> {
+pub(crate) fn read_csv(path: &Path) -> Result<DataFrame> {
     // Every column as text (schema inference off) so each cell is checked with its line.
     CsvReadOptions::default()
         .with_has_header(true)
@@ -104,14 +104,14 @@ fn read_csv(path: &Path) -> Result<DataFrame> {
         .map_err(|e| Error::data(path, None, format!("cannot read CSV: {e}")))
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame> {
+pub(crate) fn read_parquet(path: &Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     ParquetReader::new(file)
         .finish()
         .map_err(|e| Error::data(path, None, format!("cannot read Parquet: {e}")))
 }
 
-fn time_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> Result<Vec<i64>> {
+pub(crate) fn time_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> Result<Vec<i64>> {
     let col = df.column(name).map_err(|e| Error::data(path, None, e.to_string()))?;
     let bad = |i: usize, what: String| Error::data(path, Some(i + line_offset), format!("column {name}: {what}"));
     match col.dtype() {
@@ -164,16 +164,23 @@ fn time_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> R
     }
 }
 
-fn value_column(path: &Path, df: &DataFrame, name: &str, line_offset: usize) -> Result<Vec<Option<f64>>> {
+/// `what` names the quantity in the negative-value error (`demand`, `usage`).
+pub(crate) fn value_column(
+    path: &Path,
+    df: &DataFrame,
+    name: &str,
+    line_offset: usize,
+    what: &str,
+) -> Result<Vec<Option<f64>>> {
     let col = df.column(name).map_err(|e| Error::data(path, None, e.to_string()))?;
     let bad = |i: usize, what: String| Error::data(path, Some(i + line_offset), format!("column {name}: {what}"));
     let check = |i: usize, v: Option<f64>| -> Result<Option<f64>> {
         match v {
             Some(x) if x.is_nan() => Ok(None),
             Some(x) if x.is_infinite() => Err(bad(i, "infinite value".into())),
-            // Every file this loader reads is demand; a negative rate is a broken export, and
+            // Demand and usage are rates or sizes: a negative one is a broken export, and
             // replaying it would report negative utilization as if it were real.
-            Some(x) if x < 0.0 => Err(bad(i, format!("negative demand {x}: demand must be non-negative"))),
+            Some(x) if x < 0.0 => Err(bad(i, format!("negative {what} {x}: {what} must be non-negative"))),
             other => Ok(other),
         }
     };

@@ -12,6 +12,7 @@ pub mod prometheus;
 pub mod sketch;
 pub mod tempo;
 pub mod traces;
+pub mod usage;
 
 /// One series a metric source returned, on the query's step grid: `values[i]` is at
 /// `start + i·step`; a missing step is NaN (clean it with [`NamedSeries::clean`]).

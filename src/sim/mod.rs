@@ -4,6 +4,7 @@
 //! the modelled p95 exceeds the SLO. Policies are driven through a callback, so the
 //! simulator never holds a second copy of decision logic.
 
+pub mod container;
 pub mod synth;
 
 use crate::capacity::queue::QueueModel;

@@ -2,6 +2,8 @@
 //! SVG charts per service, drawn with plotters. No scripts and no external resources, so the
 //! file opens anywhere it is copied to.
 
+pub(crate) mod vertical;
+
 use crate::core::series::DataIssue;
 use crate::core::time::{format_duration, format_timestamp};
 use crate::evaluate::report::{EvalReport, EvalSettings, Policies, ServiceReport, Timeline};
