@@ -433,17 +433,10 @@ mod tests {
     use super::*;
     use crate::plan::vertical::histogram::MIB;
 
-    fn res(cpu_cores: f64, memory_bytes: f64) -> Resources {
-        Resources {
-            cpu_cores,
-            memory_bytes,
-        }
-    }
-
     fn sample(time: i64, cpu: f64, mem: f64) -> UsageSample {
         UsageSample {
             time,
-            pods: vec![res(cpu, mem)],
+            pods: vec![Resources::new(cpu, mem)],
         }
     }
 
@@ -457,7 +450,7 @@ mod tests {
     fn predictive_raises_before_the_daily_peak_and_lowers_after() {
         let cfg = VerticalConfig::default();
         let mut c = VerticalController::new(cfg, 300);
-        let mut cur = res(0.0, 0.0);
+        let mut cur = Resources::new(0.0, 0.0);
         let at = |c: &mut VerticalController, cur: &mut Resources, t: i64| {
             c.observe(&sample(t, daily(t), 300.0 * MIB), *cur);
             let r = c.decide(t, *cur);
@@ -493,7 +486,7 @@ mod tests {
                 ..VerticalConfig::default()
             };
             let mut c = VerticalController::new(cfg, 60);
-            let mut cur = res(0.0, 0.0);
+            let mut cur = Resources::new(0.0, 0.0);
             for t in (0..7200).step_by(60) {
                 c.observe(&sample(t, 0.5, 400.0 * MIB), cur);
                 cur = c.decide(t, cur).applied;
@@ -517,7 +510,7 @@ mod tests {
                 ..VerticalConfig::default()
             };
             let mut c = VerticalController::new(cfg, 60);
-            let cur = res(1.0, 1e9);
+            let cur = Resources::new(1.0, 1e9);
             let r = c.decide(0, cur);
             assert_eq!((r.applied, r.reasons[0].1.as_str()), (cur, "NoUsage"));
             c.observe(&sample(0, 0.1, 1e8), cur);

@@ -263,18 +263,11 @@ mod tests {
         (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
     }
 
-    fn res(cpu_cores: f64, memory_bytes: f64) -> Resources {
-        Resources {
-            cpu_cores,
-            memory_bytes,
-        }
-    }
-
     fn fixture() -> Recommendation {
         Recommendation {
-            target: res(1.0, GIB),
-            lower_bound: res(0.8, 0.8 * GIB),
-            upper_bound: res(1.5, 1.5 * GIB),
+            target: Resources::new(1.0, GIB),
+            lower_bound: Resources::new(0.8, 0.8 * GIB),
+            upper_bound: Resources::new(1.5, 1.5 * GIB),
             confidence: 7.0,
         }
     }
@@ -286,8 +279,8 @@ mod tests {
         // [lowerBound, upperBound]; the evicted pod then gets every target. Our extension:
         // ±max_step_fraction per step, then hard [min, max] bounds.
         let b = VerticalBounds {
-            min: res(0.1, 128.0 * MIB),
-            max: res(4.0, 8.0 * GIB),
+            min: Resources::new(0.1, 128.0 * MIB),
+            max: Resources::new(4.0, 8.0 * GIB),
             max_step_fraction: 0.5,
         };
         let with = |min: Resources, max: Resources, step: f64| VerticalBounds {
@@ -299,7 +292,7 @@ mod tests {
             (
                 "within range: no change",
                 b,
-                res(1.2, 1.2 * GIB),
+                Resources::new(1.2, 1.2 * GIB),
                 (1.2, WITHIN_BOUNDS),
                 (1.2 * GIB, WITHIN_BOUNDS),
                 false,
@@ -307,7 +300,7 @@ mod tests {
             (
                 "cpu below lower: to target",
                 b,
-                res(0.7, GIB),
+                Resources::new(0.7, GIB),
                 (1.0, OUTSIDE_RECOMMENDATION_RANGE),
                 (GIB, OUTSIDE_RECOMMENDATION_RANGE),
                 true,
@@ -315,7 +308,7 @@ mod tests {
             (
                 "step limit up",
                 b,
-                res(0.2, GIB),
+                Resources::new(0.2, GIB),
                 (0.3, STEP_LIMITED),
                 (GIB, OUTSIDE_RECOMMENDATION_RANGE),
                 true,
@@ -323,31 +316,31 @@ mod tests {
             (
                 "step limit down",
                 b,
-                res(3.0, GIB),
+                Resources::new(3.0, GIB),
                 (1.5, STEP_LIMITED),
                 (GIB, OUTSIDE_RECOMMENDATION_RANGE),
                 true,
             ),
             (
                 "max clamp",
-                with(b.min, res(0.5, 8.0 * GIB), 1.0),
-                res(2.0, GIB),
+                with(b.min, Resources::new(0.5, 8.0 * GIB), 1.0),
+                Resources::new(2.0, GIB),
                 (0.5, ABOVE_MAX),
                 (GIB, OUTSIDE_RECOMMENDATION_RANGE),
                 true,
             ),
             (
                 "min clamp",
-                with(res(1.2, 0.0), b.max, f64::INFINITY),
-                res(0.5, GIB),
+                with(Resources::new(1.2, 0.0), b.max, f64::INFINITY),
+                Resources::new(0.5, GIB),
                 (1.2, BELOW_MIN),
                 (GIB, OUTSIDE_RECOMMENDATION_RANGE),
                 true,
             ),
             (
                 "bounds hold inside the range",
-                with(b.min, res(1.0, 8.0 * GIB), 0.5),
-                res(1.2, GIB),
+                with(b.min, Resources::new(1.0, 8.0 * GIB), 0.5),
+                Resources::new(1.2, GIB),
                 (1.0, ABOVE_MAX),
                 (GIB, WITHIN_BOUNDS),
                 true,
@@ -355,7 +348,7 @@ mod tests {
             (
                 "memory outside moves cpu too",
                 b,
-                res(1.2, 3.0 * GIB),
+                Resources::new(1.2, 3.0 * GIB),
                 (1.0, OUTSIDE_RECOMMENDATION_RANGE),
                 (1.5 * GIB, STEP_LIMITED),
                 true,
@@ -363,7 +356,7 @@ mod tests {
             (
                 "unset request jumps to target",
                 b,
-                res(0.0, GIB),
+                Resources::new(0.0, GIB),
                 (1.0, OUTSIDE_RECOMMENDATION_RANGE),
                 (GIB, OUTSIDE_RECOMMENDATION_RANGE),
                 true,
@@ -371,7 +364,7 @@ mod tests {
             (
                 "NaN request jumps to target",
                 b,
-                res(f64::NAN, GIB),
+                Resources::new(f64::NAN, GIB),
                 (1.0, OUTSIDE_RECOMMENDATION_RANGE),
                 (GIB, OUTSIDE_RECOMMENDATION_RANGE),
                 true,
@@ -392,11 +385,11 @@ mod tests {
     #[test]
     fn governor_records_each_stage() {
         let bounds = VerticalBounds {
-            min: res(0.1, 0.0),
-            max: res(0.5, 8.0 * GIB),
+            min: Resources::new(0.1, 0.0),
+            max: Resources::new(0.5, 8.0 * GIB),
             max_step_fraction: 1.0,
         };
-        let d = govern_vertical(&bounds, &res(2.0, GIB), &fixture());
+        let d = govern_vertical(&bounds, &Resources::new(2.0, GIB), &fixture());
         let cpu: Vec<_> = d
             .steps
             .iter()
@@ -430,17 +423,17 @@ mod tests {
             step in 0.0f64..2.0,
         ) {
             let bounds = VerticalBounds {
-                min: res(min.0, min.1),
-                max: res(min.0 + span.0, min.1 + span.1),
+                min: Resources::new(min.0, min.1),
+                max: Resources::new(min.0 + span.0, min.1 + span.1),
                 max_step_fraction: step,
             };
             let rec = Recommendation {
-                target: res(cpu[0], mem[0]),
-                lower_bound: res(cpu[1], mem[1]),
-                upper_bound: res(cpu[2], mem[2]),
+                target: Resources::new(cpu[0], mem[0]),
+                lower_bound: Resources::new(cpu[1], mem[1]),
+                upper_bound: Resources::new(cpu[2], mem[2]),
                 confidence: 1.0,
             };
-            let d = govern_vertical(&bounds, &res(current.0, current.1), &rec);
+            let d = govern_vertical(&bounds, &Resources::new(current.0, current.1), &rec);
             prop_assert!(d.cpu.0 >= bounds.min.cpu_cores && d.cpu.0 <= bounds.max.cpu_cores, "{d:?}");
             prop_assert!(d.memory.0 >= bounds.min.memory_bytes && d.memory.0 <= bounds.max.memory_bytes, "{d:?}");
         }
@@ -449,17 +442,66 @@ mod tests {
     #[test]
     fn resize_limits_table() {
         let lim = ResizeLimits::default();
-        let cur = res(1.0, GIB);
+        let cur = Resources::new(1.0, GIB);
         // (desired, usage, usage age s, resizes in the last hour, want, last reason)
         let cases = [
-            (res(2.0, GIB), res(0.5, GIB / 2.0), 0, 0, res(2.0, GIB), "Applied"),
-            (res(2.0, GIB), res(0.5, GIB / 2.0), 601, 0, cur, "StaleData"),
-            (res(1.05, GIB), res(0.5, GIB / 2.0), 0, 0, cur, "BelowMinChange"),
+            (
+                Resources::new(2.0, GIB),
+                Resources::new(0.5, GIB / 2.0),
+                0,
+                0,
+                Resources::new(2.0, GIB),
+                "Applied",
+            ),
+            (
+                Resources::new(2.0, GIB),
+                Resources::new(0.5, GIB / 2.0),
+                601,
+                0,
+                cur,
+                "StaleData",
+            ),
+            (
+                Resources::new(1.05, GIB),
+                Resources::new(0.5, GIB / 2.0),
+                0,
+                0,
+                cur,
+                "BelowMinChange",
+            ),
             // Usage above the request: a small raise is not held.
-            (res(1.05, GIB), res(1.02, GIB / 2.0), 0, 0, res(1.05, GIB), "Applied"),
-            (res(0.2, GIB), res(0.5, GIB / 2.0), 0, 0, res(0.5, GIB), "Applied"),
-            (res(2.0, GIB), res(0.5, GIB / 2.0), 0, 6, cur, "ResizeBudgetSpent"),
-            (res(2.0, GIB), res(0.5, GIB / 2.0), 0, 5, res(2.0, GIB), "Applied"),
+            (
+                Resources::new(1.05, GIB),
+                Resources::new(1.02, GIB / 2.0),
+                0,
+                0,
+                Resources::new(1.05, GIB),
+                "Applied",
+            ),
+            (
+                Resources::new(0.2, GIB),
+                Resources::new(0.5, GIB / 2.0),
+                0,
+                0,
+                Resources::new(0.5, GIB),
+                "Applied",
+            ),
+            (
+                Resources::new(2.0, GIB),
+                Resources::new(0.5, GIB / 2.0),
+                0,
+                6,
+                cur,
+                "ResizeBudgetSpent",
+            ),
+            (
+                Resources::new(2.0, GIB),
+                Resources::new(0.5, GIB / 2.0),
+                0,
+                5,
+                Resources::new(2.0, GIB),
+                "Applied",
+            ),
         ];
         for (desired, usage, age, n, want, why) in cases {
             let recent: Vec<i64> = (0..n).map(|i| 10_000 - 60 * i).collect();
@@ -479,10 +521,13 @@ mod tests {
         let inp = ResizeInputs {
             now: 10_000,
             current: cur,
-            usage: res(0.5, GIB / 2.0),
+            usage: Resources::new(0.5, GIB / 2.0),
             usage_time: 10_000,
             recent_resizes: &old,
         };
-        assert_eq!(limit_resize(&lim, &inp, res(2.0, GIB)).0, res(2.0, GIB));
+        assert_eq!(
+            limit_resize(&lim, &inp, Resources::new(2.0, GIB)).0,
+            Resources::new(2.0, GIB)
+        );
     }
 }

@@ -25,20 +25,7 @@ pub type LoadedSeries = Vec<Cleaned>;
 
 /// Loads every series in `path`. A single-series file names its series after the file stem.
 pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
-    if !path.exists() {
-        return Err(Error::data(path, None, "file not found"));
-    }
-    let is_parquet = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let df = if is_parquet {
-        read_parquet(path)?
-    } else {
-        read_csv(path)?
-    };
-    // CSV has a header line, so row i is line i + 2; Parquet rows count from 1.
-    let line_offset = if is_parquet { 1 } else { 2 };
+    let (df, line_offset) = read_table(path)?;
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let find = |cands: &[&str]| {
         names
@@ -94,7 +81,24 @@ pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
         .collect()
 }
 
-pub(crate) fn read_csv(path: &Path) -> Result<DataFrame> {
+/// The file as a frame of text cells (CSV, or Parquet by extension), and the line of row 0:
+/// CSV has a header line, so row i is line i + 2; Parquet rows count from 1.
+pub(crate) fn read_table(path: &Path) -> Result<(DataFrame, usize)> {
+    if !path.exists() {
+        return Err(Error::data(path, None, "file not found"));
+    }
+    let is_parquet = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if is_parquet {
+        Ok((read_parquet(path)?, 1))
+    } else {
+        Ok((read_csv(path)?, 2))
+    }
+}
+
+fn read_csv(path: &Path) -> Result<DataFrame> {
     // Every column as text (schema inference off) so each cell is checked with its line.
     CsvReadOptions::default()
         .with_has_header(true)
@@ -104,7 +108,7 @@ pub(crate) fn read_csv(path: &Path) -> Result<DataFrame> {
         .map_err(|e| Error::data(path, None, format!("cannot read CSV: {e}")))
 }
 
-pub(crate) fn read_parquet(path: &Path) -> Result<DataFrame> {
+fn read_parquet(path: &Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     ParquetReader::new(file)
         .finish()

@@ -7,7 +7,7 @@
 //! cells are gaps, filled up to the gap limit; negative or infinite values are errors naming the
 //! line. CPU and memory are regularized apart, on the same timestamps.
 
-use super::files::{read_csv, read_parquet, time_column, value_column};
+use super::files::{read_table, time_column, value_column};
 use crate::core::series::{DataIssue, GapPolicy, RawPoint, Series, regularize};
 use crate::{Error, Result};
 use polars::prelude::*;
@@ -50,15 +50,7 @@ fn text_column(path: &Path, df: &DataFrame, name: &str) -> Result<Vec<Option<Str
 
 /// Loads every container in `path` (CSV, or Parquet by extension).
 pub fn load_usage(path: &Path, policy: GapPolicy) -> Result<Vec<ContainerSeries>> {
-    if !path.exists() {
-        return Err(Error::data(path, None, "file not found"));
-    }
-    let parquet = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let df = if parquet { read_parquet(path)? } else { read_csv(path)? };
-    let line_offset = if parquet { 1 } else { 2 };
+    let (df, line_offset) = read_table(path)?;
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let find = |want: &str| names.iter().find(|n| n.trim().eq_ignore_ascii_case(want)).cloned();
     let (Some(tcol), Some(ccol), Some(mcol)) = (find("timestamp"), find("cpu"), find("memory")) else {

@@ -157,13 +157,6 @@ impl SimPod {
 mod tests {
     use super::*;
 
-    fn res(cpu_cores: f64, memory_bytes: f64) -> Resources {
-        Resources {
-            cpu_cores,
-            memory_bytes,
-        }
-    }
-
     #[test]
     fn throttle_oom_restart_and_delay() {
         let spec = ContainerSpec {
@@ -171,18 +164,23 @@ mod tests {
             restart_minutes: 2,
             resize_delay_minutes: 1,
         };
-        let mut p = SimPod::new(spec, res(1.0, 100.0));
+        let mut p = SimPod::new(spec, Resources::new(1.0, 100.0));
         // (minute, usage, resize issued this minute, want)
         let t = |throttled, oom, down| MinuteOutcome { throttled, oom, down };
         let cases = [
-            (0, res(0.5, 50.0), None, t(false, false, false)),
-            (1, res(1.5, 50.0), Some(res(2.0, 100.0)), t(true, false, false)),
+            (0, Resources::new(0.5, 50.0), None, t(false, false, false)),
+            (
+                1,
+                Resources::new(1.5, 50.0),
+                Some(Resources::new(2.0, 100.0)),
+                t(true, false, false),
+            ),
             // The resize from minute 1 has taken effect.
-            (2, res(1.5, 50.0), None, t(false, false, false)),
-            (3, res(1.5, 150.0), None, t(false, true, true)),
-            (4, res(0.1, 10.0), None, t(false, false, true)),
-            (5, res(0.1, 10.0), None, t(false, false, false)),
-            (6, res(f64::NAN, f64::NAN), None, t(false, false, false)),
+            (2, Resources::new(1.5, 50.0), None, t(false, false, false)),
+            (3, Resources::new(1.5, 150.0), None, t(false, true, true)),
+            (4, Resources::new(0.1, 10.0), None, t(false, false, true)),
+            (5, Resources::new(0.1, 10.0), None, t(false, false, false)),
+            (6, Resources::new(f64::NAN, f64::NAN), None, t(false, false, false)),
         ];
         for (m, u, resize, want) in cases {
             if let Some(r) = resize {
@@ -198,14 +196,14 @@ mod tests {
 
     #[test]
     fn unset_requests_have_no_limit_and_the_ratio_raises_it() {
-        let mut p = SimPod::new(ContainerSpec::default(), res(0.0, 0.0));
-        assert_eq!(p.step(0, res(5.0, 5e9)), MinuteOutcome::default());
+        let mut p = SimPod::new(ContainerSpec::default(), Resources::new(0.0, 0.0));
+        assert_eq!(p.step(0, Resources::new(5.0, 5e9)), MinuteOutcome::default());
         let spec = ContainerSpec {
             limit_ratio: 2.0,
             ..ContainerSpec::default()
         };
-        let mut p = SimPod::new(spec, res(1.0, 100.0));
-        assert_eq!(p.step(0, res(1.9, 190.0)), MinuteOutcome::default());
-        assert!(p.step(1, res(2.1, 190.0)).throttled);
+        let mut p = SimPod::new(spec, Resources::new(1.0, 100.0));
+        assert_eq!(p.step(0, Resources::new(1.9, 190.0)), MinuteOutcome::default());
+        assert!(p.step(1, Resources::new(2.1, 190.0)).throttled);
     }
 }

@@ -16,6 +16,16 @@ pub struct Resources {
     pub memory_bytes: f64,
 }
 
+impl Resources {
+    /// `cpu_cores` cores and `memory_bytes` bytes.
+    pub const fn new(cpu_cores: f64, memory_bytes: f64) -> Self {
+        Resources {
+            cpu_cores,
+            memory_bytes,
+        }
+    }
+}
+
 /// Peak memory of one aggregation interval: usage samples and OOM-derived samples are kept
 /// apart because the OOM bump starts from the usage peak (`RecordOOM`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -318,13 +328,6 @@ mod tests {
         o.bucket_start(o.find_bucket(v) + 1)
     }
 
-    fn res(cpu_cores: f64, memory_bytes: f64) -> Resources {
-        Resources {
-            cpu_cores,
-            memory_bytes,
-        }
-    }
-
     /// `samples` CPU and memory samples, `spacing` seconds apart, from T0.
     fn steady(cpu: f64, mem: f64, samples: i64, spacing: i64) -> ContainerUsage {
         let mut u = ContainerUsage::new();
@@ -490,12 +493,12 @@ mod tests {
         let cfg = RecommenderConfig::default();
         let o = (HistogramOptions::cpu(), HistogramOptions::memory());
         let rows = [
-            (0.001, 1e6, cfg, res(0.025, 250.0 * MIB)),
+            (0.001, 1e6, cfg, Resources::new(0.025, 250.0 * MIB)),
             (
                 2.0,
                 2.0 * GIB,
                 cfg,
-                res(bucket_end(&o.0, 2.0) * 1.15, bucket_end(&o.1, 2.0 * GIB) * 1.15),
+                Resources::new(bucket_end(&o.0, 2.0) * 1.15, bucket_end(&o.1, 2.0 * GIB) * 1.15),
             ),
             (
                 2.0,
@@ -505,7 +508,7 @@ mod tests {
                     min_memory_bytes: 4.0 * GIB,
                     ..cfg
                 },
-                res(4.0, 4.0 * GIB),
+                Resources::new(4.0, 4.0 * GIB),
             ),
         ];
         for (cpu, mem, cfg, want) in rows {
