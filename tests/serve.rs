@@ -403,3 +403,101 @@ async fn serve_plans_on_request_rate_from_otlp_spans() {
     assert!(status.success(), "exit {status}: {}", logs());
     assert!(logs().contains("OTLP receivers stopped"), "{}", logs());
 }
+
+/// cAdvisor-shaped series of two pods of container `app`: the CPU counter grows by `cores`
+/// per second, the working set is constant.
+fn cadvisor(from: i64, to: i64, step: i64) -> String {
+    let pods = [("web-a", 0.5, 300.0), ("web-b", 0.8, 400.0)];
+    let labels = |pod: &str| format!("container=\"app\",namespace=\"shop\",pod=\"{pod}\"");
+    let mut om = String::from(
+        "# HELP container_cpu_usage_seconds_total Backfilled.\n# TYPE container_cpu_usage_seconds_total counter\n",
+    );
+    for (pod, cores, _) in pods {
+        for t in (from..to).step_by(step as usize) {
+            let v = (t - from) as f64 * cores;
+            om.push_str(&format!(
+                "container_cpu_usage_seconds_total{{{}}} {v} {t}\n",
+                labels(pod)
+            ));
+        }
+    }
+    om.push_str(
+        "# HELP container_memory_working_set_bytes Backfilled.\n# TYPE container_memory_working_set_bytes gauge\n",
+    );
+    for (pod, _, mib) in pods {
+        for t in (from..to).step_by(step as usize) {
+            let v = mib * 1024.0 * 1024.0;
+            om.push_str(&format!(
+                "container_memory_working_set_bytes{{{}}} {v} {t}\n",
+                labels(pod)
+            ));
+        }
+    }
+    om.push_str("# EOF\n");
+    om
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_recommends_container_requests_from_cadvisor_series() {
+    if !support::prometheus::available("serve_recommends_container_requests_from_cadvisor_series") {
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = now();
+    let (_prom, url) = support::prometheus::start(dir.path(), &cadvisor(t0 - 2 * 3600, t0 + 900, 5)).await;
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[defaults]\ntick = \"5s\"\nmode = \"forecast-only\"\nmodels = {:?}\n\
+             lead = \"1m\"\nhistory = \"10m\"\nmax_metric_age = \"1m\"\n\n\
+             [source.prometheus]\nurl = \"{url}\"\n\n[[service]]\nname = \"web\"\n\
+             query = \"sum(rate(container_cpu_usage_seconds_total{{container=\\\"app\\\"}}[5m]))\"\n\
+             capacity_per_replica = 1.0\nmin_replicas = 1\nmax_replicas = 10\n\
+             target = {{ kind = \"dry-run\", replicas = 2 }}\n\n\
+             [service.vertical]\ncontainer = \"app\"\nnamespace = \"shop\"\n",
+            dir.path().join("models")
+        ),
+    )
+    .unwrap();
+    let (mut serve, lines, stderr_path) = support::serve::spawn(dir.path(), &cfg, &[]);
+    let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let base = format!("http://{}", lines["scale serve listening on "]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let record = loop {
+        let (_, decisions) = get(&client, &format!("{base}/decisions?service=web")).await;
+        let records: Vec<serde_json::Value> = serde_json::from_str(&decisions).unwrap_or_default();
+        if let Some(r) = records.iter().find(|r| r["vertical"]["recommendation"].is_object()) {
+            break r.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no vertical recommendation after 60 s: {decisions}; logs {}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let v = &record["vertical"];
+    assert_eq!(record["mode"], "forecast_only", "{record}");
+    assert_eq!(v["policy"], "predictive", "{v}");
+    // Per-pod usage: 0.5 and 0.8 cores, 300 and 400 MiB. Before a day of history the VPA target
+    // (p90 of both pods' samples, +15%) stands in, never below the busiest pod plus the margin.
+    let cpu = v["applied"]["cpu_cores"].as_f64().unwrap();
+    let mem = v["applied"]["memory_bytes"].as_f64().unwrap() / 1024.0 / 1024.0;
+    let target = v["recommendation"]["target"]["cpu_cores"].as_f64().unwrap();
+    assert!((0.8 * 1.15..1.2).contains(&cpu) && cpu >= target * 0.999, "{v}");
+    assert!((400.0 * 1.15 - 1.0..400.0 * 1.15 + 1.0).contains(&mem), "{v}");
+    assert!(
+        v["reasons"].as_array().unwrap().iter().any(|r| r[1] == "Applied"),
+        "{v}"
+    );
+    assert!(logs().contains("vertical recommendation"), "{}", logs());
+    support::serve::sigterm(&serve);
+    let status = support::serve::wait_exit(&mut serve, logs);
+    assert!(status.success(), "exit {status}: {}", logs());
+}

@@ -573,6 +573,9 @@ pub struct ServiceConfig {
     /// `scale_in`: this service's scale-in mode; default: `[defaults] scale_in`.
     #[serde(default)]
     pub scale_in: Option<ScaleIn>,
+    /// `[service.vertical]`: recommend one container's CPU and memory requests.
+    #[serde(default)]
+    pub vertical: Option<super::vertical::VerticalServiceConfig>,
 }
 
 /// Where decisions go (dry run, Kubernetes, Knative, AWS/GCP/Azure groups).
@@ -696,6 +699,15 @@ impl ServeConfig {
             }
             if promql && s.query.trim().is_empty() {
                 return Err(Error::config(f("query"), "empty query"));
+            }
+            if let Some(v) = &s.vertical {
+                if !promql {
+                    return Err(Error::config(
+                        f("vertical"),
+                        "needs [source.prometheus] for container usage",
+                    ));
+                }
+                v.validate(&f("vertical"))?;
             }
             if !(s.capacity_per_replica > 0.0 && s.capacity_per_replica.is_finite()) {
                 return Err(Error::config(

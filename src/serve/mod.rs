@@ -18,6 +18,7 @@ pub mod rules;
 pub mod service;
 pub mod tick;
 pub(crate) mod tracker;
+pub mod vertical;
 
 use crate::actuate::target;
 use crate::core::time::Clock;

@@ -28,6 +28,9 @@ pub struct ServiceDecision {
     /// What the target did: `{target, outcome, message, attempts}` (docs/serve.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actuation: Option<ActuationRecord>,
+    /// `[service.vertical]`'s recommendation (docs/serve.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vertical: Option<crate::control::vertical::VerticalRecord>,
 }
 
 /// One service's readiness: /readyz waits for a loaded model and one tick.
@@ -207,6 +210,8 @@ pub struct TickOutput {
     pub abs_error: Option<f64>,
     /// What the target did with the decision.
     pub actuation: Option<ActuationRecord>,
+    /// `[service.vertical]`'s recommendation this tick.
+    pub vertical: Option<crate::control::vertical::VerticalRecord>,
 }
 
 /// Records a tick's outcome in /metrics, /decisions and the log.
@@ -251,6 +256,15 @@ pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64
         }
     }
     m.tick_seconds.observe(seconds);
+    if let Some(v) = &out.vertical {
+        tracing::info!(
+            service = name,
+            container_cpu = v.applied.cpu_cores,
+            container_memory = v.applied.memory_bytes,
+            forecast_peak_cpu = ?v.forecast_peak_cpu,
+            "vertical recommendation"
+        );
+    }
     if let Some(a) = &out.actuation {
         m.actuations
             .get_or_create(&vec![
@@ -289,5 +303,6 @@ pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64
         model_version: version,
         record: out.record,
         actuation: out.actuation,
+        vertical: out.vertical,
     });
 }

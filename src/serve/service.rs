@@ -54,6 +54,8 @@ pub struct ServiceLoop {
     /// The latency rules, when `[rules]` is configured (the attached rule is looked up per tick,
     /// so a reload that attaches or detaches one takes effect at once).
     pub rules: Option<super::rules::RuleLink>,
+    /// `[service.vertical]`: the container's sizing state.
+    pub vertical: Option<super::vertical::VerticalLoop>,
 }
 
 impl ServiceLoop {
@@ -69,6 +71,10 @@ impl ServiceLoop {
             max_demand_ratio: cfg.defaults.max_demand_ratio,
             actuation,
             rules: None,
+            vertical: s
+                .vertical
+                .as_ref()
+                .map(|v| super::vertical::VerticalLoop::new(v, cfg.tick_seconds(), cfg.lead_seconds())),
         }
     }
 

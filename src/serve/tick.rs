@@ -135,12 +135,30 @@ pub async fn tick(svc: &mut ServiceLoop, ctx: &TickContext) -> TickOutput {
         svc.controller.record_actuation(now, ok);
     }
 
+    // Vertical: the container's recommendation from per-pod usage (recommend only).
+    let vertical = match svc.vertical.as_mut() {
+        Some(v) => match tokio::time::timeout(io_budget, v.tick(ctx.source.as_ref(), now, ctx.history)).await {
+            Ok((r, err)) => {
+                if let Some(e) = err {
+                    tracing::warn!(service = %svc.name, "usage fetch failed: {e}");
+                }
+                Some(r)
+            }
+            Err(_) => {
+                ctx.shared.budget_overrun(&svc.name, "vertical");
+                None
+            }
+        },
+        None => None,
+    };
+
     // Publish: the status hook, /metrics, /decisions, the log.
     let out = TickOutput {
         record,
         forecast_at_lead: forecasted.at_lead,
         abs_error: forecasted.abs_error,
         actuation: Some(actuation),
+        vertical,
     };
     if let Some(a) = &ctx.after {
         a.decided(&out.record, model.map(|a| a.manifest.version.clone())).await;

@@ -121,6 +121,8 @@ pub fn to_service(fs: &ForecastScaler) -> Result<CrService> {
             max_replicas: max,
             target: Some(target),
             scale_in: Some(s.scale_in.into()),
+            // spec.vertical is not mapped to serve yet (issue 16).
+            vertical: None,
         },
         mode: s.mode.into(),
         quantile: s.forecast.quantile,
