@@ -497,6 +497,13 @@ async fn serve_recommends_container_requests_from_cadvisor_series() {
         "{v}"
     );
     assert!(logs().contains("vertical recommendation"), "{}", logs());
+    let (_, metrics) = get(&client, &format!("{base}/metrics")).await;
+    let applied = metric(
+        &metrics,
+        "scale_container_requests{service=\"web\",resource=\"cpu\",kind=\"applied\"}",
+    )
+    .unwrap_or_else(|| panic!("no container request gauge: {metrics}"));
+    assert!((0.8 * 1.15..1.2).contains(&applied), "{metrics}");
     support::serve::sigterm(&serve);
     let status = support::serve::wait_exit(&mut serve, logs);
     assert!(status.success(), "exit {status}: {}", logs());

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub loop_restarts: Family<Labels, Counter>,
     pub budget_overruns: Family<Labels, Counter>,
     pub rule_breaches: Family<Labels, Counter>,
+    pub container_requests: Family<Labels, FGauge>,
+    pub vertical_holds: Family<Labels, Counter>,
     otlp: Arc<OtlpWindows>,
 }
 
@@ -96,6 +98,8 @@ impl Metrics {
             loop_restarts: Family::default(),
             budget_overruns: Family::default(),
             rule_breaches: Family::default(),
+            container_requests: Family::default(),
+            vertical_holds: Family::default(),
             otlp: Arc::default(),
             registry: Registry::default(),
         };
@@ -115,6 +119,16 @@ impl Metrics {
             "scale_observed_demand",
             "Latest observed demand (req/s)",
             m.observed_demand.clone(),
+        );
+        registry.register(
+            "scale_container_requests",
+            "[service.vertical] requests by resource (cpu cores, memory bytes) and kind: recommended (the VPA target), desired, applied",
+            m.container_requests.clone(),
+        );
+        registry.register(
+            "scale_vertical_holds",
+            "[service.vertical] decisions held, by the governor's reason",
+            m.vertical_holds.clone(),
         );
         registry.register(
             "scale_replicas",
@@ -184,6 +198,10 @@ mod tests {
         m.decisions.get_or_create(&l("mode", "auto")).inc();
         m.clamps.get_or_create(&l("reason", "TooFewReplicas")).inc();
         m.replicas.get_or_create(&l("policy", "desired")).set(3.0);
+        let mut cpu = l("resource", "cpu");
+        cpu.push(("kind".into(), "applied".into()));
+        m.container_requests.get_or_create(&cpu).set(0.5);
+        m.vertical_holds.get_or_create(&l("reason", "StaleData")).inc();
         m.tick_seconds.observe(0.01);
         let text = m.encode();
         for want in [
@@ -191,6 +209,8 @@ mod tests {
             "scale_clamps_total{service=\"web\",reason=\"TooFewReplicas\"} 1",
             "scale_replicas{service=\"web\",policy=\"desired\"} 3.0",
             "scale_tick_seconds_count 1",
+            "scale_container_requests{service=\"web\",resource=\"cpu\",kind=\"applied\"} 0.5",
+            "scale_vertical_holds_total{service=\"web\",reason=\"StaleData\"} 1",
         ] {
             assert!(text.contains(want), "{want} not in {text}");
         }

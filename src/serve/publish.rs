@@ -257,6 +257,32 @@ pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64
     }
     m.tick_seconds.observe(seconds);
     if let Some(v) = &out.vertical {
+        let target = v.recommendation.map(|r| r.target);
+        for (kind, r) in [
+            ("recommended", target),
+            ("desired", Some(v.desired)),
+            ("applied", Some(v.applied)),
+        ] {
+            let Some(r) = r else { continue };
+            for (resource, value) in [("cpu", r.cpu_cores), ("memory", r.memory_bytes)] {
+                m.container_requests
+                    .get_or_create(&vec![
+                        ("service".into(), name.into()),
+                        ("resource".into(), resource.into()),
+                        ("kind".into(), kind.into()),
+                    ])
+                    .set(value);
+            }
+        }
+        let held = ["StaleData", "NoUsage", "BelowMinChange", "ResizeBudgetSpent"];
+        for (_, reason) in v.reasons.iter().filter(|(_, r)| held.contains(&r.as_str())) {
+            m.vertical_holds
+                .get_or_create(&vec![
+                    ("service".into(), name.into()),
+                    ("reason".into(), reason.clone()),
+                ])
+                .inc();
+        }
         tracing::info!(
             service = name,
             container_cpu = v.applied.cpu_cores,
