@@ -415,10 +415,15 @@ impl VerticalController {
         };
         record.desired = desired;
         let resizes: Vec<i64> = self.recent_resizes.iter().copied().collect();
+        // maxAllowed is hard: the usage floor never lifts a request past it.
+        let cap = |v: f64, max: f64| if max.is_nan() { v } else { v.min(max) };
         let inputs = ResizeInputs {
             now,
             current,
-            usage,
+            usage: Resources::new(
+                cap(usage.cpu_cores, cfg.bounds.max.cpu_cores),
+                cap(usage.memory_bytes, cfg.bounds.max.memory_bytes),
+            ),
             usage_time,
             recent_resizes: &resizes,
         };

@@ -48,6 +48,27 @@ pub struct VerticalServiceConfig {
     /// `max_resizes_per_hour` (default 6).
     #[serde(default)]
     pub max_resizes_per_hour: Option<u32>,
+    /// `min_cpu`, `max_cpu`, `min_memory`, `max_memory`: the VPA's minAllowed and maxAllowed,
+    /// as Kubernetes quantities (`250m`, `512Mi`).
+    #[serde(default)]
+    pub min_cpu: Option<String>,
+    /// `max_cpu`: see `min_cpu`.
+    #[serde(default)]
+    pub max_cpu: Option<String>,
+    /// `min_memory`: see `min_cpu`.
+    #[serde(default)]
+    pub min_memory: Option<String>,
+    /// `max_memory`: see `min_cpu`.
+    #[serde(default)]
+    pub max_memory: Option<String>,
+}
+
+fn amount(field: &str, v: &Option<String>) -> Result<Option<f64>> {
+    let Some(text) = v else { return Ok(None) };
+    match crate::core::quantity::parse(text) {
+        Some(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+        _ => Err(Error::config(field, format!("{text:?} is not a non-negative quantity"))),
+    }
 }
 
 fn label_value_ok(v: &str) -> bool {
@@ -79,7 +100,29 @@ impl VerticalServiceConfig {
         if self.max_resizes_per_hour == Some(0) {
             return bad("max_resizes_per_hour", "must be at least 1".into());
         }
+        let b = self.bounds(field)?;
+        if b.max.cpu_cores < b.min.cpu_cores {
+            return bad("max_cpu", "is below min_cpu".into());
+        }
+        if b.max.memory_bytes < b.min.memory_bytes {
+            return bad("max_memory", "is below min_memory".into());
+        }
         Ok(())
+    }
+
+    /// minAllowed and maxAllowed; an unset max is unbounded (NaN).
+    pub fn bounds(&self, field: &str) -> Result<VerticalBoundsPair> {
+        let f = |n: &str| format!("{field}.{n}");
+        Ok(VerticalBoundsPair {
+            min: Resources::new(
+                amount(&f("min_cpu"), &self.min_cpu)?.unwrap_or(0.0),
+                amount(&f("min_memory"), &self.min_memory)?.unwrap_or(0.0),
+            ),
+            max: Resources::new(
+                amount(&f("max_cpu"), &self.max_cpu)?.unwrap_or(f64::NAN),
+                amount(&f("max_memory"), &self.max_memory)?.unwrap_or(f64::NAN),
+            ),
+        })
     }
 
     fn selector(&self) -> String {
@@ -106,6 +149,15 @@ impl VerticalServiceConfig {
     }
 }
 
+/// minAllowed and maxAllowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VerticalBoundsPair {
+    /// minAllowed (0 when unset).
+    pub min: Resources,
+    /// maxAllowed (NaN when unset: unbounded).
+    pub max: Resources,
+}
+
 /// One service's vertical state across ticks.
 pub struct VerticalLoop {
     queries: [String; 3],
@@ -127,6 +179,11 @@ impl VerticalLoop {
             lead_seconds: lead.max(tick),
             ..VerticalConfig::default()
         };
+        // Validated with the config, so the bounds parse.
+        if let Ok(b) = v.bounds("vertical") {
+            cfg.bounds.min = b.min;
+            cfg.bounds.max = b.max;
+        }
         cfg.quantile = v.quantile.unwrap_or(cfg.quantile);
         cfg.cpu_margin = v.margin.unwrap_or(cfg.cpu_margin);
         cfg.limits.max_resizes_per_hour = v.max_resizes_per_hour.unwrap_or(cfg.limits.max_resizes_per_hour);
@@ -208,6 +265,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bounds_clamp_the_recommendation() {
+        let v: VerticalServiceConfig =
+            toml::from_str("container = \"a\"\nmax_cpu = \"300m\"\nmin_memory = \"1Gi\"").unwrap();
+        v.validate("v").unwrap();
+        let mut l = VerticalLoop::new(&v, 60, 120);
+        let pods = vec![Resources::new(2.0, 100.0 * 1024.0 * 1024.0)];
+        l.controller
+            .observe(&UsageSample { time: 0, pods }, Resources::default());
+        let r = l.controller.decide(0, Resources::default());
+        // maxAllowed wins over "never below usage": 2 cores in use, 300m set.
+        assert_eq!(r.desired, Resources::new(0.3, 1024.0 * 1024.0 * 1024.0), "{r:?}");
+        assert_eq!(r.applied, r.desired, "{r:?}");
+    }
+
+    #[test]
     fn default_queries_and_validation() {
         let v: VerticalServiceConfig = toml::from_str("container = \"app\"\nnamespace = \"shop\"").unwrap();
         assert_eq!(
@@ -223,6 +295,9 @@ mod tests {
             ("container = \"a\"\nquantile = 1.5", "v.quantile"),
             ("container = \"a\"\nmargin = -1.0", "v.margin"),
             ("container = \"a\"\nmax_resizes_per_hour = 0", "v.max_resizes_per_hour"),
+            ("container = \"a\"\nmin_cpu = \"lots\"", "v.min_cpu"),
+            ("container = \"a\"\nmin_cpu = \"2\"\nmax_cpu = \"500m\"", "v.max_cpu"),
+            ("container = \"a\"\nmax_memory = \"-1Gi\"", "v.max_memory"),
         ];
         for (text, field) in cases {
             let v: VerticalServiceConfig = toml::from_str(text).unwrap();
