@@ -30,6 +30,14 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// The tests' HTTP client: every request bounded to 5 s.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
     match client.get(url).send().await {
         Ok(r) => {
@@ -97,10 +105,7 @@ async fn serve_forecast_only_against_real_prometheus() {
     let (mut serve, lines, stderr_path) = support::serve::spawn(dir.path(), &cfg, &["--mode", "forecast-only"]);
     let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let base = format!("http://{}", lines["scale serve listening on "]);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = client();
 
     // Ready, at least three decisions, and a forecast error scored (needs a tick after a forecast).
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -311,10 +316,7 @@ async fn serve_plans_on_request_rate_from_otlp_spans() {
     let base = format!("http://{}", lines["scale serve listening on "]);
     let otlp = format!("http://{}/v1/traces", lines["scale serve otlp http on "]);
     assert!(lines.contains_key("scale serve otlp grpc on "));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = client();
 
     // 20 spans a second, until a decision planned on span demand shows up (bounded).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -464,10 +466,7 @@ async fn serve_recommends_container_requests_from_cadvisor_series() {
     let (mut serve, lines, stderr_path) = support::serve::spawn(dir.path(), &cfg, &[]);
     let logs = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let base = format!("http://{}", lines["scale serve listening on "]);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = client();
     let deadline = Instant::now() + Duration::from_secs(60);
     let record = loop {
         let (_, decisions) = get(&client, &format!("{base}/decisions?service=web")).await;
