@@ -11,7 +11,9 @@
 //! The usage is per pod (the max over a container's pods), so sizing a pod never reads the
 //! demand signal horizontal scaling counts pods on.
 
-use crate::govern::vertical::{ResizeInputs, ResizeLimits, VerticalBounds, govern_vertical, limit_resize};
+use crate::govern::vertical::{
+    ResizeInputs, ResizeLimits, VerticalBounds, clamp_min_max, govern_vertical, limit_resize,
+};
 use crate::plan::vertical::recommender::{
     ContainerUsage, Recommendation, RecommenderConfig, Resources, oom_bump, recommend,
 };
@@ -397,10 +399,7 @@ impl VerticalController {
         } else {
             self.memory_low_since = None;
         }
-        let clamp = |v: f64, lo: f64, hi: f64| {
-            let v = v.max(lo);
-            if hi.is_nan() { v } else { v.min(hi.max(lo)) }
-        };
+        let clamp = |v: f64, lo: f64, hi: f64| clamp_min_max(v, lo, hi).0;
         let desired = Resources {
             cpu_cores: clamp(
                 cpu,

@@ -80,7 +80,7 @@ fn step_limit(current: f64, desired: f64, fraction: f64) -> (f64, &'static str) 
 }
 
 /// Invalid min is 0, NaN max is unbounded, and min wins when max < min.
-fn clamp_min_max(v: f64, min: f64, max: f64) -> (f64, &'static str) {
+pub(crate) fn clamp_min_max(v: f64, min: f64, max: f64) -> (f64, &'static str) {
     let lo = if valid_amount(min) { min } else { 0.0 };
     let hi = if max.is_nan() { f64::INFINITY } else { max.max(lo) };
     if v.is_nan() || v < lo {
