@@ -12,7 +12,7 @@
 //! demand signal horizontal scaling counts pods on.
 
 use crate::govern::vertical::{
-    ResizeInputs, ResizeLimits, VerticalBounds, clamp_min_max, govern_vertical, limit_resize,
+    ResizeInputs, ResizeLimits, VerticalBounds, clamp_min_max, govern_vertical, limit_reason, limit_resize,
 };
 use crate::plan::vertical::recommender::{
     ContainerUsage, Recommendation, RecommenderConfig, Resources, oom_bump, recommend,
@@ -312,7 +312,7 @@ impl VerticalController {
             reasons: Vec::new(),
         };
         let Some((usage_time, usage)) = self.latest else {
-            record.reasons.push(("usage".into(), "NoUsage".into()));
+            record.reasons.push(("usage".into(), limit_reason::NO_USAGE.into()));
             return record;
         };
         match self.config.policy {
@@ -335,7 +335,7 @@ impl VerticalController {
             return;
         };
         if now.saturating_sub(usage_time) > self.config.limits.stale_after_seconds {
-            record.reasons.push(("stale".into(), "StaleData".into()));
+            record.reasons.push(("stale".into(), limit_reason::STALE_DATA.into()));
             return;
         }
         let current = record.current;

@@ -152,6 +152,13 @@ fn grid(c: &ContainerSeries) -> Result<Grid> {
     })
 }
 
+/// The pods' summaries summed, with the container's resize count.
+fn total(pods: &[SimPod], resizes: u64) -> VerticalSummary {
+    let mut s = pods.iter().fold(VerticalSummary::default(), |a, p| a.merge(&p.summary));
+    s.resizes = resizes;
+    s
+}
+
 /// Replays one policy of the shared step; returns its summary, requests per minute and
 /// decision records.
 fn replay_controlled(
@@ -197,9 +204,7 @@ fn replay_controlled(
         }
         requests.push(pods[0].requests());
     }
-    let mut s = pods.iter().fold(VerticalSummary::default(), |a, p| a.merge(&p.summary));
-    s.resizes = resizes;
-    (s, requests, records)
+    (total(&pods, resizes), requests, records)
 }
 
 /// Requests equal to the coming tick's peak usage over pods, in effect at once.
@@ -228,9 +233,7 @@ fn replay_oracle(g: &Grid, opts: &VerticalOptions, tick: i64) -> (VerticalSummar
         }
         requests.push(pods[0].requests());
     }
-    let mut s = pods.iter().fold(VerticalSummary::default(), |a, p| a.merge(&p.summary));
-    s.resizes = resizes;
-    (s, requests)
+    (total(&pods, resizes), requests)
 }
 
 /// Summaries by policy, the timeline, the shared step's records and the resolved settings.

@@ -203,6 +203,10 @@ pub mod limit_reason {
     pub const RESIZE_BUDGET_SPENT: &str = "ResizeBudgetSpent";
     /// Applied as desired.
     pub const APPLIED: &str = "Applied";
+    /// No usage sample yet.
+    pub const NO_USAGE: &str = "NoUsage";
+    /// Every reason that holds the current requests (counted in /metrics).
+    pub const HOLDS: [&str; 4] = [STALE_DATA, NO_USAGE, BELOW_MIN_CHANGE, RESIZE_BUDGET_SPENT];
 }
 
 fn relative_change(current: f64, desired: f64) -> f64 {

@@ -43,15 +43,8 @@ pub fn load_series(path: &Path, policy: GapPolicy) -> Result<LoadedSeries> {
     let scol = find(&SERVICE_NAMES);
     let times = time_column(path, &df, &tcol, line_offset)?;
     let values = value_column(path, &df, &vcol, line_offset, "demand")?;
-    let services: Vec<Option<String>> = match &scol {
-        Some(c) => {
-            let col = df
-                .column(c)
-                .and_then(|c| c.cast(&DataType::String))
-                .map_err(|e| Error::data(path, None, e.to_string()))?;
-            let ca = col.str().map_err(|e| Error::data(path, None, e.to_string()))?;
-            ca.iter().map(|s| s.map(str::to_string)).collect()
-        }
+    let services = match &scol {
+        Some(c) => text_column(path, &df, c)?,
         None => vec![None; df.height()],
     };
     let stem = path
@@ -166,6 +159,16 @@ pub(crate) fn time_column(path: &Path, df: &DataFrame, name: &str, line_offset: 
                 .collect()
         }
     }
+}
+
+/// A column's cells as trimmed text (None where empty in Parquet).
+pub(crate) fn text_column(path: &Path, df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+    let col = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::String))
+        .map_err(|e| Error::data(path, None, e.to_string()))?;
+    let ca = col.str().map_err(|e| Error::data(path, None, e.to_string()))?;
+    Ok(ca.iter().map(|s| s.map(|s| s.trim().to_string())).collect())
 }
 
 /// `what` names the quantity in the negative-value error (`demand`, `usage`).

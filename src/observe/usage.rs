@@ -7,10 +7,9 @@
 //! cells are gaps, filled up to the gap limit; negative or infinite values are errors naming the
 //! line. CPU and memory are regularized apart, on the same timestamps.
 
-use super::files::{read_table, time_column, value_column};
+use super::files::{read_table, text_column, time_column, value_column};
 use crate::core::series::{DataIssue, GapPolicy, RawPoint, Series, regularize};
 use crate::{Error, Result};
-use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -37,15 +36,6 @@ pub struct ContainerSeries {
     pub container: String,
     /// Its pods, by name.
     pub pods: Vec<PodUsage>,
-}
-
-fn text_column(path: &Path, df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
-    let col = df
-        .column(name)
-        .and_then(|c| c.cast(&DataType::String))
-        .map_err(|e| Error::data(path, None, e.to_string()))?;
-    let ca = col.str().map_err(|e| Error::data(path, None, e.to_string()))?;
-    Ok(ca.iter().map(|s| s.map(|s| s.trim().to_string())).collect())
 }
 
 /// Loads every container in `path` (CSV, or Parquet by extension).

@@ -274,7 +274,7 @@ pub fn publish(shared: &Shared, svc: &ServiceLoop, out: TickOutput, seconds: f64
                     .set(value);
             }
         }
-        let held = ["StaleData", "NoUsage", "BelowMinChange", "ResizeBudgetSpent"];
+        let held = crate::govern::vertical::limit_reason::HOLDS;
         for (_, reason) in v.reasons.iter().filter(|(_, r)| held.contains(&r.as_str())) {
             m.vertical_holds
                 .get_or_create(&vec![
